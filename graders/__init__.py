@@ -1,0 +1,3 @@
+"""labgrader: grade live cloud-infrastructure labs by observing them, then judging."""
+
+__version__ = "0.1.0"

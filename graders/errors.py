@@ -1,0 +1,42 @@
+"""Exceptions that carry a meaning for grading.
+
+A check says what it saw by raising one of these; the runner turns them into statuses.
+Anything else escaping a check is a grader fault (`error`), never charged to the student.
+"""
+
+from __future__ import annotations
+
+
+class BadInput(Exception):
+    """Input the user must fix (student file, lab id, rubric, key): one line, exit code 2."""
+
+
+class Failure(Exception):
+    """The student's system answered, and the answer is wrong: status `failed`.
+
+    `help` is what to try; it is shown under the check in the student's feedback.
+    """
+
+    def __init__(self, message: str, help: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.help = help
+
+
+class TransportError(Exception):
+    """The student's system could not be reached, or answered with a transient fault.
+
+    The runner retries these (and only these). `unreachable` tells what remains after the
+    last attempt: True for refused / reset / timed out / no SSH banner (status
+    `unreachable`); False for a server that did answer, badly (a 5xx: status `failed`).
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = True, help: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.unreachable = unreachable
+        self.help = help
+
+
+class GraderFault(Exception):
+    """Something on the grader's side broke (bad credentials, the cloud API down): `error`."""

@@ -1,0 +1,53 @@
+"""Finding a lab: labs/<lab-id>/lab.yaml (names, ports, site) and checks.py (the checks)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graders.checks import Check, collect
+from graders.errors import BadInput
+from graders.files import load_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def labs_dir() -> Path:
+    return Path(os.environ.get("LABGRADER_LABS", ROOT / "labs"))
+
+
+def rubrics_dir() -> Path:
+    return Path(os.environ.get("LABGRADER_RUBRICS", ROOT / "rubrics"))
+
+
+@dataclass
+class LabSpec:
+    id: str
+    config: dict[str, Any]
+    checks: list[Check]
+
+    @property
+    def title(self) -> str:
+        return self.config["title"]
+
+
+def lab_ids() -> list[str]:
+    d = labs_dir()
+    return sorted(p.name for p in d.iterdir() if (p / "lab.yaml").is_file()) if d.is_dir() else []
+
+
+def load_lab(lab_id: str) -> LabSpec:
+    folder = labs_dir() / lab_id
+    if "/" in lab_id or not (folder / "lab.yaml").is_file():
+        known = ", ".join(lab_ids()) or "none"
+        raise BadInput(f"unknown lab {lab_id!r} (known labs: {known})")
+    config = load_yaml(folder / "lab.yaml", "lab", "lab file")
+    spec = importlib.util.spec_from_file_location(
+        f"labs.{lab_id.replace('-', '_')}.checks", folder / "checks.py"
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return LabSpec(lab_id, config, collect(vars(module)))

@@ -1,0 +1,60 @@
+"""The result document: what score() produces and every report reads."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class ItemResult:
+    id: str
+    title: str
+    status: str  # judged: passed only with full points
+    score: float
+    max_score: float
+    feedback: str
+    measurements: dict[str, Any] = field(default_factory=dict)
+    visibility: str = "visible"
+    observed: str = ""  # the check's own status, before judging
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    def shown(self, now: datetime, due: datetime | None) -> bool:
+        """Whether a student may see this item's details now."""
+        if self.visibility == "visible":
+            return True
+        return self.visibility == "after_due" and due is not None and now >= due
+
+
+@dataclass
+class Result:
+    lab: str
+    student: str
+    score: float
+    max_score: float
+    graded_at: str
+    rubric_sha256: str
+    grader_version: str
+    complete: bool
+    checks: list[ItemResult]
+    due: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["due"] is None:
+            del d["due"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Result:
+        d = dict(d)
+        d["checks"] = [ItemResult(**c) for c in d["checks"]]
+        return cls(**d)
+
+    def due_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.due) if self.due else None
+
+    def all_shown_passed(self, now: datetime) -> bool:
+        due = self.due_at()
+        return all(c.status in ("passed", "waived") for c in self.checks if c.shown(now, due))

@@ -1,0 +1,201 @@
+"""Rubrics: loading with schema validation, and score(), a pure function.
+
+score() never touches the network, the clock or a file: given the same observations and
+rubric it returns the same result, which is what makes rescoring and rubric what-ifs safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from graders import __version__
+from graders.errors import BadInput
+from graders.evidence import Observation
+from graders.files import load_yaml
+from graders.labs import LabSpec, rubrics_dir
+from graders.results import ItemResult, Result
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    check: str
+    title: str
+    points: float
+    visibility: str = "visible"
+    feedback: dict[str, str] = field(default_factory=dict)
+    curve: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Rubric:
+    lab: str
+    title: str
+    items: tuple[Item, ...]
+    sha256: str
+    due: str | None = None
+
+    @property
+    def max_score(self) -> float:
+        return sum(i.points for i in self.items)
+
+
+def rubric_path(lab_id: str) -> Path:
+    return rubrics_dir() / f"{lab_id}.yaml"
+
+
+def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
+    """Read and validate a rubric; with `lab`, refuse items naming checks the lab lacks."""
+    data = load_yaml(path, "rubric", "rubric")
+    label = f"rubric {path}"
+    checks = {c.id: c for c in lab.checks} if lab else {}
+    if lab and data["lab"] != lab.id:
+        raise BadInput(f"{label}: is for lab {data['lab']!r}, not {lab.id!r}")
+    items, seen = [], set()
+    for n, raw in enumerate(data["items"]):
+        if lab and raw["check"] not in checks:
+            known = ", ".join(checks)
+            raise BadInput(
+                f"{label}: items[{n}] names check {raw['check']!r}, which lab "
+                f"{lab.id} does not have (its checks: {known})"
+            )
+        item_id = raw.get("id", raw["check"])
+        if item_id in seen:
+            raise BadInput(f"{label}: items[{n}]: item id {item_id!r} appears twice")
+        seen.add(item_id)
+        curve = raw.get("curve")
+        if curve and curve["full"] == curve["zero"]:
+            raise BadInput(f"{label}: items[{n}].curve: full and zero must differ")
+        title = raw.get("title") or (checks[raw["check"]].title if lab else raw["check"])
+        items.append(
+            Item(
+                item_id,
+                raw["check"],
+                title,
+                float(raw["points"]),
+                raw.get("visibility", "visible"),
+                raw.get("feedback", {}),
+                curve,
+            )
+        )
+    due = data.get("due")
+    if due is not None:
+        due = datetime.fromisoformat(str(due)).isoformat()
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return Rubric(data["lab"], data.get("title", data["lab"]), tuple(items), digest, due)
+
+
+def score(
+    observations: list[Observation],
+    rubric: Rubric,
+    *,
+    student: str,
+    graded_at: str,
+    waivers: dict[str, str] | None = None,
+) -> Result:
+    """Judge observations against a rubric. Pure: no I/O, no clock."""
+    by_check = {o.check: o for o in observations}
+    waivers = waivers or {}
+    items = [_judge(item, by_check.get(item.check), waivers.get(item.id)) for item in rubric.items]
+    counted = [i for i in items if i.status != "error"]
+    return Result(
+        lab=rubric.lab,
+        student=student,
+        score=round(sum(i.score for i in counted), 2),
+        max_score=round(sum(i.max_score for i in counted), 2),
+        graded_at=graded_at,
+        rubric_sha256=rubric.sha256,
+        grader_version=__version__,
+        complete=len(counted) == len(items),
+        checks=items,
+        due=rubric.due,
+    )
+
+
+def curve_fraction(value: float, full: float, zero: float) -> float:
+    """1 at `full`, 0 at `zero`, linear between, clamped; works for rising or falling curves."""
+    frac = (value - zero) / (full - zero)
+    return max(0.0, min(1.0, frac))
+
+
+def _judge(item: Item, obs: Observation | None, waiver: str | None) -> ItemResult:
+    if obs is None:
+        obs = Observation(item.check, "error", "grader error: the check left no observation")
+    values: dict[str, Any] = {
+        **obs.measurements,
+        "message": obs.message,
+        "help": obs.help,
+        "points": _num(item.points),
+    }
+    status, points = obs.status, 0.0
+    template = item.feedback.get(status, "")
+    if waiver is not None:
+        status, points, template = "waived", item.points, f"Waived by staff: {waiver}"
+    elif status == "passed" and item.curve:
+        status, points, template = _curve(item, obs, values)
+    elif status == "passed":
+        points = item.points
+    elif status == "error" and not template:
+        template = "{message}. This is a grader problem: it is not counted against you."
+    result = ItemResult(
+        id=item.id,
+        title=item.title,
+        status=status,
+        score=round(points, 2),
+        max_score=item.points,
+        feedback="",
+        measurements=dict(obs.measurements),
+        visibility=item.visibility,
+        observed=obs.status,
+        evidence=[e.to_dict() for e in obs.evidence],
+    )
+    values["score"] = _num(result.score)
+    result.feedback = _feedback(template, values, status)
+    return result
+
+
+def _curve(item: Item, obs: Observation, values: dict[str, Any]) -> tuple[str, float, str]:
+    curve = item.curve or {}
+    name, unit = curve["measurement"], curve.get("unit", "")
+    value = obs.measurements.get(name)
+    values.update(value=value, full=_num(curve["full"]), zero=_num(curve["zero"]), unit=unit)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "failed", 0.0, f"The measurement {name} was not recorded, so no points."
+    frac = curve_fraction(float(value), float(curve["full"]), float(curve["zero"]))
+    points = item.points * frac
+    values["value"] = _num(value)
+    if frac >= 1.0:
+        return "passed", points, item.feedback.get("passed", "")
+    default = (
+        f"{name} = {{value}}{unit}: full points at {{full}}{unit}, none at "
+        f"{{zero}}{unit}, so {{score}} of {{points}} points."
+    )
+    return "failed", points, item.feedback.get("partial", default)
+
+
+def _feedback(template: str, values: dict[str, Any], status: str) -> str:
+    try:
+        text = template.format_map(_Keep(values)) if template else ""
+    except (ValueError, IndexError, TypeError):  # a bad format spec in the rubric text
+        text = template
+    if status in ("passed", "waived", "error") or "{message}" in template:
+        return text.strip()
+    parts = [values["message"], text]
+    if values["help"] and "{help}" not in template:
+        parts.append(f"Try: {values['help']}")
+    return "\n".join(p for p in parts if p).strip()
+
+
+class _Keep(dict):
+    """format_map that leaves unknown {names} as they are instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else round(float(x), 2)

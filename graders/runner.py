@@ -1,0 +1,146 @@
+"""Run one student's checks for one lab: dependency order, concurrency, timeouts, retries.
+
+Statuses: `passed`; `failed` (Failure, or a server that kept answering 5xx); `unreachable`
+(could not connect after the retries); `skipped` (a parent did not pass); `error` (the grader
+broke: any other exception, or a check that outran its own time limit).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+
+from graders.checks import Check, Lab, Session
+from graders.errors import Failure, GraderFault, TransportError
+from graders.evidence import Evidence, Observation, now
+
+log = logging.getLogger("labgrader.runner")
+RETRY_BACKOFF_S = 0.5
+
+
+def order(checks: Iterable[Check]) -> list[Check]:
+    """Checks in a dependency-respecting order; refuses unknown parents and cycles."""
+    by_id = {c.id: c for c in checks}
+    done: list[Check] = []
+    state: dict[str, int] = {}
+
+    def visit(c: Check, path: tuple[str, ...]) -> None:
+        if state.get(c.id) == 2:
+            return
+        if state.get(c.id) == 1:
+            raise ValueError(f"dependency cycle: {' -> '.join(path + (c.id,))}")
+        state[c.id] = 1
+        for parent in c.depends:
+            if parent not in by_id:
+                raise ValueError(f"check {c.id!r} depends on unknown check {parent!r}")
+            visit(by_id[parent], path + (c.id,))
+        state[c.id] = 2
+        done.append(c)
+
+    for c in by_id.values():
+        visit(c, ())
+    return done
+
+
+def run_check(check: Check, session: Session) -> Observation:
+    """One check with its retries, inside its time budget. Never raises."""
+    started, t0 = now(), time.monotonic()
+    deadline = t0 + check.timeout
+    lab = Lab(session, check)
+    obs = Observation(check.id, "error", started_at=started)
+    attempt = 0
+    while True:
+        attempt += 1
+        lab.attempt = attempt
+        outcome = _attempt(check, lab, deadline - time.monotonic())
+        if isinstance(outcome, TransportError) and attempt <= check.retries:
+            wait = RETRY_BACKOFF_S * attempt
+            if time.monotonic() + wait < deadline - 0.5:
+                lab.note(f"attempt {attempt}: {outcome.message}; retrying in {wait:.1f} s")
+                time.sleep(wait)
+                continue
+        break
+    obs.status, obs.message, obs.help = _judge(outcome, check)
+    obs.measurements, obs.evidence, obs.attempts = lab.measurements, lab.evidence, attempt
+    obs.duration_s = round(time.monotonic() - t0, 3)
+    return obs
+
+
+def _attempt(check: Check, lab: Lab, budget: float) -> BaseException | None:
+    """Run the check function once in a daemon thread; give up on it after `budget` s."""
+    box: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            check.func(lab)
+            box.append(None)
+        except BaseException as exc:  # noqa: BLE001 - every outcome is judged by _judge
+            box.append(exc)
+
+    worker = threading.Thread(target=target, name=f"check-{check.id}", daemon=True)
+    worker.start()
+    worker.join(max(budget, 0.0))
+    if worker.is_alive():
+        return GraderFault(
+            f"the check did not finish within its {check.timeout:g} s limit "
+            "(a probe did not enforce its own timeout)"
+        )
+    return box[0]
+
+
+def _judge(outcome: BaseException | None, check: Check) -> tuple[str, str, str]:
+    if outcome is None:
+        return "passed", "", ""
+    if isinstance(outcome, Failure):
+        return "failed", outcome.message, outcome.help
+    if isinstance(outcome, TransportError):
+        status = "unreachable" if outcome.unreachable else "failed"
+        return status, outcome.message, outcome.help
+    if isinstance(outcome, GraderFault):
+        return "error", f"grader error: {outcome}", ""
+    log.exception("check %s raised", check.id, exc_info=outcome)
+    return "error", f"grader error: {type(outcome).__name__}: {outcome}", ""
+
+
+def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[Observation]:
+    """Run every check, independent ones concurrently; results in dependency order."""
+    ordered = order(checks)
+    results: dict[str, Observation] = {}
+    pending = list(ordered)
+    finished: queue.Queue[Observation] = queue.Queue()
+    running = 0
+    titles = {c.id: c.title for c in ordered}
+
+    def start(c: Check) -> None:
+        threading.Thread(
+            target=lambda: finished.put(run_check(c, session)), name=f"run-{c.id}", daemon=True
+        ).start()
+
+    while pending or running:
+        for c in list(pending):
+            if running >= workers:
+                break
+            if not all(p in results for p in c.depends):
+                continue
+            pending.remove(c)
+            blocked = [p for p in c.depends if results[p].status not in ("passed", "waived")]
+            if blocked:
+                results[c.id] = _skipped(c, blocked, titles)
+                continue
+            start(c)
+            running += 1
+        if running:
+            obs = finished.get()
+            results[obs.check] = obs
+            running -= 1
+    return [results[c.id] for c in ordered]
+
+
+def _skipped(c: Check, blocked: list[str], titles: dict[str, str]) -> Observation:
+    names = ", ".join(f"{b} ({titles[b]})" for b in blocked)
+    obs = Observation(c.id, "skipped", f"skipped because {names} did not pass", started_at=now())
+    obs.evidence.append(Evidence.make("note", obs.message))
+    return obs

@@ -1,0 +1,57 @@
+"""The student file (student.yaml): who the student is and which key the grader logs in with."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from graders.errors import BadInput
+from graders.files import load_yaml
+
+
+@dataclass(frozen=True)
+class Student:
+    netid: str
+    chameleon_user: str
+    ssh_key: str
+    project: int | None = None
+    repo: str | None = None
+    email: str | None = None
+    section: str | None = None
+
+
+def from_dict(data: dict, base: Path, label: str) -> Student:
+    """A Student from validated fields; the key path is resolved against `base` and checked."""
+    key = Path(os.path.expanduser(data["ssh_key"]))
+    if not key.is_absolute():
+        key = base / key
+    check_key(key, label)
+    return Student(
+        netid=data["netid"],
+        chameleon_user=data.get("chameleon_user") or data["netid"],
+        ssh_key=str(key),
+        project=data.get("project"),
+        repo=data.get("repo"),
+        email=data.get("email"),
+        section=data.get("section"),
+    )
+
+
+def check_key(key: Path, label: str) -> None:
+    if not key.exists():
+        raise BadInput(f"{label}: ssh_key {key} does not exist")
+    if not key.is_file():
+        raise BadInput(f"{label}: ssh_key {key} is not a file")
+    try:
+        head = key.read_bytes()[:64]
+    except OSError as exc:
+        raise BadInput(f"{label}: ssh_key {key} cannot be read ({exc.strerror})") from None
+    if b"PRIVATE KEY" not in head:
+        hint = " (that is a public key; give the private one)" if head.startswith(b"ssh-") else ""
+        raise BadInput(f"{label}: ssh_key {key} is not a private key{hint}")
+
+
+def load_student(path: str | Path) -> Student:
+    data = load_yaml(path, "student", "student file")
+    return from_dict(data, Path(path).resolve().parent, f"student file {path}")

@@ -1,0 +1,209 @@
+"""Cloud computing on Chameleon: the checks follow the lab's parts.
+
+Part 1-2: provision node1-3 and the private network (GUI and CLI); part 3: GourmetGram in
+Docker on node1, on port 80; part 4: a three-node Kubernetes cluster serving GourmetGram in
+namespace gourmetgram-production, with a Service and an autoscaler.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any
+
+from graders.checks import Lab, check
+from graders.errors import Failure
+from graders.probes.chameleon import floating_ip as floating_address
+
+
+@check(title="Instances node1, node2 and node3 are ACTIVE")
+def nodes_active(lab: Lab) -> None:
+    """Servers node1-cloud-<netid>, node2-... and node3-... exist at KVM@TACC and are ACTIVE."""
+    problems = []
+    for key in ("node1", "node2", "node3"):
+        name = lab.name(key)
+        server = lab.chameleon.server(name)
+        if server is None:
+            problems.append(f"{name} does not exist")
+        elif server["status"] != "ACTIVE":
+            fault = (server.get("fault") or {}).get("message", "")
+            problems.append(f"{name} is {server['status']}" + (f" ({fault})" if fault else ""))
+    lab.measure("nodes_active", 3 - len(problems))
+    lab.require(
+        not problems,
+        "; ".join(problems),
+        "Create node1 in the GUI and node2/node3 with the openstack CLI, named exactly.",
+    )
+
+
+@check(title="Network private_cloud_net_<netid> exists")
+def private_network(lab: Lab) -> None:
+    """The private network the three nodes share exists, under the lab's name."""
+    name = lab.name("network")
+    lab.require(
+        lab.chameleon.network(name),
+        f"no network named {name} at {lab.config['site']}",
+        "Create it in Horizon under Network > Networks, named exactly.",
+    )
+
+
+@check(title="node1 has a floating IP")
+def floating_ip(lab: Lab) -> None:
+    """node1 has a floating IP, through which the grader reaches its web page and SSH."""
+    name = lab.name("node1")
+    server = lab.chameleon.server(name)
+    lab.require(server, f"no server named {name}")
+    address = floating_address(server)
+    lab.require(
+        address,
+        f"{name} has no floating IP",
+        "Allocate one (description 'Cloud IP for <netid>') and associate it with node1.",
+    )
+    lab.facts["address"] = address
+
+
+@check(title="GourmetGram's page is served on port 80", depends=["floating_ip"])
+def web_page(lab: Lab) -> None:
+    """`http://<floating IP>/` answers 200 with the GourmetGram upload page."""
+    url = f"http://{lab.address}:{lab.port('http')}/"
+    resp = lab.http.get(url)
+    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status}")
+    title = re.search(r"<title>(.*?)</title>", resp.text, re.S | re.I)
+    seen = title.group(1).strip() if title else "no <title>"
+    lab.require(
+        lab.config["page_title"] in seen,
+        f"GET {url} is not the GourmetGram page (title: {seen!r})",
+        "Run the gourmetgram-app container with -p 80:8000, or expose the Service.",
+    )
+
+
+@check(title="GET /test answers a Food-11 class", depends=["floating_ip"])
+def web_test(lab: Lab) -> None:
+    """`http://<floating IP>/test` classifies the bundled image: a bare Food-11 class name."""
+    url = f"http://{lab.address}:{lab.port('http')}/test"
+    resp = lab.http.get(url)
+    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status}")
+    answer = resp.text.strip()
+    lab.measure("prediction", answer[:64])
+    lab.require(
+        answer in lab.config["classes"],
+        f"GET {url} answered {answer[:80]!r}, which is not a Food-11 class",
+        "The model did not load or the app is not GourmetGram; check the container logs.",
+    )
+
+
+@check(title="SSH as cc works on node1", depends=["floating_ip"], vantage="host")
+def ssh_login(lab: Lab) -> None:
+    """node1 accepts the student's key for user cc on port 22."""
+    result = lab.run("id -un")
+    lab.require(
+        result.ok and result.stdout.strip() == "cc",
+        f"logged in, but `id -un` said {result.stdout.strip()!r}",
+    )
+
+
+@check(title="kubectl shows 3 Ready nodes", depends=["ssh_login"], vantage="host")
+def k8s_nodes(lab: Lab) -> None:
+    """On node1, `kubectl get nodes` lists the three nodes of the cluster, all Ready."""
+    doc = kubectl(lab, "get nodes -o json")
+    ready = [n["metadata"]["name"] for n in doc.get("items", []) if _ready(n)]
+    want = lab.config["kubernetes"]["nodes"]
+    lab.measure("ready_nodes", len(ready))
+    lab.require(
+        len(ready) >= want,
+        f"{len(ready)} Ready nodes ({', '.join(ready) or 'none'}); expected {want}",
+        "Re-run the kubespray playbook; check `kubectl get nodes`.",
+    )
+
+
+@check(title="Namespace gourmetgram-production exists", depends=["ssh_login"], vantage="host")
+def k8s_namespace(lab: Lab) -> None:
+    """The namespace the lab deploys GourmetGram into exists."""
+    kubectl(lab, f"get namespace {lab.config['kubernetes']['namespace']} -o json")
+
+
+@check(title="Deployment gourmetgram-app is ready", depends=["k8s_namespace"], vantage="host")
+def k8s_deployment(lab: Lab) -> None:
+    """Deployment gourmetgram-app exists in the namespace and has at least one ready replica."""
+    doc = _object(lab, "deployment")
+    ready = int((doc.get("status") or {}).get("readyReplicas") or 0)
+    lab.measure("ready_replicas", ready)
+    lab.require(
+        ready >= 1,
+        f"deployment {doc['metadata']['name']} has no ready replicas",
+        "Check `kubectl describe deployment` and the readiness probe on /test.",
+    )
+
+
+@check(title="Service gourmetgram-svc exposes port 80", depends=["k8s_namespace"], vantage="host")
+def k8s_service(lab: Lab) -> None:
+    """Service gourmetgram-svc exists and maps port 80 to the app's port 8000."""
+    doc = _object(lab, "service")
+    ports = [(p.get("port"), p.get("targetPort")) for p in doc.get("spec", {}).get("ports", [])]
+    lab.require(any(p == 80 for p, _ in ports), f"service ports are {ports}, expected port 80")
+
+
+@check(title="HPA gourmetgram-kube-hpa exists", depends=["k8s_namespace"], vantage="host")
+def k8s_hpa(lab: Lab) -> None:
+    """The HorizontalPodAutoscaler gourmetgram-kube-hpa scales the deployment."""
+    doc = _object(lab, "hpa")
+    spec = doc.get("spec", {})
+    lab.measure("hpa_max_replicas", spec.get("maxReplicas"))
+    target = (spec.get("scaleTargetRef") or {}).get("name")
+    want = lab.config["kubernetes"]["deployment"]
+    lab.require(target == want, f"the HPA scales {target!r}, not {want!r}")
+
+
+@check(title="A registry container serves on node1:5000", depends=["ssh_login"], vantage="host")
+def registry_container(lab: Lab) -> None:
+    """The private registry (container `registry`) the cluster pulls images from is running."""
+    result = lab.run("docker ps --format '{{json .}}'")
+    lab.require(result.ok, f"`docker ps` failed: {result.stderr.strip()[:200]}")
+    rows = []
+    for line in result.stdout.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise Failure(
+                f"`docker ps` printed something that is not JSON: {line[:120]!r}"
+            ) from None
+    found = [r for r in rows if r.get("Names") == "registry"]
+    lab.require(
+        found,
+        f"no running container named registry ({len(rows)} containers running)",
+        "docker run -d -p 5000:5000 --restart always --name registry registry:2",
+    )
+    port = lab.port("registry")
+    lab.require(
+        f":{port}->" in found[0].get("Ports", ""),
+        f"registry does not publish port {port} (ports: {found[0].get('Ports')!r})",
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def kubectl(lab: Lab, args: str) -> dict[str, Any]:
+    result = lab.run(f"kubectl {args}")
+    if not result.ok:
+        err = (result.stderr or result.stdout).strip().splitlines()
+        raise Failure(
+            f"`kubectl {args}` failed: {err[0] if err else f'exit {result.exited}'}",
+            "Run it yourself on node1 as cc; is ~/.kube/config in place?",
+        )
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise Failure(f"`kubectl {args}` did not print JSON") from None
+
+
+def _object(lab: Lab, kind: str) -> dict[str, Any]:
+    k8s = lab.config["kubernetes"]
+    name = k8s["deployment"] if kind == "deployment" else k8s[kind]
+    return kubectl(
+        lab, f"get {kind} {shlex.quote(name)} -n {shlex.quote(k8s['namespace'])} -o json"
+    )
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    conds = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)

@@ -1,0 +1,98 @@
+"""Hello, Chameleon: the checks follow the lab's steps.
+
+Reserve and launch `hello_chameleon-{USER}` at KVM@TACC, attach a floating IP, log in as `cc`,
+write `Hello from $(hostname)` to `~/hello.txt`, copy it to your laptop, edit it, copy it back.
+"""
+
+from __future__ import annotations
+
+from graders.checks import Lab, check
+from graders.probes.chameleon import floating_ip
+
+MAX_FILE = 65536
+
+
+@check(title="Server hello_chameleon-<user> is ACTIVE with a floating IP")
+def server_active(lab: Lab) -> None:
+    """The server exists at KVM@TACC, Nova reports it ACTIVE, and it has a floating IP."""
+    name = lab.name("server")
+    server = lab.chameleon.server(name)
+    lab.require(
+        server,
+        f"no server named {name} at {lab.config['site']}",
+        "Launch it from the hello_chameleon notebook; the name must match exactly.",
+    )
+    status = server["status"]
+    fault = (server.get("fault") or {}).get("message", "")
+    lab.require(
+        status == "ACTIVE",
+        f"server {name} is {status}" + (f" ({fault})" if fault else ""),
+        "Delete it and launch it again; an ERROR server does not recover.",
+    )
+    address = floating_ip(server)
+    lab.require(
+        address,
+        f"server {name} is ACTIVE but has no floating IP",
+        "Run the notebook cell that calls s.associate_floating_ip().",
+    )
+    lab.facts["address"] = address
+    lab.note(f"{name} is ACTIVE at floating IP {address}")
+
+
+@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+def ssh_login(lab: Lab) -> None:
+    """The instance accepts the student's key for user cc on port 22."""
+    result = lab.run("id -un")
+    lab.require(
+        result.ok and result.stdout.strip() == "cc",
+        f"logged in, but `id -un` said {result.stdout.strip()!r} (exit {result.exited})",
+    )
+
+
+@check(title="The hostname starts with hello-chameleon", depends=["ssh_login"], vantage="host")
+def hostname(lab: Lab) -> None:
+    """`hostname` on the instance starts with hello-chameleon, as the lab's server name makes it."""
+    name = lab.run("hostname").stdout.strip()
+    lab.facts["hostname"] = name
+    prefix = lab.config["hostname_prefix"]
+    lab.require(
+        name.startswith(prefix),
+        f"hostname is {name!r}, expected it to start with {prefix}",
+        "Are you grading the right server? The floating IP may belong to another one.",
+    )
+
+
+@check(title="~/hello.txt says Hello from <hostname>", depends=["ssh_login"], vantage="host")
+def hello_file(lab: Lab) -> None:
+    """`~/hello.txt` of cc exists and holds the line `Hello from <hostname>` the lab asks for."""
+    path = lab.config["hello_file"]
+    name = lab.run("hostname").stdout.strip()
+    result = lab.run(f'head -c {MAX_FILE} "$HOME/{path}"')
+    lab.require(
+        result.ok,
+        f"~/{path} cannot be read on the instance: {result.stderr.strip()}",
+        f'Run: echo "Hello from $(hostname)" > ~/{path}',
+    )
+    text = result.stdout
+    lab.facts["hello_text"] = text
+    expected = f"Hello from {name}"
+    lab.measure("lines", len(text.splitlines()))
+    lab.require(
+        any(line.strip() == expected for line in text.splitlines()),
+        f"~/{path} does not contain the line {expected!r}; its first line is "
+        f"{(text.splitlines() or [''])[0]!r}",
+        f'Keep the original line and add your edits: echo "Hello from $(hostname)" '
+        f"> ~/{path}, then copy, edit and copy back.",
+    )
+
+
+@check(title="~/hello.txt was edited and copied back", depends=["hello_file"], vantage="host")
+def hello_file_edited(lab: Lab) -> None:
+    """After the scp round trip the file is no longer exactly the one line the lab wrote."""
+    text = lab.facts["hello_text"]
+    name = lab.facts.get("hostname") or lab.run("hostname").stdout.strip()
+    lab.require(
+        text.strip() != f"Hello from {name}",
+        f"~/{lab.config['hello_file']} still holds only the original line",
+        "Copy it to your laptop with scp, edit it there, and copy it back.",
+    )
