@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from graders.errors import Failure, TransportError
 from graders.evidence import Evidence
@@ -113,10 +114,12 @@ class Http:
             raise self._fault(
                 method, url, f"no connection within {self.connect_timeout:g} s"
             ) from None
-        except requests.exceptions.ReadTimeout:
+        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
             raise self._fault(
                 method, url, f"connected, but no answer within {self.read_timeout:g} s"
             ) from None
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+            raise self._fault(method, url, f"the answer broke off mid-body ({exc})") from None
         except requests.exceptions.ConnectionError as exc:
             raise self._fault(method, url, _reason(exc)) from None
         except requests.exceptions.InvalidURL as exc:
@@ -138,14 +141,15 @@ class Http:
         return resp
 
     def _read(self, r: requests.Response, deadline: float) -> tuple[bytes, bool]:
+        # read1 returns whatever has arrived, so a server that drips one byte at a time
+        # meets the deadline check below instead of holding us past every timeout.
         chunks, size = [], 0
-        for chunk in r.iter_content(8192):
+        while chunk := r.raw.read1(65536, decode_content=True):
             chunks.append(chunk)
             size += len(chunk)
             if size > self.max_body:
                 return b"".join(chunks)[: self.max_body], True
             if time.monotonic() > deadline:
-                # A server that drips bytes would otherwise hold us past every timeout.
                 raise requests.exceptions.ReadTimeout("body not complete before the deadline")
         return b"".join(chunks), False
 
