@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +32,18 @@ class Site:
     auth_url: str
 
 
-def credentials_problem(env: dict[str, str] | None = None) -> str | None:
-    """Why the OpenStack variables cannot work, in one line; None when they look usable."""
+def credentials_problem(env: Mapping[str, str] | None = None) -> str | None:
+    """Why the OpenStack variables cannot work, in one line; None when they look usable.
+
+    Accepted, as Chameleon hands them out: an application credential, a user name and
+    password (openrc), a Keystone token, or the OIDC access token that Chameleon's Jupyter
+    environment provides.
+    """
     env = os.environ if env is None else env
-    kind = env.get("OS_AUTH_TYPE", "")
-    if env.get("OS_APPLICATION_CREDENTIAL_ID") and env.get("OS_APPLICATION_CREDENTIAL_SECRET"):
-        return None
-    if env.get("OS_USERNAME") and env.get("OS_PASSWORD") and "application" not in kind:
+    pairs = (("OS_APPLICATION_CREDENTIAL_ID", "OS_APPLICATION_CREDENTIAL_SECRET"),
+             ("OS_USERNAME", "OS_PASSWORD"), ("OS_TOKEN",), ("OS_ACCESS_TOKEN",),
+             ("OS_AUTH_TYPE", "JUPYTERHUB_API_TOKEN"))
+    if any(all(env.get(k) for k in pair) for pair in pairs):
         return None
     return (
         "Chameleon credentials are not set: source your openrc or application-credential "
@@ -115,29 +120,16 @@ class Chameleon:
         problem = credentials_problem()
         if problem:
             raise BadInput(problem)
-        chi.reset()  # drops any session cached for another site
+        # reset() re-reads every OS_* variable (python-chi reads them only there), and drops
+        # any session cached for another site; then the site's own URL and region win.
+        chi.reset()
         env = os.environ
-        kind = env.get("OS_AUTH_TYPE") or (
-            "v3applicationcredential" if env.get("OS_APPLICATION_CREDENTIAL_ID") else "v3password"
-        )
-        chi.set("auth_type", kind)  # first: it selects the auth option group
+        if not env.get("OS_AUTH_TYPE"):
+            app = env.get("OS_APPLICATION_CREDENTIAL_ID")
+            chi.set("auth_type", "v3applicationcredential" if app else "v3password")
         chi.set("auth_url", auth_url)
         chi.set("region_name", self.site.name)
         chi.set("timeout", API_TIMEOUT_S)
-        for opt in (
-            "application_credential_id",
-            "application_credential_secret",
-            "username",
-            "password",
-            "project_id",
-            "project_name",
-            "user_domain_name",
-            "project_domain_name",
-            "interface",
-        ):
-            value = env.get("OS_" + opt.upper())
-            if value:
-                chi.set(opt, value)
         _configured = (auth_url, self.site.name)
         return chi
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for labgrader: Debian packages, then a virtual environment in .venv.
+# Idempotent: a second run installs nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+
+# The simulator runs a real OpenSSH server; ssh-keygen makes the simulated students' keys.
+packages=()
+[ -x /usr/sbin/sshd ] || packages+=(openssh-server)
+command -v ssh-keygen >/dev/null || packages+=(openssh-client)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "setup: installing ${packages[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${packages[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 \
+  | grep -v 'is ignored: it is neither' >&2 || true
+.venv/bin/python -c 'import graders, chi, fabric' # fail here, not halfway through a run

@@ -1,0 +1,96 @@
+"""End to end: the grader against the simulated class (real sshd, real HTTP, python-chi)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from graders.cli import main
+from graders.files import schema
+from graders.grade import grade, site_for
+from graders.labs import load_lab
+from graders.probes import http, ssh
+from graders.rubric import load_rubric, rubric_path
+from graders.student import load_student
+from tests.conftest import ALL_PROFILES
+
+LABS = ["hello-chameleon", "cloud-chi"]
+
+
+def graded(student, lab_id: str):
+    lab = load_lab(lab_id)
+    rubric = load_rubric(rubric_path(lab_id), lab)
+    t0 = time.monotonic()
+    result = grade(lab, rubric, load_student(student.student_file), site_for(lab))
+    return result, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("lab_id", LABS)
+@pytest.mark.parametrize("profile", ALL_PROFILES)
+def test_every_profile_is_graded_as_expected(by_profile, profile: str, lab_id: str) -> None:
+    student = by_profile[profile]
+    result, _ = graded(student, lab_id)
+    got = {c.id: c.observed for c in result.checks}
+    assert got == student.expected(lab_id)
+    jsonschema.validate(result.to_dict(), schema("result"))
+    for c in result.checks:
+        assert c.evidence, f"{c.id} kept no evidence"
+        if c.observed != "passed":
+            assert c.feedback, f"{c.id} failed without feedback"
+
+
+def test_tarpit_finishes_within_its_budget(by_profile) -> None:
+    # Per attempt: the slower of an HTTP connect+read and an SSH connect+banner; one retry.
+    attempt = max(http.CONNECT_TIMEOUT_S + http.READ_TIMEOUT_S,
+                  ssh.CONNECT_TIMEOUT_S + ssh.BANNER_TIMEOUT_S)
+    budget = 2 * attempt + 1 + 3  # two attempts, the back-off, and slack for the API
+    for lab_id in LABS:
+        result, took = graded(by_profile["tarpit"], lab_id)
+        assert took < budget, f"{lab_id}: tarpit took {took:.1f} s, budget {budget:.1f} s"
+        assert "unreachable" in {c.observed for c in result.checks}
+
+
+def test_unreachable_feedback_names_address_and_port(by_profile) -> None:
+    result, _ = graded(by_profile["host_down"], "cloud-chi")
+    web = next(c for c in result.checks if c.id == "web_page")
+    student_ip = web.evidence[0]["summary"].split("//")[1].split(":")[0]
+    assert student_ip.startswith("127.") and student_ip in web.feedback
+    assert "refused" in web.feedback and "port 80" in web.feedback
+
+
+def test_student_text_report(by_profile, capsys) -> None:
+    code = main(["check", "hello-chameleon", "--student", str(by_profile["missing_file"].student_file)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "✓ Server hello_chameleon" in out and "✗ ~/hello.txt says Hello" in out
+    assert "No such file" in out and "Try:" in out
+    assert "1 hidden check (2 points)" in out and "edited and copied back" not in out
+    assert "Score estimate: 5/8" in out
+
+
+def test_skipped_names_the_blocking_check(by_profile, capsys) -> None:
+    main(["check", "cloud-chi", "--student", str(by_profile["host_down"].student_file)])
+    out = capsys.readouterr().out
+    assert "– kubectl shows 3 Ready nodes  [skipped" in out
+    assert "skipped because ssh_login (SSH as cc works on node1) did not pass" in out
+
+
+def test_json_and_gradescope_outputs_validate(by_profile, tmp_path: Path) -> None:
+    st = str(by_profile["healthy"].student_file)
+    out = tmp_path / "r.json"
+    assert main(["check", "hello-chameleon", "--student", st, "--format", "json",
+                 "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, schema("result"))
+    assert doc["score"] == doc["max_score"] == 10
+    gs = tmp_path / "results.json"
+    assert main(["check", "cloud-chi", "--student", st, "--format", "gradescope",
+                 "--out", str(gs)]) == 0
+    gdoc = json.loads(gs.read_text())
+    jsonschema.validate(gdoc, schema("gradescope"))
+    assert gdoc["score"] == sum(t["score"] for t in gdoc["tests"])
+    assert {t["visibility"] for t in gdoc["tests"]} == {"visible", "hidden"}
