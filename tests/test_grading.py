@@ -19,6 +19,16 @@ from graders.student import load_student
 from tests.conftest import ALL_PROFILES
 
 LABS = ["hello-chameleon", "cloud-chi"]
+# Per attempt, the slower of an HTTP connect+read and an SSH connect+banner; one retry after a
+# back-off; and slack for the API calls.
+TARPIT_BUDGET_S = (
+    2
+    * max(
+        http.CONNECT_TIMEOUT_S + http.READ_TIMEOUT_S, ssh.CONNECT_TIMEOUT_S + ssh.BANNER_TIMEOUT_S
+    )
+    + 1
+    + 3
+)
 
 
 def graded(student, lab_id: str):
@@ -33,7 +43,9 @@ def graded(student, lab_id: str):
 @pytest.mark.parametrize("profile", ALL_PROFILES)
 def test_every_profile_is_graded_as_expected(by_profile, profile: str, lab_id: str) -> None:
     student = by_profile[profile]
-    result, _ = graded(student, lab_id)
+    result, took = graded(student, lab_id)
+    if profile == "tarpit":  # a host that never answers costs only the timeouts it is given
+        assert took < TARPIT_BUDGET_S, f"tarpit took {took:.1f} s"
     got = {c.id: c.observed for c in result.checks}
     assert got == student.expected(lab_id)
     jsonschema.validate(result.to_dict(), schema("result"))
@@ -41,17 +53,6 @@ def test_every_profile_is_graded_as_expected(by_profile, profile: str, lab_id: s
         assert c.evidence, f"{c.id} kept no evidence"
         if c.observed != "passed":
             assert c.feedback, f"{c.id} failed without feedback"
-
-
-def test_tarpit_finishes_within_its_budget(by_profile) -> None:
-    # Per attempt: the slower of an HTTP connect+read and an SSH connect+banner; one retry.
-    attempt = max(http.CONNECT_TIMEOUT_S + http.READ_TIMEOUT_S,
-                  ssh.CONNECT_TIMEOUT_S + ssh.BANNER_TIMEOUT_S)
-    budget = 2 * attempt + 1 + 3  # two attempts, the back-off, and slack for the API
-    for lab_id in LABS:
-        result, took = graded(by_profile["tarpit"], lab_id)
-        assert took < budget, f"{lab_id}: tarpit took {took:.1f} s, budget {budget:.1f} s"
-        assert "unreachable" in {c.observed for c in result.checks}
 
 
 def test_unreachable_feedback_names_address_and_port(by_profile) -> None:
@@ -63,7 +64,9 @@ def test_unreachable_feedback_names_address_and_port(by_profile) -> None:
 
 
 def test_student_text_report(by_profile, capsys) -> None:
-    code = main(["check", "hello-chameleon", "--student", str(by_profile["missing_file"].student_file)])
+    code = main(
+        ["check", "hello-chameleon", "--student", str(by_profile["missing_file"].student_file)]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "✓ Server hello_chameleon" in out and "✗ ~/hello.txt says Hello" in out
@@ -82,14 +85,18 @@ def test_skipped_names_the_blocking_check(by_profile, capsys) -> None:
 def test_json_and_gradescope_outputs_validate(by_profile, tmp_path: Path) -> None:
     st = str(by_profile["healthy"].student_file)
     out = tmp_path / "r.json"
-    assert main(["check", "hello-chameleon", "--student", st, "--format", "json",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["check", "hello-chameleon", "--student", st, "--format", "json", "--out", str(out)])
+        == 0
+    )
     doc = json.loads(out.read_text())
     jsonschema.validate(doc, schema("result"))
     assert doc["score"] == doc["max_score"] == 10
     gs = tmp_path / "results.json"
-    assert main(["check", "cloud-chi", "--student", st, "--format", "gradescope",
-                 "--out", str(gs)]) == 0
+    assert (
+        main(["check", "cloud-chi", "--student", st, "--format", "gradescope", "--out", str(gs)])
+        == 0
+    )
     gdoc = json.loads(gs.read_text())
     jsonschema.validate(gdoc, schema("gradescope"))
     assert gdoc["score"] == sum(t["score"] for t in gdoc["tests"])

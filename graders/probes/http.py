@@ -18,6 +18,7 @@ import urllib3
 
 from graders.errors import Failure, TransportError
 from graders.evidence import Evidence
+from graders.limits import host_slot
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 5.0
@@ -88,6 +89,12 @@ class Http:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
         headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
+        with host_slot(urlsplit(url).hostname or ""):
+            return self._exchange(method, url, headers, **kwargs)
+
+    def _exchange(
+        self, method: str, url: str, headers: dict[str, str], **kwargs: Any
+    ) -> HttpResponse:
         deadline = time.monotonic() + self.connect_timeout + self.read_timeout
         t0 = time.perf_counter()
         try:

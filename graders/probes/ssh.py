@@ -18,6 +18,7 @@ from typing import Any
 
 from graders.errors import Failure, TransportError
 from graders.evidence import Evidence
+from graders.limits import host_slot
 
 CONNECT_TIMEOUT_S = 5.0
 BANNER_TIMEOUT_S = 5.0
@@ -67,7 +68,7 @@ class SshPool:
             lock = self._locks.setdefault(slot, threading.Lock())
         # One command at a time per host: polite to small instances, and paramiko channels
         # on one transport are safest opened serially.
-        with lock:
+        with lock, host_slot(address):
             conn = self._conns.get(slot) or self._open(slot, target, record)
             t0 = time.perf_counter()
             try:

@@ -91,6 +91,7 @@ def hello_file_edited(lab: Lab) -> None:
     """After the scp round trip the file is no longer exactly the one line the lab wrote."""
     text = lab.facts["hello_text"]
     name = lab.facts.get("hostname") or lab.run("hostname").stdout.strip()
+    lab.note(f"judged ~/{lab.config['hello_file']} as hello_file read it", text)
     lab.require(
         text.strip() != f"Hello from {name}",
         f"~/{lab.config['hello_file']} still holds only the original line",

@@ -1,0 +1,12 @@
+"""The classroom simulator: simulated students' Chameleon instances on loopback.
+
+from graders.sim import Classroom, PROFILES
+with Classroom(root, ["healthy", "host_down"]) as room:
+    room.students, room.openstack_env
+"""
+
+from .classroom import Classroom, SimStudent
+from .hosts import SimHost
+from .profiles import LAB_CHECKS, PROFILES, Profile
+
+__all__ = ["Classroom", "SimStudent", "SimHost", "Profile", "PROFILES", "LAB_CHECKS"]

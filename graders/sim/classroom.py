@@ -1,0 +1,385 @@
+"""A classroom of simulated students, each with the Chameleon resources of the labs.
+
+Every simulated instance gets its own loopback address (127.N.x.y, never 127.0.0.1) playing its
+floating IP, with the lab's services on their real ports: a real sshd on 22 (logging in as
+`cc`), GourmetGram on 80 for cloud-chi's node1. A fake Keystone/Nova/Neutron on
+127.0.0.1:<port> describes every server, network and floating IP. Each student's profile
+decides what is broken. Everything started here is stopped here, by its own process ids.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import yaml
+
+from . import cluster
+from .gourmetgram import CLASSES, GourmetGramServer
+from .hosts import SimHost, install_standins
+from .openstack import NO_VALID_HOST, FakeOpenStack
+from .profiles import LAB_CHECKS, PROFILES, Profile
+from .serve import Hub
+from .sshd import SshdFleet, ensure_login_user
+from .tarpit import Tarpit
+
+HELLO, CLOUD = "hello-chameleon", "cloud-chi"
+MAX_SERVERS = 1010  # sharednet1 (10.56.0.0/22) addresses handed out, from 10.56.0.10
+
+
+@dataclass
+class SimStudent:
+    """One student: the files the grader is given, and the instances it will find."""
+
+    index: int
+    netid: str
+    chameleon_user: str
+    profile: str
+    student_file: Path
+    key_path: Path
+    hosts: dict[str, SimHost] = field(default_factory=dict)  # lab -> its instance with a FIP
+
+    def expected(self, lab: str) -> dict[str, str]:
+        return PROFILES[self.profile].expected(lab)
+
+    def address(self, lab: str) -> str | None:
+        host = self.hosts.get(lab)
+        return host.address if host else None
+
+
+def _traversable(path: Path) -> bool:
+    """Can any user (here: cc) reach files below `path`?"""
+    return all(os.stat(p).st_mode & 0o001 for p in (path, *path.parents))
+
+
+def _bindable(address: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def _keygen(path: Path, comment: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return path.with_suffix(".pub").read_text()
+
+
+class Classroom:
+    def __init__(
+        self,
+        root: Path,
+        profiles: list[str],
+        labs: tuple[str, ...] = (HELLO, CLOUD),
+        net: int | None = None,
+        ready_timeout: float = 20.0,
+    ) -> None:
+        unknown = [p for p in profiles if p not in PROFILES]
+        if unknown:
+            raise ValueError(f"unknown profiles {unknown}; known: {', '.join(PROFILES)}")
+        bad_labs = [lab for lab in labs if lab not in LAB_CHECKS]
+        if bad_labs:
+            raise ValueError(f"unknown labs {bad_labs}; known: {', '.join(LAB_CHECKS)}")
+        if len(profiles) * 4 > MAX_SERVERS:
+            raise ValueError(f"at most {MAX_SERVERS // 4} students: sharednet1 is a /22")
+        self.root = Path(root).resolve()
+        self.profiles = list(profiles)
+        self.labs = tuple(labs)
+        self.net = net  # second octet of the hosts' addresses; None: first free one
+        self.ready_timeout = ready_timeout
+        self.students: list[SimStudent] = []
+        self.openstack_env: dict[str, str] = {}
+        self.cloud: FakeOpenStack | None = None
+        self.start_seconds = 0.0
+        self._hub: Hub | None = None
+        self._sshd: SshdFleet | None = None
+        self._tarpit: Tarpit | None = None
+        self._web: list[GourmetGramServer] = []
+        self._temp_hosts: Path | None = None
+        self._started = False
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def __enter__(self) -> Classroom:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> Classroom:
+        if self._started:
+            return self
+        self._started = True
+        began = time.monotonic()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop everything started (idempotent): sshd and all its sessions, every listener."""
+        if self._sshd:
+            self._sshd.stop()
+        if self._hub:
+            self._hub.stop()
+        for server in self._web:
+            server.close()
+        self._web = []
+        if self._tarpit:
+            self._tarpit.close()
+        if self.cloud:
+            self.cloud.close()
+        if self._temp_hosts:
+            shutil.rmtree(self._temp_hosts, ignore_errors=True)
+            (self.root / "hosts").unlink(missing_ok=True)
+            self._temp_hosts = None
+        self._sshd = self._hub = self._tarpit = None
+        self._started = False
+
+    def pids(self) -> list[int]:
+        """Every process this classroom runs now (sshd supervisor, listeners, sessions)."""
+        return self._sshd.pids() if self._sshd else []
+
+    def sshd_logs(self) -> str:
+        return self._sshd.logs() if self._sshd else ""
+
+    # ---- building -------------------------------------------------------------------
+    def _hosts_dir(self) -> Path:
+        """A fresh tree for host files that cc can traverse (pytest's tmp dirs are 0700)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        link = self.root / "hosts"
+        if link.is_symlink() or link.is_file():
+            link.unlink()
+        elif link.exists():
+            shutil.rmtree(link)
+        if _traversable(self.root):
+            link.mkdir(mode=0o755)
+            return link
+        self._temp_hosts = Path(tempfile.mkdtemp(prefix="labgrader-sim-"))
+        self._temp_hosts.chmod(0o755)
+        link.symlink_to(self._temp_hosts)
+        return self._temp_hosts
+
+    def _pick_net(self, hosts: int) -> int:
+        if self.net is not None:
+            return self.net
+        for net in range(1, 255):
+            addresses = [self._address(net, k) for k in range(hosts)]
+            if all(_bindable(a, p) for a in addresses for p in (22, 80)):
+                return net
+        raise RuntimeError(
+            "no 127.N.0.0/16 block with ports 22 and 80 free for every host; is something "
+            "listening on 0.0.0.0:22 or 0.0.0.0:80 (a system sshd or web server)?"
+        )
+
+    @staticmethod
+    def _address(net: int, k: int) -> str:
+        return f"127.{net}.{k // 250}.{k % 250 + 1}"
+
+    def _start(self) -> None:
+        self.students = []
+        owner = ensure_login_user()
+        hosts_dir = self._hosts_dir()
+        standins = hosts_dir / "standins"
+        install_standins(standins)
+        students_dir = self.root / "students"
+        shutil.rmtree(students_dir, ignore_errors=True)
+        netids = [f"st{i:03d}" for i in range(len(self.profiles))]
+        with ThreadPoolExecutor(8) as pool:
+            public_keys = list(
+                pool.map(lambda n: _keygen(students_dir / n / "id_ed25519", n), netids)
+            )
+        now = datetime.now(UTC).replace(microsecond=0)
+        self.net = self._pick_net(len(self.profiles) * len(self.labs))
+        self.cloud = FakeOpenStack()
+        self._hub = Hub()
+        self.cloud.start(self._hub)
+        self.openstack_env = self.cloud.env
+        fixed = iter(range(10, 10 + MAX_SERVERS))
+
+        def next_fixed() -> str:
+            n = next(fixed)
+            return f"10.56.{n // 256}.{n % 256}"
+
+        k = 0
+        for i, (netid, name) in enumerate(zip(netids, self.profiles, strict=True)):
+            profile = PROFILES[name]
+            student_dir = students_dir / netid
+            student = SimStudent(
+                i,
+                netid,
+                f"{netid}_nyu",
+                name,
+                student_dir / "student.yaml",
+                student_dir / "id_ed25519",
+            )
+            for lab in self.labs:
+                address = self._address(self.net, k)
+                k += 1
+                build = self._hello if lab == HELLO else self._cloud_chi
+                host = build(student, profile, address, next_fixed, hosts_dir, now)
+                if host is not None:
+                    host.build(public_keys[i], standins, owner)
+                    student.hosts[lab] = host
+            student.student_file.write_text(
+                yaml.safe_dump(
+                    {
+                        "netid": student.netid,
+                        "chameleon_user": student.chameleon_user,
+                        "ssh_key": str(student.key_path),
+                    },
+                    sort_keys=False,
+                )
+            )
+            self.students.append(student)
+        self._serve()
+
+    def _hello(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost | None:
+        assert self.cloud
+        server = f"hello_chameleon-{student.chameleon_user}"
+        if profile.hello_server_error:
+            self.cloud.add_server(server, "m1.small", [], error=NO_VALID_HOST)
+            return None
+        fixed_ip = next_fixed()
+        port = self.cloud.add_port(
+            self.cloud.network("sharednet1"), fixed_ip, security_groups=("default", "allow-ssh")
+        )
+        self.cloud.add_server(server, "m1.small", [port], ("default", "allow-ssh"))
+        self.cloud.add_floating_ip(address, port)
+        hostname = f"hello-chameleon-{student.chameleon_user.replace('_', '-')}"
+        line = f"Hello from {hostname}\n"
+        files = {
+            "edited": {"hello.txt": line + f"Edited on my laptop by {student.netid}.\n"},
+            "unedited": {"hello.txt": line},
+            "missing": {},
+        }[profile.hello_file]
+        return SimHost(
+            server, hostname, address, fixed_ip, hosts_dir / address, profile.network, files=files
+        )
+
+    def _cloud_chi(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost:
+        assert self.cloud
+        netid = student.netid
+        private = self.cloud.add_network(
+            f"private_cloud_net_{netid}", f"private_cloud_subnet_{netid}", "192.168.1.0/24", None
+        )
+        groups = ("default", "allow-ssh", "allow-http-80")
+        node_ips = {}
+        for n in (1, 2, 3):
+            lab_port = self.cloud.add_port(
+                private, f"192.168.1.1{n}", f"port{n}_{netid}", port_security=False
+            )
+            fixed_ip = next_fixed()
+            node_ips[n] = fixed_ip
+            shared = self.cloud.add_port(
+                self.cloud.network("sharednet1"), fixed_ip, security_groups=groups
+            )
+            error = f"node{n}" in profile.cloud_error_nodes
+            self.cloud.add_server(
+                f"node{n}-cloud-{netid}",
+                "m1.medium",
+                [] if error else [shared, lab_port],
+                groups,
+                error=NO_VALID_HOST if error else None,
+            )
+            if n == 1:
+                self.cloud.add_floating_ip(address, shared, f"Cloud IP for {netid}")
+        objects = cluster.kubernetes(netid, node_ips[1], now, profile.missing_k8s)
+        pods = [o for o in objects if o["kind"] == "Pod"]
+        state = {
+            "addresses": [node_ips[1], "192.168.1.11", "172.17.0.1"],
+            "kubernetes": objects,
+            "docker": {"containers": cluster.docker(netid, pods, now)},
+            "test_class": CLASSES[student.index % len(CLASSES)],
+            "failing_paths": sorted(profile.failing_paths),
+        }
+        return SimHost(
+            f"node1-cloud-{netid}",
+            f"node1-cloud-{netid}",
+            address,
+            node_ips[1],
+            hosts_dir / address,
+            profile.network,
+            ("hostname", "kubectl", "docker"),
+            web=True,
+            state=state,
+        )
+
+    # ---- serving --------------------------------------------------------------------
+    def _serve(self) -> None:
+        assert self._hub
+        hosts = [h for s in self.students for h in s.hosts.values()]
+        up = [h for h in hosts if h.network == "up"]
+        for host in up:
+            if host.web:
+                server = GourmetGramServer(
+                    host.address,
+                    80,
+                    host.state["test_class"],
+                    frozenset(host.state["failing_paths"]),
+                )
+                self._web.append(server)
+                self._hub.add(server.socket, server.accept)
+        self._tarpit = Tarpit(self._hub)
+        for host in hosts:
+            if host.network == "tarpit":
+                self._tarpit.listen(host.address, 22)
+                self._tarpit.listen(host.address, 80)
+        self._sshd = SshdFleet(self.root / "sshd", (self.root / "hosts").resolve())
+        self._sshd.start(h.ssh() for h in up)
+        self._wait_listening([h.address for h in up])
+
+    def _wait_listening(self, addresses: list[str]) -> None:
+        """Poll TCP connects to every sshd address until each answers, within a deadline."""
+        deadline = time.monotonic() + self.ready_timeout
+        pending = list(addresses)
+        while pending:
+            still = []
+            for address in pending:
+                try:
+                    socket.create_connection((address, 22), timeout=1).close()
+                except OSError:
+                    still.append(address)
+            pending = still
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"sshd not listening on {pending[:5]} after {self.ready_timeout} s; "
+                    f"logs:\n{self.sshd_logs()[-2000:]}"
+                )
+            if pending:
+                time.sleep(0.02)

@@ -1,0 +1,675 @@
+"""What the cloud-chi cluster on node1 holds: Kubernetes objects and Docker containers.
+
+Objects are in the shapes the real servers return (Kubernetes API objects as kube-apiserver
+v1.30 from Kubespray release-2.26 serves them, containers as Docker Engine's
+`GET /containers/json`), so the kubectl and docker stand-ins can format them the way the real
+CLIs do. Ages are relative to `now`, the moment the classroom starts, and sit away from the rounding
+boundaries of the CLIs' age texts ("2 hours", "4h12m"), so outputs stay stable for minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+Json = dict[str, Any]
+K8S_VERSION = "v1.30.4"  # Kubespray release-2.26 default
+NAMESPACE = "gourmetgram-production"
+APP = "gourmetgram-app"
+IMAGE = "node1:5000/gourmetgram-app:latest"
+
+
+def _uid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "labgrader-sim:" + ":".join(parts)))
+
+
+def _hex(*parts: str, n: int = 64) -> str:
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:n]
+
+
+def _t(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cond(kind: str, status: str, reason: str, message: str, when: datetime, **extra: str) -> Json:
+    return {
+        **extra,
+        "lastTransitionTime": _t(when),
+        "message": message,
+        "reason": reason,
+        "status": status,
+        "type": kind,
+    }
+
+
+def _applied(manifest: Json) -> Json:
+    """kubectl apply's annotation: the manifest as applied, compact JSON plus a newline."""
+    return {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+            manifest, sort_keys=True, separators=(",", ":")
+        )
+        + "\n"
+    }
+
+
+def _meta(netid: str, kind: str, name: str, created: datetime, rv: int, ns: str | None) -> Json:
+    meta: Json = {"creationTimestamp": _t(created), "name": name}
+    if ns:
+        meta["namespace"] = ns
+    meta.update(resourceVersion=str(rv), uid=_uid(netid, kind, name))
+    return meta
+
+
+def _node(netid: str, n: int, now: datetime) -> Json:
+    name, ip, created = f"node{n}", f"192.168.1.1{n}", now - timedelta(hours=4, minutes=10)
+    labels = {
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+    }
+    if n in (1, 2):  # Kubespray's sample inventory: node1 and node2 run the control plane
+        labels["node-role.kubernetes.io/control-plane"] = ""
+    meta = _meta(netid, "Node", name, created, 40000 + n, None)
+    meta["annotations"] = {
+        "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///var/run/cri-dockerd.sock",
+        "node.alpha.kubernetes.io/ttl": "0",
+        "projectcalico.org/IPv4Address": f"{ip}/24",
+        "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+    }
+    meta["labels"] = labels
+    beat = now - timedelta(seconds=20 + n)
+    up = created + timedelta(minutes=1)
+    pressure = [
+        ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ]
+    conditions = [
+        _cond(
+            "NetworkUnavailable",
+            "False",
+            "CalicoIsUp",
+            "Calico is running on this node",
+            up,
+            lastHeartbeatTime=_t(up),
+        ),
+        *[_cond(k, "False", r, m, created, lastHeartbeatTime=_t(beat)) for k, r, m in pressure],
+        _cond(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status",
+            up,
+            lastHeartbeatTime=_t(beat),
+        ),
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": meta,
+        "spec": {"podCIDR": f"10.233.{63 + n}.0/24", "podCIDRs": [f"10.233.{63 + n}.0/24"]},
+        "status": {
+            "addresses": [
+                {"address": ip, "type": "InternalIP"},
+                {"address": name, "type": "Hostname"},
+            ],
+            "allocatable": {
+                "cpu": "1900m",
+                "ephemeral-storage": "37297826550",
+                "hugepages-1Gi": "0",
+                "hugepages-2Mi": "0",
+                "memory": "3488588Ki",
+                "pods": "110",
+            },
+            "capacity": {
+                "cpu": "2",
+                "ephemeral-storage": "40470732Ki",
+                "hugepages-1Gi": "0",
+                "hugepages-2Mi": "0",
+                "memory": "4010188Ki",
+                "pods": "110",
+            },
+            "conditions": conditions,
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": _uid(netid, "boot", name),
+                "containerRuntimeVersion": "docker://26.1.4",
+                "kernelVersion": "6.8.0-51-generic",
+                "kubeProxyVersion": K8S_VERSION,
+                "kubeletVersion": K8S_VERSION,
+                "machineID": _hex(netid, "machine", name, n=32),
+                "operatingSystem": "linux",
+                "osImage": "Ubuntu 24.04.1 LTS",
+                "systemUUID": _uid(netid, "system", name),
+            },
+        },
+    }
+
+
+def _namespace(netid: str, name: str, created: datetime, rv: int) -> Json:
+    meta = _meta(netid, "Namespace", name, created, rv, None)
+    meta["labels"] = {"kubernetes.io/metadata.name": name}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": meta,
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+def _container_spec() -> Json:
+    return {
+        "image": IMAGE,
+        "imagePullPolicy": "Always",
+        "name": APP,
+        "ports": [{"containerPort": 8000, "protocol": "TCP"}],
+        "readinessProbe": {
+            "failureThreshold": 3,
+            "httpGet": {"path": "/test", "port": 8000, "scheme": "HTTP"},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 5,
+            "successThreshold": 3,
+            "timeoutSeconds": 1,
+        },
+        "resources": {
+            "limits": {"cpu": "500m", "memory": "500Mi"},
+            "requests": {"cpu": "300m", "memory": "300Mi"},
+        },
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
+
+
+def kubernetes(
+    netid: str, node1_ip: str, now: datetime, missing: frozenset[str], replicas: int = 2
+) -> list[Json]:
+    """Every object of the cluster; `missing` holds kinds never created ("hpa", ...)."""
+    objects = [_node(netid, n, now) for n in (1, 2, 3)]
+    boot = now - timedelta(hours=4, minutes=10)
+    for i, ns in enumerate(("default", "kube-node-lease", "kube-public", "kube-system")):
+        objects.append(_namespace(netid, ns, boot, 10 + i))
+    created = now - timedelta(hours=3, minutes=5)
+    if "namespace" not in missing:
+        objects.append(_namespace(netid, NAMESPACE, created, 31000))
+    labels = {"app": APP}
+    rs_hash = _hex(netid, "rs", n=10)
+    if "deployment" not in missing:
+        manifest = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"annotations": {}, "name": APP, "namespace": NAMESPACE},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [_container_spec()]},
+                },
+            },
+        }
+        meta = _meta(netid, "Deployment", APP, created, 36012, NAMESPACE)
+        meta["annotations"] = {"deployment.kubernetes.io/revision": "1", **_applied(manifest)}
+        meta["generation"] = 4
+        template = {
+            "metadata": {"creationTimestamp": None, "labels": labels},
+            "spec": {
+                "containers": [_container_spec()],
+                "dnsPolicy": "ClusterFirst",
+                "restartPolicy": "Always",
+                "schedulerName": "default-scheduler",
+                "securityContext": {},
+                "terminationGracePeriodSeconds": 30,
+            },
+        }
+        ready = now - timedelta(hours=1, minutes=40)
+        objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": meta,
+                "spec": {
+                    "progressDeadlineSeconds": 600,
+                    "replicas": replicas,
+                    "revisionHistoryLimit": 10,
+                    "selector": {"matchLabels": labels},
+                    "strategy": {
+                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+                        "type": "RollingUpdate",
+                    },
+                    "template": template,
+                },
+                "status": {
+                    "availableReplicas": replicas,
+                    "conditions": [
+                        _cond(
+                            "Progressing",
+                            "True",
+                            "NewReplicaSetAvailable",
+                            f'ReplicaSet "{APP}-{rs_hash}" has successfully progressed.',
+                            created,
+                            lastUpdateTime=_t(created + timedelta(seconds=20)),
+                        ),
+                        _cond(
+                            "Available",
+                            "True",
+                            "MinimumReplicasAvailable",
+                            "Deployment has minimum availability.",
+                            ready,
+                            lastUpdateTime=_t(ready),
+                        ),
+                    ],
+                    "observedGeneration": 4,
+                    "readyReplicas": replicas,
+                    "replicas": replicas,
+                    "updatedReplicas": replicas,
+                },
+            }
+        )
+        rs_labels = {**labels, "pod-template-hash": rs_hash}
+        rs_meta = _meta(netid, "ReplicaSet", f"{APP}-{rs_hash}", created, 38790, NAMESPACE)
+        rs_meta["annotations"] = {
+            "deployment.kubernetes.io/desired-replicas": str(replicas),
+            "deployment.kubernetes.io/max-replicas": str(replicas + 1),
+            "deployment.kubernetes.io/revision": "1",
+        }
+        rs_meta["generation"] = 4
+        rs_meta["labels"] = rs_labels
+        rs_meta["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "blockOwnerDeletion": True,
+                "controller": True,
+                "kind": "Deployment",
+                "name": APP,
+                "uid": meta["uid"],
+            }
+        ]
+        rs_template = json.loads(json.dumps(template))
+        rs_template["metadata"]["labels"] = rs_labels
+        objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": rs_meta,
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": rs_labels},
+                    "template": rs_template,
+                },
+                "status": {
+                    "availableReplicas": replicas,
+                    "fullyLabeledReplicas": replicas,
+                    "observedGeneration": 4,
+                    "readyReplicas": replicas,
+                    "replicas": replicas,
+                },
+            }
+        )
+        for i in range(replicas):
+            objects.append(_pod(netid, rs_hash, i, now))
+    if "service" not in missing:
+        ports = [{"port": 80, "protocol": "TCP", "targetPort": 8000}]
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"annotations": {}, "name": "gourmetgram-svc", "namespace": NAMESPACE},
+            "spec": {"externalIPs": [node1_ip], "ports": ports, "selector": labels},
+        }
+        meta = _meta(netid, "Service", "gourmetgram-svc", created, 36020, NAMESPACE)
+        meta["annotations"] = _applied(manifest)
+        svc_hash = int(_hex(netid, "svc", n=4), 16)
+        cluster_ip = f"10.233.{svc_hash % 60}.{svc_hash // 60 % 250 + 2}"
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {
+                    "clusterIP": cluster_ip,
+                    "clusterIPs": [cluster_ip],
+                    "externalIPs": [node1_ip],
+                    "internalTrafficPolicy": "Cluster",
+                    "ipFamilies": ["IPv4"],
+                    "ipFamilyPolicy": "SingleStack",
+                    "ports": ports,
+                    "selector": labels,
+                    "sessionAffinity": "None",
+                    "type": "ClusterIP",
+                },
+                "status": {"loadBalancer": {}},
+            }
+        )
+    if "hpa" not in missing:
+        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP}
+        metrics = [
+            {
+                "resource": {
+                    "name": "cpu",
+                    "target": {"averageUtilization": 50, "type": "Utilization"},
+                },
+                "type": "Resource",
+            }
+        ]
+        manifest = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"annotations": {}, "name": "gourmetgram-kube-hpa", "namespace": NAMESPACE},
+            "spec": {
+                "maxReplicas": 6,
+                "metrics": metrics,
+                "minReplicas": 2,
+                "scaleTargetRef": target,
+            },
+        }
+        hpa_created = now - timedelta(hours=1, minutes=45)
+        meta = _meta(
+            netid, "HorizontalPodAutoscaler", "gourmetgram-kube-hpa", hpa_created, 38800, NAMESPACE
+        )
+        meta["annotations"] = _applied(manifest)
+        objects.append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": meta,
+                "spec": {
+                    "maxReplicas": 6,
+                    "metrics": metrics,
+                    "minReplicas": 2,
+                    "scaleTargetRef": target,
+                },
+                "status": {
+                    "conditions": [
+                        _cond(
+                            "AbleToScale",
+                            "True",
+                            "ReadyForNewScale",
+                            "recommended size matches current size",
+                            hpa_created,
+                        ),
+                        _cond(
+                            "ScalingActive",
+                            "True",
+                            "ValidMetricFound",
+                            "the HPA was able to successfully calculate a replica count from cpu "
+                            "resource utilization (percentage of request)",
+                            hpa_created,
+                        ),
+                        _cond(
+                            "ScalingLimited",
+                            "True",
+                            "TooFewReplicas",
+                            "the desired replica count is less than the minimum replica count",
+                            hpa_created,
+                        ),
+                    ],
+                    "currentMetrics": [
+                        {
+                            "resource": {
+                                "current": {"averageUtilization": 2, "averageValue": "6m"},
+                                "name": "cpu",
+                            },
+                            "type": "Resource",
+                        }
+                    ],
+                    "currentReplicas": replicas,
+                    "desiredReplicas": replicas,
+                    "lastScaleTime": _t(now - timedelta(hours=1, minutes=40)),
+                },
+            }
+        )
+    return objects
+
+
+def pod_name(netid: str, rs_hash: str, i: int) -> str:
+    return f"{APP}-{rs_hash}-{_hex(netid, 'pod', str(i), n=5)}"
+
+
+def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
+    name, node = pod_name(netid, rs_hash, i), f"node{i % 3 + 1}"
+    started = now - timedelta(hours=1, minutes=40)
+    meta = _meta(netid, "Pod", name, started, 38700 + i, NAMESPACE)
+    meta["generateName"] = f"{APP}-{rs_hash}-"
+    meta["labels"] = {"app": APP, "pod-template-hash": rs_hash}
+    meta["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "blockOwnerDeletion": True,
+            "controller": True,
+            "kind": "ReplicaSet",
+            "name": f"{APP}-{rs_hash}",
+            "uid": _uid(netid, "ReplicaSet"),
+        }
+    ]
+    pod_ip = f"10.233.{64 + i % 3}.{10 + i}"
+    ready = started + timedelta(seconds=20)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {
+            "containers": [_container_spec()],
+            "dnsPolicy": "ClusterFirst",
+            "enableServiceLinks": True,
+            "nodeName": node,
+            "preemptionPolicy": "PreemptLowerPriority",
+            "priority": 0,
+            "restartPolicy": "Always",
+            "schedulerName": "default-scheduler",
+            "securityContext": {},
+            "serviceAccount": "default",
+            "serviceAccountName": "default",
+            "terminationGracePeriodSeconds": 30,
+        },
+        "status": {
+            "conditions": [
+                {"lastProbeTime": None, "lastTransitionTime": _t(t), "status": "True", "type": k}
+                for k, t in (
+                    ("PodReadyToStartContainers", started),
+                    ("Initialized", started),
+                    ("Ready", ready),
+                    ("ContainersReady", ready),
+                    ("PodScheduled", started),
+                )
+            ],
+            "containerStatuses": [
+                {
+                    "containerID": "docker://" + _hex(netid, name),
+                    "image": IMAGE,
+                    "imageID": "docker-pullable://node1:5000/gourmetgram-app@sha256:"
+                    + _hex(netid, "image"),
+                    "lastState": {},
+                    "name": APP,
+                    "ready": True,
+                    "restartCount": 0,
+                    "started": True,
+                    "state": {"running": {"startedAt": _t(started + timedelta(seconds=3))}},
+                }
+            ],
+            "hostIP": f"192.168.1.1{i % 3 + 1}",
+            "hostIPs": [{"ip": f"192.168.1.1{i % 3 + 1}"}],
+            "phase": "Running",
+            "podIP": pod_ip,
+            "podIPs": [{"ip": pod_ip}],
+            "qosClass": "Burstable",
+            "startTime": _t(started),
+        },
+    }
+
+
+def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
+    """node1's containers as `GET /containers/json` lists them, newest first. `_started` (not
+    an Engine field) is the start time the engine would turn into `Status`."""
+    containers: list[Json] = []
+
+    def add(
+        name: str,
+        image: str,
+        command: str,
+        created: datetime,
+        network: str,
+        labels: Json | None = None,
+        ports: list | None = None,
+        mounts: list | None = None,
+        image_id: str | None = None,
+    ) -> Json:
+        cid = _hex(netid, "container", name)
+        networks = (
+            {}
+            if network.startswith("container:")
+            else {
+                network: {
+                    "NetworkID": _hex(netid, "net", network),
+                    "EndpointID": "",
+                    "Gateway": "",
+                    "IPAddress": "172.17.0.2" if network == "bridge" else "",
+                    "IPPrefixLen": 16 if network == "bridge" else 0,
+                    "MacAddress": "02:42:ac:11:00:02" if network == "bridge" else "",
+                }
+            }
+        )
+        item = {
+            "Id": cid,
+            "Names": ["/" + name],
+            "Image": image,
+            "ImageID": image_id or "sha256:" + _hex(netid, "image", image),
+            "Command": command,
+            "Created": int(created.timestamp()),
+            "Ports": ports or [],
+            "Labels": labels or {},
+            "State": "running",
+            "HostConfig": {"NetworkMode": network},
+            "NetworkSettings": {"Networks": networks},
+            "Mounts": mounts or [],
+            "_started": int(created.timestamp()) + 1,
+        }
+        containers.append(item)
+        return item
+
+    def k8s(
+        container: str,
+        pod: str,
+        ns: str,
+        uid: str,
+        image: str,
+        command: str,
+        created: datetime,
+        host_network: bool,
+    ) -> None:
+        sandbox = add(
+            f"k8s_POD_{pod}_{ns}_{uid}_0",
+            "registry.k8s.io/pause:3.9",
+            "/pause",
+            created,
+            "host" if host_network else "none",
+            {
+                "io.kubernetes.container.name": "POD",
+                "io.kubernetes.docker.type": "podsandbox",
+                "io.kubernetes.pod.name": pod,
+                "io.kubernetes.pod.namespace": ns,
+                "io.kubernetes.pod.uid": uid,
+            },
+        )
+        add(
+            f"k8s_{container}_{pod}_{ns}_{uid}_0",
+            image,
+            command,
+            created + timedelta(seconds=2),
+            "host" if host_network else "container:" + sandbox["Id"],
+            {
+                "io.kubernetes.container.name": container,
+                "io.kubernetes.docker.type": "container",
+                "io.kubernetes.pod.name": pod,
+                "io.kubernetes.pod.namespace": ns,
+                "io.kubernetes.pod.uid": uid,
+                "io.kubernetes.sandbox.id": sandbox["Id"],
+            },
+            image_id=image if image.startswith("sha256:") else None,
+        )
+
+    for pod in pods:  # the app's pods scheduled on node1
+        if pod["spec"]["nodeName"] == "node1":
+            meta = pod["metadata"]
+            started = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+            k8s(
+                APP,
+                meta["name"],
+                NAMESPACE,
+                meta["uid"],
+                "sha256:" + _hex(netid, "image"),
+                "python app.py",
+                started,
+                False,
+            )
+    volume = _hex(netid, "registry-volume")
+    add(
+        "registry",
+        "registry:2",
+        "/entrypoint.sh /etc/docker/registry/config.yml",
+        now - timedelta(hours=3, minutes=20),
+        "bridge",
+        ports=[
+            {"IP": "0.0.0.0", "PrivatePort": 5000, "PublicPort": 5000, "Type": "tcp"},
+            {"IP": "::", "PrivatePort": 5000, "PublicPort": 5000, "Type": "tcp"},
+        ],
+        mounts=[
+            {
+                "Type": "volume",
+                "Name": volume,
+                "Source": f"/var/lib/docker/volumes/{volume}/_data",
+                "Destination": "/var/lib/registry",
+                "Driver": "local",
+                "Mode": "",
+                "RW": True,
+                "Propagation": "",
+            }
+        ],
+    )
+    boot = now - timedelta(hours=4, minutes=12)
+    system = [
+        ("calico-node", "calico-node-", "start_runit"),
+        (
+            "kube-proxy",
+            "kube-proxy-",
+            "/usr/local/bin/kube-proxy --config=/var/lib/kube-proxy/"
+            "config.conf --hostname-override=node1",
+        ),
+        (
+            "kube-scheduler",
+            "kube-scheduler-node1",
+            "kube-scheduler --authentication-kubeconfig="
+            "/etc/kubernetes/scheduler.conf --bind-address=0.0.0.0",
+        ),
+        (
+            "kube-controller-manager",
+            "kube-controller-manager-node1",
+            "kube-controller-manager --allocate-node-cidrs=true --cluster-cidr=10.233.64.0/18",
+        ),
+        (
+            "kube-apiserver",
+            "kube-apiserver-node1",
+            "kube-apiserver --advertise-address="
+            "192.168.1.11 --allow-privileged=true --anonymous-auth=True",
+        ),
+    ]
+    for i, (container, pod, command) in enumerate(system):
+        if pod.endswith("-"):
+            pod += _hex(netid, pod, n=5)
+        k8s(
+            container,
+            pod,
+            "kube-system",
+            _uid(netid, pod),
+            "sha256:" + _hex(container),
+            command,
+            boot - timedelta(minutes=i * 2),
+            True,
+        )
+    containers.sort(key=lambda c: c["Created"], reverse=True)
+    return containers

@@ -1,0 +1,647 @@
+"""A fake Keystone, Nova and Neutron on 127.0.0.1 that python-chi uses unchanged.
+
+Request and response shapes follow the real APIs as python-chi 1.2.10 (keystoneauth,
+novaclient 2.61, neutronclient) exercises them; see test-recipes.md section 3. Bodies are built
+at request time from a small resource model (servers, networks, subnets, ports, floating IPs,
+security groups), so a server's `addresses` always agree with Neutron's ports and floating IPs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .serve import Hub, TrackedHTTPServer
+
+Json = dict[str, Any]
+UNAUTHORIZED = {
+    "error": {
+        "code": 401,
+        "title": "Unauthorized",
+        "message": "The request you have made requires authentication.",
+    }
+}
+FLAVORS = {  # Chameleon KVM@TACC flavors
+    "m1.small": {"vcpus": 1, "ram": 2048, "disk": 20},
+    "m1.medium": {"vcpus": 2, "ram": 4096, "disk": 40},
+    "m1.large": {"vcpus": 4, "ram": 8192, "disk": 40},
+}
+NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+
+
+def _id(kind: str, name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"labgrader-sim:{kind}:{name}"))
+
+
+def _ts(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _mac(seed: str) -> str:
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+class FakeOpenStack:
+    def __init__(self, region: str = "KVM@TACC", project_name: str = "CHI-251409") -> None:
+        self.region = region
+        self.project_id = uuid.uuid5(uuid.NAMESPACE_URL, project_name).hex
+        self.project_name = project_name
+        self.user_id = uuid.uuid4().hex
+        self.credential_id = uuid.uuid4().hex
+        self.credential_secret = secrets.token_urlsafe(24)
+        self.started = datetime.now(UTC).replace(microsecond=0)
+        self.servers: list[Json] = []
+        self.networks: list[Json] = []
+        self.subnets: list[Json] = []
+        self.ports: list[Json] = []
+        self.floatingips: list[Json] = []
+        self.security_groups: list[Json] = []
+        self.tokens: set[str] = set()
+        self._lock = threading.Lock()
+        self._server: TrackedHTTPServer | None = None
+        self._add_defaults()
+
+    # ---- resource model -------------------------------------------------------------
+    def _common(self, kind: str, key: str, **fields: Any) -> Json:
+        """Fields every Neutron resource has; `key` names it (and makes its id)."""
+        created = _ts(self.started - timedelta(hours=6))
+        return {
+            "id": _id(kind, key),
+            "name": key,
+            "tenant_id": self.project_id,
+            "project_id": self.project_id,
+            "description": "",
+            "tags": [],
+            "created_at": created,
+            "updated_at": created,
+            "revision_number": 1,
+            **fields,
+        }
+
+    def add_network(
+        self,
+        name: str,
+        subnet: str,
+        cidr: str,
+        gateway: str | None,
+        shared: bool = False,
+        external: bool = False,
+    ) -> Json:
+        net = self._common(
+            "network",
+            name,
+            admin_state_up=True,
+            status="ACTIVE",
+            shared=shared,
+            mtu=1450 if not external else 1500,
+            availability_zone_hints=[],
+            availability_zones=["nova"],
+            ipv4_address_scope=None,
+            ipv6_address_scope=None,
+            port_security_enabled=True,
+            qos_policy_id=None,
+            **{"router:external": external},
+        )
+        first, last = cidr.rsplit(".", 1)[0] + ".2", cidr.rsplit(".", 1)[0] + ".254"
+        sub = self._common(
+            "subnet",
+            subnet,
+            network_id=net["id"],
+            ip_version=4,
+            cidr=cidr,
+            gateway_ip=gateway,
+            enable_dhcp=True,
+            allocation_pools=[{"start": first, "end": last}],
+            host_routes=[],
+            dns_nameservers=[],
+            subnetpool_id=None,
+            ipv6_ra_mode=None,
+            ipv6_address_mode=None,
+            service_types=[],
+        )
+        net["subnets"] = [sub["id"]]
+        with self._lock:
+            self.networks.append(net)
+            self.subnets.append(sub)
+        return net
+
+    def add_port(
+        self,
+        network: Json,
+        fixed_ip: str,
+        name: str = "",
+        security_groups: tuple[str, ...] = (),
+        port_security: bool = True,
+    ) -> Json:
+        sg_ids = [g["id"] for g in self.security_groups if g["name"] in security_groups]
+        port = self._common(
+            "port",
+            f"{network['name']}:{fixed_ip}",
+            name=name,
+            network_id=network["id"],
+            mac_address=_mac(f"{network['id']}{fixed_ip}"),
+            admin_state_up=True,
+            status="DOWN",
+            device_id="",
+            device_owner="",
+            fixed_ips=[{"subnet_id": network["subnets"][0], "ip_address": fixed_ip}],
+            allowed_address_pairs=[],
+            extra_dhcp_opts=[],
+            security_groups=sg_ids if port_security else [],
+            port_security_enabled=port_security,
+            qos_policy_id=None,
+            **{"binding:vnic_type": "normal"},
+        )
+        with self._lock:
+            self.ports.append(port)
+        return port
+
+    def add_server(
+        self,
+        name: str,
+        flavor: str,
+        ports: list[Json],
+        security_groups: tuple[str, ...] = ("default",),
+        image: str = "CC-Ubuntu24.04",
+        error: str | None = None,
+    ) -> Json:
+        """A server plugged into `ports` (none for an ERROR server: it never got a host)."""
+        with self._lock:
+            created = self.started - timedelta(hours=5, seconds=-len(self.servers))
+            server_id = _id("server", name)
+            launched = None if error else created + timedelta(seconds=40)
+            server = {
+                "id": server_id,
+                "name": name,
+                "status": "ERROR" if error else "ACTIVE",
+                "tenant_id": self.project_id,
+                "user_id": self.user_id,
+                "metadata": {},
+                "hostId": "" if error else hashlib.sha224(name.encode()).hexdigest(),
+                "image": {"id": _id("image", image), "name": image},
+                "flavor": {
+                    **FLAVORS[flavor],
+                    "ephemeral": 0,
+                    "swap": 0,
+                    "original_name": flavor,
+                    "extra_specs": {},
+                },
+                "created": _ts(created),
+                "updated": _ts(created + timedelta(seconds=45)),
+                "accessIPv4": "",
+                "accessIPv6": "",
+                "OS-DCF:diskConfig": "MANUAL",
+                "progress": 0,
+                "OS-EXT-AZ:availability_zone": "" if error else "nova",
+                "config_drive": "",
+                "key_name": "id_rsa_chameleon",
+                "OS-SRV-USG:launched_at": launched and launched.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                "OS-SRV-USG:terminated_at": None,
+                "security_groups": [] if error else [{"name": g} for g in security_groups],
+                "OS-EXT-STS:task_state": None,
+                "OS-EXT-STS:vm_state": "error" if error else "active",
+                "OS-EXT-STS:power_state": 0 if error else 1,
+                "os-extended-volumes:volumes_attached": [],
+                "locked": False,
+                "host_status": "" if error else "UP",
+                "description": None,
+                "tags": [],
+            }
+            if error:
+                server["fault"] = {"code": 500, "created": _ts(created), "message": error}
+            for port in ports:
+                port.update(device_id=server_id, device_owner="compute:nova", status="ACTIVE")
+            self.servers.append(server)
+        return server
+
+    def add_floating_ip(self, address: str, port: Json, description: str = "") -> Json:
+        public = next(n for n in self.networks if n["router:external"])
+        fip = self._common(
+            "floatingip",
+            address,
+            floating_ip_address=address,
+            floating_network_id=public["id"],
+            router_id=_id("router", "sharednet1-router"),
+            port_id=port["id"],
+            fixed_ip_address=port["fixed_ips"][0]["ip_address"],
+            status="ACTIVE",
+            description=description,
+            qos_policy_id=None,
+            port_details={
+                "name": port["name"],
+                "network_id": port["network_id"],
+                "mac_address": port["mac_address"],
+                "admin_state_up": True,
+                "status": "ACTIVE",
+                "device_id": port["device_id"],
+                "device_owner": port["device_owner"],
+            },
+        )
+        del fip["name"]
+        with self._lock:
+            self.floatingips.append(fip)
+        return fip
+
+    def _add_defaults(self) -> None:
+        self.add_network(
+            "public", "public-subnet", "129.114.24.0/22", "129.114.24.1", external=True
+        )
+        self.add_network("sharednet1", "sharednet1-subnet", "10.56.0.0/22", "10.56.0.1", True)
+        for name, ports in (("default", ()), ("allow-ssh", (22,)), ("allow-http-80", (80,))):
+            rules = [
+                {
+                    "id": _id("sg-rule", f"{name}:{p}"),
+                    "direction": "ingress",
+                    "ethertype": "IPv4",
+                    "protocol": "tcp",
+                    "port_range_min": p,
+                    "port_range_max": p,
+                    "remote_ip_prefix": "0.0.0.0/0",
+                    "remote_group_id": None,
+                }
+                for p in ports
+            ]
+            for direction in ("egress",) if ports else ("egress", "ingress"):
+                rules.append(
+                    {
+                        "id": _id("sg-rule", f"{name}:{direction}"),
+                        "direction": direction,
+                        "ethertype": "IPv4",
+                        "protocol": None,
+                        "port_range_min": None,
+                        "port_range_max": None,
+                        "remote_ip_prefix": None,
+                        "remote_group_id": None,
+                    }
+                )
+            desc = {"allow-ssh": "Enable SSH traffic on TCP port 22"}.get(name, "")
+            if name == "allow-http-80":
+                desc = "Enable HTTP traffic on TCP port 80"
+            group = self._common("security-group", name, security_group_rules=rules)
+            group["description"] = "Default security group" if name == "default" else desc
+            self.security_groups.append(group)
+
+    def network(self, name: str) -> Json:
+        return next(n for n in self.networks if n["name"] == name)
+
+    def addresses(self, server: Json) -> dict[str, list[Json]]:
+        """Nova's view of a server's addresses, derived from Neutron's ports and floating IPs."""
+        result: dict[str, list[Json]] = {}
+        for port in self.ports:
+            if port["device_id"] != server["id"]:
+                continue
+            net = next(n["name"] for n in self.networks if n["id"] == port["network_id"])
+            entries = result.setdefault(net, [])
+            mac = port["mac_address"]
+            for fixed in port["fixed_ips"]:
+                entries.append(
+                    {
+                        "version": 4,
+                        "addr": fixed["ip_address"],
+                        "OS-EXT-IPS:type": "fixed",
+                        "OS-EXT-IPS-MAC:mac_addr": mac,
+                    }
+                )
+            for fip in self.floatingips:
+                if fip["port_id"] == port["id"]:
+                    entries.append(
+                        {
+                            "version": 4,
+                            "addr": fip["floating_ip_address"],
+                            "OS-EXT-IPS:type": "floating",
+                            "OS-EXT-IPS-MAC:mac_addr": mac,
+                        }
+                    )
+        return result
+
+    # ---- serving --------------------------------------------------------------------
+    def start(self, hub: Hub) -> None:
+        self._server = TrackedHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.cloud = self  # type: ignore[attr-defined]
+        hub.add(self._server.socket, self._server.accept)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "FakeOpenStack not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "OS_AUTH_URL": f"{self.url}/identity/v3",
+            "OS_AUTH_TYPE": "v3applicationcredential",
+            "OS_APPLICATION_CREDENTIAL_ID": self.credential_id,
+            "OS_APPLICATION_CREDENTIAL_SECRET": self.credential_secret,
+            "OS_PROJECT_ID": self.project_id,
+            "OS_REGION_NAME": self.region,
+            "OS_INTERFACE": "public",
+        }
+
+    def catalog(self) -> list[Json]:
+        services = [
+            ("identity", "keystone", "/identity/v3"),
+            ("compute", "nova", "/compute/v2.1"),
+            ("network", "neutron", "/network"),
+        ]
+        return [
+            {
+                "type": kind,
+                "name": name,
+                "id": _id("service", kind),
+                "endpoints": [
+                    {
+                        "id": _id("endpoint", f"{kind}:{interface}"),
+                        "interface": interface,
+                        "region": self.region,
+                        "region_id": self.region,
+                        "url": self.url + path,
+                    }
+                    for interface in ("public", "internal")
+                ],
+            }
+            for kind, name, path in services
+        ]
+
+    def issue_token(self, body: Json) -> tuple[int, Json, str | None]:
+        identity = body.get("auth", {}).get("identity", {})
+        cred = identity.get("application_credential", {})
+        if identity.get("methods") != ["application_credential"] or (
+            cred.get("id") != self.credential_id or cred.get("secret") != self.credential_secret
+        ):
+            return 401, UNAUTHORIZED, None
+        token = secrets.token_hex(16)
+        with self._lock:
+            self.tokens.add(token)
+        now = datetime.now(UTC)
+        stamp = "%Y-%m-%dT%H:%M:%S.000000Z"
+        domain = {"id": "default", "name": "Default"}
+        return (
+            201,
+            {
+                "token": {
+                    "methods": ["application_credential"],
+                    "user": {"id": self.user_id, "name": "labgrader", "domain": domain},
+                    "project": {"id": self.project_id, "name": self.project_name, "domain": domain},
+                    "roles": [{"id": _id("role", "member"), "name": "member"}],
+                    "application_credential": {
+                        "id": self.credential_id,
+                        "name": "labgrader",
+                        "restricted": True,
+                    },
+                    "issued_at": now.strftime(stamp),
+                    "expires_at": (now + timedelta(days=1)).strftime(stamp),
+                    "catalog": self.catalog(),
+                }
+            },
+            token,
+        )
+
+
+# ---- HTTP layer ---------------------------------------------------------------------------
+_NEUTRON = {
+    "networks": ("networks", "network", "NetworkNotFound", "Network {} could not be found."),
+    "subnets": ("subnets", "subnet", "SubnetNotFound", "Subnet {} could not be found."),
+    "ports": ("ports", "port", "PortNotFound", "Port {} could not be found."),
+    "floatingips": (
+        "floatingips",
+        "floatingip",
+        "FloatingIPNotFound",
+        "Floating IP {} could not be found",
+    ),
+    "security-groups": (
+        "security_groups",
+        "security_group",
+        "SecurityGroupNotFound",
+        "Security group {} does not exist",
+    ),
+}
+_NEUTRON_CONTROL = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
+_MICROVERSION = re.compile(r"^compute (\d+)\.(\d+)$")
+
+
+def _neutron_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # see test-recipes.md: 44 ms per request without it
+    timeout = 60
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    @property
+    def cloud(self) -> FakeOpenStack:
+        return self.server.cloud  # type: ignore[attr-defined]
+
+    def _reply(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(code)
+        ctype = "text/plain; charset=UTF-8" if isinstance(body, bytes) else "application/json"
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-openstack-request-id", f"req-{uuid.uuid4()}")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if urlsplit(self.path).path.rstrip("/") != "/identity/v3/auth/tokens":
+            return self._reply(404, {"error": {"code": 404, "title": "Not Found", "message": ""}})
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
+        code, payload, token = self.cloud.issue_token(body)
+        self._reply(code, payload, {"X-Subject-Token": token} if token else None)
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/").removesuffix(".json")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if path == "/identity/v3":
+            return self._reply(200, self._identity_version())
+        if self.headers.get("X-Auth-Token") not in self.cloud.tokens:
+            return self._reply(401, UNAUTHORIZED)
+        if path.startswith("/compute/v2.1"):
+            return self._nova(path.removeprefix("/compute/v2.1"), query)
+        if path.startswith("/network/v2.0/"):
+            return self._neutron(path.removeprefix("/network/v2.0/"), query)
+        self._reply(404, b"404 Not Found\n\nThe resource could not be found.\n\n   ")
+
+    def _identity_version(self) -> Json:
+        return {
+            "version": {
+                "id": "v3.14",
+                "status": "stable",
+                "updated": "2020-04-07T00:00:00Z",
+                "links": [{"rel": "self", "href": f"{self.cloud.url}/identity/v3/"}],
+                "media-types": [
+                    {
+                        "base": "application/json",
+                        "type": "application/vnd.openstack.identity-v3+json",
+                    }
+                ],
+            }
+        }
+
+    # -- Nova
+    def _nova(self, path: str, query: dict[str, list[str]]) -> None:
+        requested = self.headers.get("OpenStack-API-Version", "")
+        match = _MICROVERSION.match(requested) or _MICROVERSION.match(
+            "compute " + self.headers.get("X-OpenStack-Nova-API-Version", "2.1")
+        )
+        version = (int(match.group(1)), int(match.group(2))) if match else (2, 1)
+        vtext = f"{version[0]}.{version[1]}"
+        headers = {
+            "OpenStack-API-Version": f"compute {vtext}",
+            "X-OpenStack-Nova-API-Version": vtext,
+            "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
+        }
+        base = f"{self.cloud.url}/compute/v2.1"
+        if path == "":
+            return self._reply(200, {"version": self._nova_version(base)}, headers)
+        if path in ("/servers", "/servers/detail"):
+            servers = self._filter_servers(query)
+            if isinstance(servers, str):
+                return self._reply(400, {"badRequest": {"code": 400, "message": servers}}, headers)
+            body: Json = {"servers": [self._server_view(s, base, version) for s in servers]}
+            if path == "/servers":
+                body["servers"] = [
+                    {k: s[k] for k in ("id", "name", "links")} for s in body["servers"]
+                ]
+            if servers and len(servers) == self._limit(query):
+                body["servers_links"] = [
+                    {
+                        "rel": "next",
+                        "href": f"{base}{path}?limit={len(servers)}&marker={servers[-1]['id']}",
+                    }
+                ]
+            return self._reply(200, body, headers)
+        match_id = re.fullmatch(r"/servers/([^/]+)", path)
+        if match_id:
+            for server in self.cloud.servers:
+                if server["id"] == match_id.group(1):
+                    return self._reply(
+                        200, {"server": self._server_view(server, base, version)}, headers
+                    )
+            message = f"Instance {match_id.group(1)} could not be found."
+            return self._reply(404, {"itemNotFound": {"code": 404, "message": message}}, headers)
+        message = "The resource could not be found."
+        self._reply(404, {"itemNotFound": {"code": 404, "message": message}}, headers)
+
+    @staticmethod
+    def _limit(query: dict[str, list[str]]) -> int:
+        try:
+            return min(int(query.get("limit", ["1000"])[-1]), 1000)
+        except ValueError:
+            return 1000
+
+    def _filter_servers(self, query: dict[str, list[str]]) -> list[Json] | str:
+        # Newest first, as Nova sorts by default (created_at desc, id desc).
+        servers = sorted(self.cloud.servers, key=lambda s: (s["created"], s["id"]), reverse=True)
+        for key, test in (
+            ("name", lambda s, v: re.search(v, s["name"]) is not None),
+            ("status", lambda s, v: s["status"] == v.upper()),
+            (
+                "ip",
+                lambda s, v: any(
+                    re.search(v, a["addr"])
+                    for addrs in self.cloud.addresses(s).values()
+                    for a in addrs
+                ),
+            ),
+        ):
+            if key in query:
+                try:
+                    servers = [s for s in servers if test(s, query[key][-1])]
+                except re.error:
+                    servers = []
+        if "marker" in query:
+            ids = [s["id"] for s in servers]
+            marker = query["marker"][-1]
+            if marker not in ids:
+                return f"marker [{marker}] not found"
+            servers = servers[ids.index(marker) + 1 :]
+        return servers[: self._limit(query)]
+
+    def _server_view(self, server: Json, base: str, version: tuple[int, int]) -> Json:
+        view = dict(server)
+        view["addresses"] = self.cloud.addresses(server)
+        link = f"{base}/servers/{server['id']}"
+        view["links"] = [{"rel": "self", "href": link}, {"rel": "bookmark", "href": link}]
+        image_link = f"{base}/images/{server['image']['id']}"
+        view["image"] = {
+            "id": server["image"]["id"],
+            "links": [{"rel": "bookmark", "href": image_link}],
+        }
+        if version < (2, 47):
+            flavor_id = _id("flavor", server["flavor"]["original_name"])
+            view["flavor"] = {
+                "id": flavor_id,
+                "links": [{"rel": "bookmark", "href": f"{base}/flavors/{flavor_id}"}],
+            }
+        return view
+
+    @staticmethod
+    def _nova_version(base: str) -> Json:
+        return {
+            "id": "v2.1",
+            "status": "CURRENT",
+            "version": "2.95",
+            "min_version": "2.1",
+            "updated": "2013-07-23T11:33:21Z",
+            "links": [{"rel": "self", "href": base + "/"}],
+            "media-types": [
+                {
+                    "base": "application/json",
+                    "type": "application/vnd.openstack.compute+json;version=2.1",
+                }
+            ],
+        }
+
+    # -- Neutron
+    def _neutron(self, path: str, query: dict[str, list[str]]) -> None:
+        collection, _, item_id = path.partition("/")
+        if collection not in _NEUTRON or "/" in item_id:
+            return self._reply(404, b"404 Not Found\n\nThe resource could not be found.\n\n   ")
+        plural, singular, error, message = _NEUTRON[collection]
+        items: list[Json] = getattr(self.cloud, plural)
+        if item_id:
+            for item in items:
+                if item["id"] == item_id:
+                    return self._reply(200, {singular: item})
+            body = {
+                "NeutronError": {"type": error, "message": message.format(item_id), "detail": ""}
+            }
+            return self._reply(404, body)
+        selected = [
+            item
+            for item in items
+            if all(
+                _neutron_value(item.get(key)) in values
+                for key, values in query.items()
+                if key not in _NEUTRON_CONTROL
+            )
+        ]
+        fields = query.get("fields")
+        if fields:
+            selected = [{k: item[k] for k in fields if k in item} for item in selected]
+        self._reply(200, {plural: selected})

@@ -1,0 +1,126 @@
+"""Supervisor for the classroom's long-running processes; run as a script, not imported.
+
+Why it exists: sshd puts each connection into a new session (setsid) and leaves connections
+running when its listener stops, and PID 1 of a container often reaps no orphans (here it does
+not). This process makes itself a child subreaper, so everything below it (sshd listeners,
+their connection handlers, user commands) stays its descendant. It stops when told (SIGTERM)
+or when its parent goes away (stdin reaches EOF): it terminates the listeners, then every
+remaining descendant, by pid, reaps them all, and exits last.
+
+Usage: python reaper.py '[{"argv": [...], "log": "/path"}, ...]'
+It prints one JSON line, the list of started pids, once all commands are spawned.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _ppids() -> dict[int, int]:
+    result = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            result[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return result
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, found through /proc parent links."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _ppids().items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _kill_all(listeners: list[int], grace: float = 2.0) -> None:
+    for pid in listeners:  # first stop accepting, then end what is running
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while True:
+        _reap()
+        rest = descendants(os.getpid())
+        if not rest:
+            return
+        sig = signal.SIGTERM if time.monotonic() < deadline else signal.SIGKILL
+        for pid in rest:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+def main() -> None:
+    commands = json.loads(sys.argv[1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER) failed: errno {ctypes.get_errno()}")
+    stopping = False
+
+    def on_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    listeners = []
+    for command in commands:
+        with open(command["log"], "ab") as log:
+            proc = subprocess.Popen(
+                command["argv"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        listeners.append(proc.pid)
+    print(json.dumps(listeners), flush=True)
+
+    while not stopping:
+        try:
+            ready, _, _ = select.select([sys.stdin, wake_r], [], [], 1.0)
+        except InterruptedError:
+            ready = []
+        if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1024):
+            stopping = True  # our parent is gone or closed the pipe
+        if wake_r in ready:
+            os.read(wake_r, 1024)
+        _reap()
+    _kill_all(listeners)
+
+
+if __name__ == "__main__":
+    main()
