@@ -51,6 +51,35 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--labs", nargs="+", default=["hello-chameleon", "cloud-chi"])
     d.set_defaults(func=cmd_demo)
 
+    b = sub.add_parser("batch", help="grade a whole roster (TAs)")
+    b.add_argument("lab")
+    b.add_argument(
+        "--roster",
+        required=True,
+        metavar="CSV",
+        help="netid,chameleon_user,ssh_key[,email,section,project]",
+    )
+    b.add_argument("--out", required=True, metavar="DIR", help="results, gradebooks, store")
+    b.add_argument("--jobs", type=int, default=32, metavar="N", help="students at once")
+    b.add_argument("--resume", action="store_true", help="grade only students not yet stored")
+    b.add_argument("--shard", metavar="K/N", help="grade only slice K of N (1-based)")
+    b.add_argument("--rubric", metavar="FILE")
+    b.set_defaults(func=cmd_batch)
+
+    rs = sub.add_parser("rescore", help="recompute results from a store, without the network")
+    rs.add_argument("lab")
+    rs.add_argument("--store", required=True, metavar="FILE")
+    rs.add_argument("--rubric", metavar="FILE")
+    rs.add_argument("--out", metavar="DIR", help="write results here (default: the store's folder)")
+    rs.set_defaults(func=cmd_rescore)
+
+    m = sub.add_parser("merge", help="join shard stores into one batch folder")
+    m.add_argument("lab")
+    m.add_argument("stores", nargs="+", metavar="STORE")
+    m.add_argument("--out", required=True, metavar="DIR")
+    m.add_argument("--rubric", metavar="FILE")
+    m.set_defaults(func=cmd_merge)
+
     lb = sub.add_parser("labs", help="list the labs this grader knows")
     lb.set_defaults(func=cmd_labs)
 
@@ -59,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     rv = rsub.add_parser("validate", help="check a rubric against its schema and its lab")
     rv.add_argument("file")
     rv.set_defaults(func=cmd_rubric_validate)
+    rd = rsub.add_parser("diff", help="whose score changes between two rubrics")
+    rd.add_argument("old")
+    rd.add_argument("new")
+    rd.add_argument("--store", required=True, metavar="FILE")
+    rd.set_defaults(func=cmd_rubric_diff)
     return p
 
 
@@ -94,6 +128,119 @@ def cmd_check(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     passed = result.all_shown_passed(datetime.now(UTC))
     return EXIT_OK if passed else EXIT_NOT_ALL_PASSED
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from graders.batch import observe_all, open_out, parse_shard, progress_printer
+    from graders.grade import preflight
+    from graders.roster import load_roster
+
+    if args.jobs < 1:
+        raise BadInput("--jobs must be at least 1")
+    shard = parse_shard(args.shard)
+    lab, rubric = _load(args.lab, args.rubric)
+    from graders.batch import in_shard
+
+    students = [s for s in load_roster(args.roster) if in_shard(s.netid, shard)]
+    site = preflight(lab)
+    out = Path(args.out)
+    store = open_out(out, lab.id, resume=args.resume)
+    done = store.finished() if args.resume else set()
+    todo = [s for s in students if s.netid not in done]
+    print(
+        f"labgrader: {lab.id}: {len(students)} students"
+        + (f" in shard {args.shard}" if shard else "")
+        + (f", {len(students) - len(todo)} already stored" if done else ""),
+        file=sys.stderr,
+    )
+    step, stop = progress_printer(len(todo))
+    t0 = time.monotonic()
+    try:
+        observe_all(
+            lab,
+            todo,
+            site,
+            store,
+            rubric.sha256,
+            jobs=args.jobs,
+            shard=args.shard or "",
+            on_done=step,
+        )
+    except KeyboardInterrupt:
+        stop()
+        print(
+            f"labgrader: interrupted; {store.count()} gradings are safe in {store.path}. "
+            "Run the same command with --resume to finish.",
+            file=sys.stderr,
+        )
+        return 130
+    stop()
+    return _finish(store, rubric, out, time.monotonic() - t0)
+
+
+def _finish(store, rubric, out: Path, wall_s: float) -> int:  # -> exit code
+    from graders.batch import write_outputs
+    from graders.report.cohort import render
+
+    rows = write_outputs(store, rubric, out)
+    results = [r for _, r, _ in rows if r is not None]
+    crashed = sum(1 for _, r, _ in rows if r is None)
+    sys.stdout.write(render(results, list(store.latest()), crashed, wall_s))
+    print(
+        f"Wrote {out}/students/<netid>/result.json and results.json, {out}/gradebook.csv, "
+        f"{out}/canvas.csv; store {store.path}"
+    )
+    store.close()
+    return EXIT_OK
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from graders.batch import MANIFEST
+    from graders.store import Store
+
+    lab, rubric = _load(args.lab, args.rubric)
+    held = Store.lab_of(args.store)
+    if held != lab.id:
+        raise BadInput(f"store {args.store} holds lab {held}, not {lab.id}")
+    out = Path(args.out) if args.out else Path(args.store).parent
+    if args.out:
+        from graders.batch import open_out
+
+        open_out(out, lab.id, resume=True).close()
+    elif not (out / MANIFEST).is_file():
+        raise BadInput(f"{out} is not a batch folder; give --out")
+    t0 = time.monotonic()
+    store = Store(args.store, lab.id, create=False)
+    return _finish(store, rubric, out, time.monotonic() - t0)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from graders.batch import open_out
+    from graders.store import Store
+
+    lab, rubric = _load(args.lab, args.rubric)
+    sources = []
+    for path in args.stores:
+        p = Path(path)
+        p = p / "store.sqlite" if p.is_dir() else p
+        if Store.lab_of(p) != lab.id:
+            raise BadInput(f"store {p} holds lab {Store.lab_of(p)}, not {lab.id}")
+        sources.append(p)
+    out = Path(args.out)
+    store = open_out(out, lab.id, resume=False)
+    t0 = time.monotonic()
+    for p in sources:
+        other = Store(p, lab.id, create=False)
+        store.copy_from(other)
+        other.close()
+    return _finish(store, rubric, out, time.monotonic() - t0)
+
+
+def cmd_rubric_diff(args: argparse.Namespace) -> int:
+    from graders.rubricdiff import diff
+
+    sys.stdout.write(diff(args.old, args.new, args.store))
+    return EXIT_OK
 
 
 def cmd_labs(args: argparse.Namespace) -> int:

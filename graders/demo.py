@@ -17,8 +17,15 @@ from graders.errors import BadInput
 from graders.files import write_atomic
 from graders.results import Result
 
-DEMO_PROFILES = ["healthy", "missing_file", "server_error", "endpoint_500",
-                 "missing_k8s_object", "host_down", "tarpit"]
+DEMO_PROFILES = [
+    "healthy",
+    "missing_file",
+    "server_error",
+    "endpoint_500",
+    "missing_k8s_object",
+    "host_down",
+    "tarpit",
+]
 
 
 def run_demo(out: Path, labs: list[str], profiles: list[str] | None = None) -> int:
@@ -26,16 +33,20 @@ def run_demo(out: Path, labs: list[str], profiles: list[str] | None = None) -> i
     from graders.rubric import load_rubric, rubric_path
 
     if os.geteuid() != 0:
-        raise BadInput("the simulator needs root (sshd and ports 22/80 on loopback addresses); "
-                       "run the demo with sudo or in a container")
+        raise BadInput(
+            "the simulator needs root (sshd and ports 22/80 on loopback addresses); "
+            "run the demo with sudo or in a container"
+        )
     specs = [load_lab(lab_id) for lab_id in labs]
     rubrics = {s.id: load_rubric(rubric_path(s.id), s) for s in specs}
     from graders.sim import Classroom
 
     profiles = profiles or DEMO_PROFILES
     with tempfile.TemporaryDirectory(prefix="labgrader-sim-") as root:
-        print(f"demo: starting a simulated class of {len(profiles)} students on loopback ...",
-              file=sys.stderr)
+        print(
+            f"demo: starting a simulated class of {len(profiles)} students on loopback ...",
+            file=sys.stderr,
+        )
         with Classroom(Path(root), profiles, labs=tuple(labs)) as room:
             os.environ.update(room.openstack_env)
             t0 = time.monotonic()
@@ -61,8 +72,10 @@ def _grade_all(room, specs, rubrics, out: Path) -> list[tuple]:
         result = grade(spec, rubrics[spec.id], student, site_for(spec))
         folder = out / spec.id / student.netid
         write_atomic(folder / "result.json", render(result, "json"))
-        write_atomic(folder / "results.json",
-                     render(result, "gradescope", execution_time=time.monotonic() - t0))
+        write_atomic(
+            folder / "results.json",
+            render(result, "gradescope", execution_time=time.monotonic() - t0),
+        )
         return st, spec, result, time.monotonic() - t0
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -83,10 +96,14 @@ def _print_summary(rows: list[tuple], took: float, out: Path) -> int:
         wrong = {k: (v, got.get(k)) for k, v in expected.items() if got.get(k) != v}
         mismatches += bool(wrong)
         table.add_row(
-            st.netid, st.profile, spec.id, f"{result.score:g}/{result.max_score:g}",
+            st.netid,
+            st.profile,
+            spec.id,
+            f"{result.score:g}/{result.max_score:g}",
             _not_passed(result) or "-",
-            "yes" if not wrong else "NO: " + ", ".join(
-                f"{k} {g} (expected {e})" for k, (e, g) in wrong.items()),
+            "yes"
+            if not wrong
+            else "NO: " + ", ".join(f"{k} {g} (expected {e})" for k, (e, g) in wrong.items()),
             f"{secs:.1f} s",
         )
     console = Console(stderr=False, width=max(Console().width, 140))
@@ -98,5 +115,11 @@ def _print_summary(rows: list[tuple], took: float, out: Path) -> int:
 
 
 def _not_passed(result: Result) -> str:
-    return ", ".join(f"{c.id} ({c.observed})" for c in result.checks
-                     if c.observed not in ("passed", "waived"))
+    """What went wrong, naming the root causes; what they blocked is only counted."""
+    causes = [
+        f"{c.id} ({c.observed})"
+        for c in result.checks
+        if c.observed not in ("passed", "waived", "skipped")
+    ]
+    skipped = sum(c.observed == "skipped" for c in result.checks)
+    return ", ".join(causes) + (f"; {skipped} skipped" if skipped else "")

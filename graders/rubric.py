@@ -182,9 +182,11 @@ def _feedback(template: str, values: dict[str, Any], status: str) -> str:
         text = template.format_map(_Keep(values)) if template else ""
     except (ValueError, IndexError, TypeError):  # a bad format spec in the rubric text
         text = template
-    if status in ("passed", "waived", "error") or "{message}" in template:
+    if status in ("passed", "waived", "error"):
         return text.strip()
-    parts = [values["message"], text]
+    # What was seen (the check's message), what was expected (the rubric's text), what to
+    # try (the check's help); a template that quotes {message} or {help} places them itself.
+    parts = [values["message"] if "{message}" not in template else "", text]
     if values["help"] and "{help}" not in template:
         parts.append(f"Try: {values['help']}")
     return "\n".join(p for p in parts if p).strip()

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-ALL_PROFILES = ["healthy", "missing_file", "unedited_file", "server_error", "endpoint_500",
-                "missing_k8s_object", "host_down", "tarpit"]
+ALL_PROFILES = [
+    "healthy",
+    "missing_file",
+    "unedited_file",
+    "server_error",
+    "endpoint_500",
+    "missing_k8s_object",
+    "host_down",
+    "tarpit",
+]
 
 
 @pytest.fixture(scope="session")

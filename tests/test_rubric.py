@@ -97,7 +97,8 @@ def test_feedback_template_quotes_message_and_help(tmp_path: Path) -> None:
     o = obs("a", "failed", "saw HTTP 404")
     o.help = "start the container"
     a = score([o], rubric, student="s", graded_at="t").checks[0]
-    assert a.feedback == "Expected A. saw HTTP 404"  # template took {message}: no repeat
+    # the template placed {message}, so it is not repeated; the help still follows
+    assert a.feedback == "Expected A. saw HTTP 404\nTry: start the container"
 
 
 def test_waiver_gives_full_points_with_justification(tmp_path: Path) -> None:

@@ -22,6 +22,9 @@ from graders.evidence import Evidence
 # keystoneauth lists every auth plugin at python-chi's reset; two of them (SAML, ADFS) need
 # lxml and log an ERROR each time. They are not used here: keep the student's terminal clean.
 logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
+# neutronclient warns on every client it builds that its bindings are deprecated: not news
+# to a student, and python-chi's chi.neutron() is the course's own interface.
+logging.getLogger("neutronclient.v2_0.client").setLevel(logging.ERROR)
 
 CACHE_TTL_S = 30.0
 API_TIMEOUT_S = 10

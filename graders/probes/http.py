@@ -7,6 +7,7 @@ runner retries them; anything else is returned for the check to judge.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,6 +186,10 @@ def _reason(exc: Exception) -> str:
 
 
 def _first_line(text: str) -> str:
+    """A line that says something: an HTML error page's title, else the first non-blank line."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text[:4096], re.S | re.I)
+    if title and title.group(1).strip():
+        return " ".join(title.group(1).split())[:160]
     for line in text.splitlines():
         if line.strip():
             return line.strip()[:160]

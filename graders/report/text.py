@@ -32,7 +32,8 @@ def render(result: Result, *, now: datetime | None = None, **_: object) -> str:
         lines += [
             "",
             f" {len(hidden)} hidden check{'s' if len(hidden) != 1 else ''} "
-            f"({pts:g} points) graded but not shown until staff release them.",
+            f"({pts:g} point{'s' if pts != 1 else ''}) graded but not shown until staff "
+            "release them.",
         ]
     got = sum(c.score for c in shown if c.status != "error")
     out_of = sum(c.max_score for c in shown if c.status != "error")

@@ -1,0 +1,195 @@
+"""Grade a roster: bounded concurrency, an append-only store, resume, shards, outputs.
+
+Observing writes each student's observations to the store as soon as the student is done;
+every output (per-student JSON and Gradescope files, gradebooks) is then made from the store,
+the same way `rescore` makes it, so a resumed, merged or rescored batch writes the same files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+from graders.errors import BadInput
+from graders.evidence import now
+from graders.files import write_atomic
+from graders.labs import LabSpec
+from graders.probes.chameleon import Site
+from graders.results import Result
+from graders.rubric import Rubric, score
+from graders.store import Grading, Store
+from graders.student import Student
+
+MANIFEST = "batch.json"
+STORE = "store.sqlite"
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise BadInput(f"--shard {text!r}: expected K/N, e.g. 2/4") from None
+    if not 1 <= k <= n:
+        raise BadInput(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def in_shard(netid: str, shard: tuple[int, int] | None) -> bool:
+    """A stable slice: the same netid lands in the same shard whatever the roster order."""
+    if shard is None:
+        return True
+    k, n = shard
+    return int(hashlib.sha256(netid.encode()).hexdigest()[:12], 16) % n == k - 1
+
+
+def open_out(out: Path, lab: str, *, resume: bool, must_exist: bool = False) -> Store:
+    """Claim an output folder for `lab`; refuse one holding another lab or an unfinished run."""
+    manifest = out / MANIFEST
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not manifest.is_file():
+        raise BadInput(
+            f"--out {out} exists and is not a labgrader batch folder; choose an empty or new folder"
+        )
+    if manifest.is_file():
+        try:
+            held = json.loads(manifest.read_text())["lab"]
+        except (ValueError, KeyError, OSError):
+            raise BadInput(f"{manifest} is damaged; choose another --out") from None
+        if held != lab:
+            raise BadInput(
+                f"--out {out} holds results of lab {held}, not {lab}; choose another folder"
+            )
+    elif must_exist:
+        raise BadInput(f"{out} holds no labgrader batch")
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(out / STORE, lab)
+    if store.count() and not resume and not must_exist:
+        n = store.count()
+        store.close()
+        raise BadInput(
+            f"--out {out} already holds {n} gradings of {lab}: add --resume to "
+            "finish that batch, or choose another folder"
+        )
+    if not manifest.is_file():
+        write_atomic(manifest, json.dumps({"lab": lab, "created_at": now()}, indent=2) + "\n")
+    return store
+
+
+def observe_all(
+    lab: LabSpec,
+    students: list[Student],
+    site: Site | None,
+    store: Store,
+    rubric_sha256: str,
+    *,
+    jobs: int,
+    shard: str = "",
+    on_done: Callable[[Grading], None] = lambda g: None,
+) -> list[Grading]:
+    """Observe every student, `jobs` at a time; each is stored the moment it is finished."""
+    from graders.grade import observe
+
+    def one(student: Student) -> Grading:
+        started, t0 = now(), time.monotonic()
+        try:
+            observations, outcome, reason = observe(lab, student, site), "graded", ""
+        except Exception as exc:  # noqa: BLE001 - one student's crash never stops the batch
+            observations, outcome = [], "crashed"
+            reason = "".join(traceback.format_exception_only(exc)).strip()
+        g = Grading(
+            lab.id,
+            student.netid,
+            asdict(student),
+            outcome,
+            reason,
+            observations,
+            rubric_sha256,
+            started,
+            now(),
+            round(time.monotonic() - t0, 3),
+            shard=shard,
+        )
+        return store.add(g)
+
+    done: list[Grading] = []
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="student") as pool:
+        futures = [pool.submit(one, s) for s in students]
+        try:
+            for f in as_completed(futures):
+                g = f.result()
+                done.append(g)
+                on_done(g)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return done
+
+
+def write_outputs(store: Store, rubric: Rubric, out: Path) -> list[tuple[dict, Result | None, str]]:
+    """Score every student's newest grading and write their files and the gradebooks."""
+    from graders.report import render
+    from graders.report.csv import canvas, gradebook
+
+    rows: list[tuple[dict, Result | None, str]] = []
+    for g in store.latest():
+        if g.outcome != "graded":
+            rows.append((g.student, None, f"grader crashed: {g.reason}"))
+            continue
+        result = score(g.observations, rubric, student=g.netid, graded_at=g.finished_at)
+        folder = out / "students" / g.netid
+        write_atomic(folder / "result.json", render(result, "json"))
+        write_atomic(
+            folder / "results.json", render(result, "gradescope", execution_time=g.seconds)
+        )
+        status = "ok" if result.complete else "incomplete: grader error on some checks"
+        rows.append((g.student, result, status))
+    write_atomic(out / "gradebook.csv", gradebook(rows, rubric))
+    write_atomic(out / "canvas.csv", canvas(rows, rubric))
+    return rows
+
+
+def progress_printer(total: int) -> tuple[Callable[[Grading], None], Callable[[], None]]:
+    """A rich progress bar on a terminal (done/total, failures, ETA); silent otherwise."""
+    if not sys.stderr.isatty():
+        return (lambda g: None), (lambda: None)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failures]} not all passed"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    task = bar.add_task("grading", total=total, failures=0)
+    bar.start()
+    failures = [0]
+
+    def step(g: Grading) -> None:
+        if g.outcome != "graded" or any(o.status != "passed" for o in g.observations):
+            failures[0] += 1
+        bar.update(task, advance=1, failures=failures[0])
+
+    return step, bar.stop

@@ -1,0 +1,64 @@
+"""The roster (CSV): checked whole before anything connects, every problem reported at once."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from graders.errors import BadInput
+from graders.files import validate
+from graders.student import Student, from_dict
+
+MAX_LISTED = 20
+
+
+def load_roster(path: str | Path) -> list[Student]:
+    """Students of a roster; BadInput lists every bad row (with its line number) together."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")  # Excel writes a BOM
+    except FileNotFoundError:
+        raise BadInput(f"roster {p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"roster {p}: cannot read ({exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = {"netid", "chameleon_user", "ssh_key"} - set(header)
+    if missing:
+        raise BadInput(
+            f"roster {p}: header lacks column(s) {', '.join(sorted(missing))} "
+            f"(found: {', '.join(header) or 'nothing'})"
+        )
+    problems: list[str] = []
+    students: list[Student] = []
+    first_seen: dict[str, int] = {}
+    for n, raw in enumerate(reader, start=2):
+        if None in raw:
+            problems.append(f"line {n}: more cells than the header has columns")
+            continue
+        row = {k.strip(): (v or "").strip() for k, v in raw.items()}
+        if not any(row.values()):
+            continue  # blank line
+        row = {k: v for k, v in row.items() if v != "" or k in ("netid", "ssh_key")}
+        if row.get("project", "").isdigit():
+            row["project"] = int(row["project"])  # type: ignore[assignment]
+        try:
+            validate(row, "roster", f"line {n}")
+            student = from_dict(row, p.resolve().parent, f"line {n}")
+        except BadInput as exc:
+            problems.append(str(exc))
+            continue
+        if student.netid in first_seen:
+            problems.append(
+                f"line {n}: netid {student.netid} already on line {first_seen[student.netid]}"
+            )
+            continue
+        first_seen[student.netid] = n
+        students.append(student)
+    if problems:
+        shown = "; ".join(problems[:MAX_LISTED])
+        more = f"; and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise BadInput(f"roster {p}: {len(problems)} problem(s): {shown}{more}")
+    if not students:
+        raise BadInput(f"roster {p}: no students")
+    return students

@@ -1,0 +1,196 @@
+"""The evidence store: every grading's observations, append-only, in one SQLite file.
+
+One row per student grading, written in its own transaction once the student is finished, so
+a batch killed at any moment (SIGINT or SIGKILL) loses at most the students in flight and
+never leaves half a row. Triggers refuse UPDATE and DELETE: a regrade adds a row, and the
+newest finished row of a student is the one that counts. Kept small and SQL-plain so that a
+shared PostgreSQL store can implement the same few methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graders import __version__
+from graders.errors import BadInput
+from graders.evidence import Observation, now
+
+SCHEMA_VERSION = "1"
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gradings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    lab TEXT NOT NULL,
+    netid TEXT NOT NULL,
+    student TEXT NOT NULL,          -- the student record as JSON (roster row)
+    outcome TEXT NOT NULL,          -- graded | crashed
+    reason TEXT NOT NULL DEFAULT '',
+    observations TEXT NOT NULL,     -- JSON list of Observation, with evidence
+    sha256 TEXT NOT NULL,           -- of the observations JSON
+    rubric_sha256 TEXT NOT NULL,    -- the rubric in force when observed
+    grader_version TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    shard TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS gradings_netid ON gradings (netid, id);
+CREATE TRIGGER IF NOT EXISTS gradings_no_update BEFORE UPDATE ON gradings
+    BEGIN SELECT RAISE(ABORT, 'the evidence store is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS gradings_no_delete BEFORE DELETE ON gradings
+    BEGIN SELECT RAISE(ABORT, 'the evidence store is append-only'); END;
+"""
+
+
+@dataclass
+class Grading:
+    lab: str
+    netid: str
+    student: dict[str, Any]
+    outcome: str
+    reason: str
+    observations: list[Observation]
+    rubric_sha256: str
+    started_at: str
+    finished_at: str
+    seconds: float
+    sha256: str = ""
+    grader_version: str = __version__
+    shard: str = ""
+
+
+class Store:
+    def __init__(self, path: str | Path, lab: str, *, create: bool = True) -> None:
+        self.path = Path(path)
+        self.lab = lab
+        if not create and not self.path.is_file():
+            raise BadInput(f"store {self.path}: no such file")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_DDL)
+            self._claim(lab)
+        except sqlite3.DatabaseError as exc:
+            raise BadInput(f"store {self.path}: not a usable labgrader store ({exc})") from None
+
+    def _claim(self, lab: str) -> None:
+        rows = dict(self.db.execute("SELECT key, value FROM meta"))
+        if not rows:
+            with self.db:
+                self.db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("lab", lab), ("schema", SCHEMA_VERSION), ("created_at", now())],
+                )
+            return
+        if rows.get("lab") != lab:
+            raise BadInput(f"store {self.path} holds lab {rows.get('lab')!r}, not {lab!r}")
+        if rows.get("schema") != SCHEMA_VERSION:
+            raise BadInput(
+                f"store {self.path} has schema {rows.get('schema')}, "
+                f"this labgrader reads {SCHEMA_VERSION}"
+            )
+
+    @staticmethod
+    def lab_of(path: str | Path) -> str:
+        """The lab a store file holds, read without claiming it."""
+        p = Path(path)
+        if not p.is_file():
+            raise BadInput(f"store {p}: no such file")
+        try:
+            with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as db:
+                row = db.execute("SELECT value FROM meta WHERE key='lab'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise BadInput(f"store {p}: not a usable labgrader store ({exc})") from None
+        if not row:
+            raise BadInput(f"store {p}: not a labgrader store (no lab recorded)")
+        return row[0]
+
+    def add(self, g: Grading) -> Grading:
+        payload = json.dumps([o.to_dict() for o in g.observations], sort_keys=True)
+        g.sha256 = hashlib.sha256(payload.encode()).hexdigest()
+        with self.db:  # one transaction: the row is there whole, or not at all
+            self.db.execute(
+                "INSERT INTO gradings (lab, netid, student, outcome, reason, observations, "
+                "sha256, rubric_sha256, grader_version, started_at, finished_at, seconds, shard)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    g.lab,
+                    g.netid,
+                    json.dumps(g.student, sort_keys=True),
+                    g.outcome,
+                    g.reason,
+                    payload,
+                    g.sha256,
+                    g.rubric_sha256,
+                    g.grader_version,
+                    g.started_at,
+                    g.finished_at,
+                    g.seconds,
+                    g.shard,
+                ),
+            )
+        return g
+
+    def finished(self) -> set[str]:
+        """Netids with a grading on record (resume skips them)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT netid FROM gradings")}
+
+    def latest(self) -> Iterator[Grading]:
+        """The newest grading of every student, in netid order."""
+        rows = self.db.execute(
+            "SELECT lab, netid, student, outcome, reason, observations, rubric_sha256, "
+            "started_at, finished_at, seconds, sha256, grader_version, shard FROM gradings "
+            "WHERE id IN (SELECT MAX(id) FROM gradings GROUP BY netid) ORDER BY netid"
+        )
+        for r in rows:
+            yield Grading(
+                r[0],
+                r[1],
+                json.loads(r[2]),
+                r[3],
+                r[4],
+                [Observation.from_dict(o) for o in json.loads(r[5])],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+            )
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM gradings").fetchone()[0]
+
+    def verify(self) -> list[str]:
+        """Netids whose stored observations no longer match their hash."""
+        bad = []
+        for netid, payload, digest in self.db.execute(
+            "SELECT netid, observations, sha256 FROM gradings"
+        ):
+            if hashlib.sha256(payload.encode()).hexdigest() != digest:
+                bad.append(netid)
+        return bad
+
+    def copy_from(self, other: Store) -> int:
+        """Append every grading of `other` (merging shard stores); returns rows copied."""
+        cols = (
+            "lab, netid, student, outcome, reason, observations, sha256, rubric_sha256, "
+            "grader_version, started_at, finished_at, seconds, shard"
+        )
+        rows = other.db.execute(f"SELECT {cols} FROM gradings ORDER BY id").fetchall()
+        with self.db:
+            self.db.executemany(
+                f"INSERT INTO gradings ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+        return len(rows)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,241 @@
+"""TA batch grading through the real CLI, in subprocesses, against a simulated class:
+outputs, kill and resume, shards and merge, and rescoring with the simulator stopped."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from graders.files import schema
+
+PROFILES = ["healthy"] * 5 + ["missing_file", "server_error", "endpoint_500", "host_down", "tarpit"]
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    if os.geteuid() != 0:
+        pytest.skip("the simulator needs root")
+    from graders.sim import Classroom
+
+    r = Classroom(tmp_path_factory.mktemp("batch-class"), PROFILES)
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def roster(room, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("roster") / "roster.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["netid", "chameleon_user", "ssh_key", "email", "section"])
+        for s in room.students:
+            w.writerow([s.netid, s.chameleon_user, s.key_path, f"{s.netid}@nyu.edu", "A"])
+    return path
+
+
+def labgrader(room, *args: str, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, **room.openstack_env}
+    return subprocess.run(
+        [sys.executable, "-m", "graders.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
+
+
+def observed(out: Path, netid: str) -> dict[str, str]:
+    doc = json.loads((out / "students" / netid / "result.json").read_text())
+    return {c["id"]: c["observed"] for c in doc["checks"]}
+
+
+def stored(path: Path) -> list[str]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return [r[0] for r in db.execute("SELECT netid FROM gradings")]
+
+
+@pytest.fixture(scope="module")
+def batch(room, roster, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("b") / "cloud"
+    proc = labgrader(
+        room, "batch", "cloud-chi", "--roster", str(roster), "--out", str(out), "--jobs", "16"
+    )
+    return out, proc
+
+
+def test_batch_writes_every_output_as_expected(room, batch) -> None:
+    out, proc = batch
+    assert proc.returncode == 0, proc.stderr
+    for s in room.students:
+        assert observed(out, s.netid) == s.expected("cloud-chi"), s.profile
+        jsonschema.validate(
+            json.loads((out / "students" / s.netid / "result.json").read_text()), schema("result")
+        )
+        jsonschema.validate(
+            json.loads((out / "students" / s.netid / "results.json").read_text()),
+            schema("gradescope"),
+        )
+    rows = list(csv.reader((out / "gradebook.csv").open()))
+    assert rows[0][:3] == ["netid", "email", "section"] and rows[0][-1] == "grading_status"
+    assert rows[1][0] == "points-per-question" and len(rows) == 2 + len(room.students)
+    canvas = list(csv.reader((out / "canvas.csv").open()))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[1][0] == "    Points Possible"
+    for needle in ("Batch summary", "Time per check", "Item analysis", "web_test"):
+        assert needle in proc.stdout
+    assert sorted(stored(out / "store.sqlite")) == sorted(s.netid for s in room.students)
+
+
+def test_out_folder_of_another_lab_is_refused(room, roster, batch) -> None:
+    out, _ = batch
+    before = (out / "gradebook.csv").read_bytes()
+    proc = labgrader(room, "batch", "hello-chameleon", "--roster", str(roster), "--out", str(out))
+    assert proc.returncode == 2 and "holds results of lab cloud-chi" in proc.stderr
+    again = labgrader(room, "batch", "cloud-chi", "--roster", str(roster), "--out", str(out))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    assert (out / "gradebook.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_batch_resumes_without_loss_or_duplicates(room, roster, tmp_path, sig) -> None:
+    out = tmp_path / "hello"
+    args = ["batch", "hello-chameleon", "--roster", str(roster), "--out", str(out), "--jobs", "1"]
+    env = {**os.environ, **room.openstack_env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graders.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = out / "store.sqlite"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if store.exists() and len(stored(store)) >= 2:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = stored(store)
+    assert 2 <= len(before) < len(room.students), "the kill came too late to prove anything"
+    assert len(before) == len(set(before))
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "--resume" in err
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    resumed = labgrader(room, *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    after = stored(store)
+    assert sorted(after) == sorted(s.netid for s in room.students)  # each exactly once
+    assert after[: len(before)] == before  # nothing stored before was touched
+    for s in room.students:
+        assert observed(out, s.netid) == s.expected("hello-chameleon"), s.profile
+
+
+def test_four_shards_merged_equal_one_batch(room, roster, batch, tmp_path) -> None:
+    single, _ = batch
+    shard_stores = []
+    for k in range(1, 5):
+        out = tmp_path / f"shard-{k}"
+        proc = labgrader(
+            room,
+            "batch",
+            "cloud-chi",
+            "--roster",
+            str(roster),
+            "--out",
+            str(out),
+            "--shard",
+            f"{k}/4",
+            "--jobs",
+            "8",
+        )
+        assert proc.returncode == 0, proc.stderr
+        shard_stores.append(str(out / "store.sqlite"))
+    sizes = [len(stored(Path(p))) for p in shard_stores]
+    assert sum(sizes) == len(room.students) and max(sizes) < len(room.students)
+    merged = tmp_path / "merged"
+    proc = labgrader(room, "merge", "cloud-chi", *shard_stores, "--out", str(merged))
+    assert proc.returncode == 0, proc.stderr
+    for s in room.students:
+        a = json.loads((single / "students" / s.netid / "result.json").read_text())
+        b = json.loads((merged / "students" / s.netid / "result.json").read_text())
+        assert [(c["id"], c["status"], c["score"]) for c in a["checks"]] == [
+            (c["id"], c["status"], c["score"]) for c in b["checks"]
+        ]
+
+
+def test_rescore_and_rubric_diff_need_no_network(room, batch, tmp_path) -> None:
+    out, _ = batch
+    room.stop()  # from here on nothing answers: rescoring must not need to
+    first = {
+        s.netid: (out / "students" / s.netid / "result.json").read_text() for s in room.students
+    }
+    proc = labgrader(room, "rescore", "cloud-chi", "--store", str(out / "store.sqlite"))
+    assert proc.returncode == 0, proc.stderr
+    for netid, text in first.items():
+        assert (out / "students" / netid / "result.json").read_text() == text
+    rubric = Path("rubrics/cloud-chi.yaml").read_text()
+    new = tmp_path / "new.yaml"
+    new.write_text(
+        rubric.replace("  - check: web_test\n    points: 2", "  - check: web_test\n    points: 6")
+    )
+    diff = labgrader(
+        room,
+        "rubric",
+        "diff",
+        "rubrics/cloud-chi.yaml",
+        str(new),
+        "--store",
+        str(out / "store.sqlite"),
+    )
+    assert diff.returncode == 0, diff.stderr
+    # everyone's max changes (web_test is worth more); endpoint_500 loses more than others
+    assert f"{len(first)} of {len(first)} students change score" in diff.stdout
+    assert "before" in diff.stdout and "after" in diff.stdout
+    rescored = tmp_path / "rescored"
+    proc = labgrader(
+        room,
+        "rescore",
+        "cloud-chi",
+        "--store",
+        str(out / "store.sqlite"),
+        "--rubric",
+        str(new),
+        "--out",
+        str(rescored),
+    )
+    assert proc.returncode == 0, proc.stderr
+    healthy = next(s for s in room.students if s.profile == "healthy")
+    doc = json.loads((rescored / "students" / healthy.netid / "result.json").read_text())
+    assert doc["max_score"] == json.loads(first[healthy.netid])["max_score"] + 4
+
+
+def test_bad_stores_are_refused(room, batch, tmp_path) -> None:
+    out, _ = batch
+    proc = labgrader(room, "rescore", "hello-chameleon", "--store", str(out / "store.sqlite"))
+    assert proc.returncode == 2 and "holds lab cloud-chi" in proc.stderr
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    proc = labgrader(
+        room, "rescore", "cloud-chi", "--store", str(junk), "--out", str(tmp_path / "x")
+    )
+    assert proc.returncode == 2 and "not a usable labgrader store" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,91 @@
+"""The evidence store and the roster, on their own (no network involved)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from graders.errors import BadInput
+from graders.evidence import Evidence, Observation
+from graders.roster import load_roster
+from graders.store import Grading, Store
+
+
+def grading(netid: str, status: str = "passed") -> Grading:
+    obs = [Observation("ssh_login", status, evidence=[Evidence.make("note", "seen")])]
+    return Grading(
+        "cloud-chi", netid, {"netid": netid}, "graded", "", obs, "0" * 64, "t0", "t1", 1.5
+    )
+
+
+def test_store_is_append_only_and_newest_wins(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite", "cloud-chi")
+    store.add(grading("a", "failed"))
+    store.add(grading("b"))
+    store.add(grading("a", "passed"))  # a regrade adds a row
+    assert store.count() == 3
+    latest = {g.netid: g.observations[0].status for g in store.latest()}
+    assert latest == {"a": "passed", "b": "passed"}
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("UPDATE gradings SET outcome='x'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("DELETE FROM gradings")
+    assert store.verify() == []
+
+
+def test_store_refuses_another_lab_and_garbage(tmp_path: Path) -> None:
+    Store(tmp_path / "s.sqlite", "cloud-chi").close()
+    with pytest.raises(BadInput, match="holds lab 'cloud-chi'"):
+        Store(tmp_path / "s.sqlite", "hello-chameleon")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(BadInput, match="not a usable labgrader store"):
+        Store(junk, "cloud-chi")
+    with pytest.raises(BadInput, match="not a usable labgrader store"):
+        Store.lab_of(junk)
+
+
+@pytest.fixture()
+def key(tmp_path: Path) -> Path:
+    k = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(k)], check=True)
+    return k
+
+
+def test_roster_reports_every_problem_with_line_numbers(tmp_path: Path, key: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "netid,chameleon_user,ssh_key,email,section\n"
+        f"ab1,ab1_nyu,{key},ab1@nyu.edu,A\n"
+        f"ab1,ab1_nyu,{key},,A\n"  # duplicate
+        "cd2,cd2,/no/such/key,,B\n"  # missing key
+        f"bad netid!,x,{key},,B\n"  # malformed netid
+        f"ef3,ef3,{key},not-an-email,B\n"  # malformed email
+        f"gh4,gh4,{key},,B,extra\n"  # too many cells
+    )
+    with pytest.raises(BadInput) as err:
+        load_roster(roster)
+    msg = str(err.value)
+    assert "5 problem(s)" in msg and "\n" not in msg
+    for needle in (
+        "line 3: netid ab1 already on line 2",
+        "line 4",
+        "does not exist",
+        "line 5",
+        "line 6",
+        "line 7: more cells",
+    ):
+        assert needle in msg
+
+
+def test_roster_good_and_header_checked(tmp_path: Path, key: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"\ufeffnetid,chameleon_user,ssh_key,project\nab1,ab1_nyu,{key},7\n\n")
+    (s,) = load_roster(roster)
+    assert (s.netid, s.chameleon_user, s.project) == ("ab1", "ab1_nyu", 7)
+    roster.write_text("netid,user\nab1,x\n")
+    with pytest.raises(BadInput, match="lacks column"):
+        load_roster(roster)
