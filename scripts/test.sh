@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check graders labs tests benchmarks
+.venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest -q "$@"
