@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
         raise BadInput(f"{label}: not valid YAML{at}: {problem}") from None
     if not isinstance(data, dict):
         raise BadInput(f"{label}: expected a mapping of keys to values, got {type(data).__name__}")
+    # YAML reads an unquoted 2026-03-01T12:00 as a datetime; our schemas speak ISO strings.
+    data = {k: v.isoformat() if isinstance(v, date) else v for k, v in data.items()}
     validate(data, schema_name, label)
     return data
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,8 @@ def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
         )
     due = data.get("due")
     if due is not None:
-        due = datetime.fromisoformat(str(due)).isoformat()
+        when = datetime.fromisoformat(str(due))
+        due = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return Rubric(data["lab"], data.get("title", data["lab"]), tuple(items), digest, due)
 

@@ -151,3 +151,8 @@ def test_shipped_rubrics_load_against_their_labs(lab_id: str) -> None:
     lab = load_lab(lab_id)
     rubric = load_rubric(rubric_path(lab_id), lab)
     assert {i.check for i in rubric.items} == {c.id for c in lab.checks}
+
+
+def test_due_date_unquoted_in_yaml_and_without_zone(tmp_path: Path) -> None:
+    p = write(tmp_path, "lab: x\ndue: 2026-03-01 12:00:00\nitems:\n  - {check: a, points: 1}\n")
+    assert load_rubric(p).due == "2026-03-01T12:00:00+00:00"
