@@ -49,14 +49,27 @@ def write_roster(path: Path, students) -> None:
             w.writerow([s.netid, s.chameleon_user, s.key_path])
 
 
+def machine_cpu_s() -> float:
+    """CPU seconds used by the whole machine so far (grader, simulator, sshd, stand-ins)."""
+    fields = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
+    busy = sum(int(x) for x in fields) - int(fields[3]) - int(fields[4])  # minus idle, iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+CPU: dict[str, float] = {}
+
+
 def batch(env: dict, roster: Path, out: Path, jobs: int, *extra: str) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one `labgrader batch` process."""
+    m0 = machine_cpu_s()
     cmd = [sys.executable, "-m", "graders.cli", "batch", "cloud-chi", "--roster", str(roster),
            "--out", str(out), "--jobs", str(jobs), *extra]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
+    CPU[str(out.name)] = round(usage.ru_utime + usage.ru_stime, 1)
+    CPU[str(out.name) + "_machine"] = round(machine_cpu_s() - m0, 1)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"batch failed: {proc.stderr.read().decode()[-2000:]}")
     return wall, usage.ru_maxrss
@@ -133,6 +146,7 @@ def main() -> None:
         "grader_peak_rss_mib": round(rss / 1024, 1),
         "rescore_200_score_only_s": round(rescore_core, 3),
         "rescore_cli_wall_s": round(rescore_cli, 2),
+        "cpu_s_grader_and_machine": CPU,
         "results_not_as_expected": wrong,
     }, indent=2))
 
