@@ -26,8 +26,13 @@ from graders.probes import ssh
 from graders.sim import Classroom
 
 MIX = {  # 10% of hosts down or tarpit, as the issue asks; the rest a realistic spread
-    "healthy": 0.70, "missing_k8s_object": 0.05, "endpoint_500": 0.05, "server_error": 0.05,
-    "missing_file": 0.05, "host_down": 0.05, "tarpit": 0.05,
+    "healthy": 0.70,
+    "missing_k8s_object": 0.05,
+    "endpoint_500": 0.05,
+    "server_error": 0.05,
+    "missing_file": 0.05,
+    "host_down": 0.05,
+    "tarpit": 0.05,
 }
 
 
@@ -62,8 +67,20 @@ CPU: dict[str, float] = {}
 def batch(env: dict, roster: Path, out: Path, jobs: int, *extra: str) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one `labgrader batch` process."""
     m0 = machine_cpu_s()
-    cmd = [sys.executable, "-m", "graders.cli", "batch", "cloud-chi", "--roster", str(roster),
-           "--out", str(out), "--jobs", str(jobs), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "graders.cli",
+        "batch",
+        "cloud-chi",
+        "--roster",
+        str(roster),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        *extra,
+    ]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -90,8 +107,9 @@ def mismatches(out: Path, room) -> list[str]:
             continue
         got = {c["id"]: c["observed"] for c in json.loads(f.read_text())["checks"]}
         if got != s.expected("cloud-chi"):
-            diff = {k: (v, got.get(k)) for k, v in s.expected("cloud-chi").items()
-                    if got.get(k) != v}
+            diff = {
+                k: (v, got.get(k)) for k, v in s.expected("cloud-chi").items() if got.get(k) != v
+            }
             bad.append(f"{s.netid} ({s.profile}): {diff}")
     return bad
 
@@ -99,7 +117,7 @@ def mismatches(out: Path, room) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=200)
-    ap.add_argument("--jobs", type=int, default=64)
+    ap.add_argument("--jobs", type=int, default=200)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     with Classroom(root / "class", profiles(args.students), labs=("cloud-chi",)) as room:
@@ -117,9 +135,20 @@ def main() -> None:
         sequential = seq_wall / len(sample) * args.students
         slowest = max(alone.values())
         t0 = time.monotonic()
-        subprocess.run([sys.executable, "-m", "graders.cli", "rescore", "cloud-chi", "--store",
-                        str(root / "all" / "store.sqlite")], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "graders.cli",
+                "rescore",
+                "cloud-chi",
+                "--store",
+                str(root / "all" / "store.sqlite"),
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         rescore_cli = time.monotonic() - t0
     from graders.labs import load_lab
     from graders.rubric import load_rubric, rubric_path, score
@@ -134,21 +163,29 @@ def main() -> None:
     rescore_core = time.perf_counter() - t0
     budget = 2 * slowest + ssh.CONNECT_TIMEOUT_S
     kinds = {p: profiles(args.students).count(p) for p in MIX}
-    print(json.dumps({
-        "students": args.students, "jobs": args.jobs, "profiles": kinds,
-        "batch_wall_s": round(wall, 1),
-        "sample_sequential_wall_s": round(seq_wall, 1), "sample_size": len(sample),
-        "sequential_extrapolated_s": round(sequential, 1),
-        "speedup": round(sequential / wall, 1),
-        "slowest_student_alone_s": round(slowest, 1),
-        "budget_2x_slowest_plus_connect_s": round(budget, 1),
-        "within_budget": wall <= budget,
-        "grader_peak_rss_mib": round(rss / 1024, 1),
-        "rescore_200_score_only_s": round(rescore_core, 3),
-        "rescore_cli_wall_s": round(rescore_cli, 2),
-        "cpu_s_grader_and_machine": CPU,
-        "results_not_as_expected": wrong,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "students": args.students,
+                "jobs": args.jobs,
+                "profiles": kinds,
+                "batch_wall_s": round(wall, 1),
+                "sample_sequential_wall_s": round(seq_wall, 1),
+                "sample_size": len(sample),
+                "sequential_extrapolated_s": round(sequential, 1),
+                "speedup": round(sequential / wall, 1),
+                "slowest_student_alone_s": round(slowest, 1),
+                "budget_2x_slowest_plus_connect_s": round(budget, 1),
+                "within_budget": wall <= budget,
+                "grader_peak_rss_mib": round(rss / 1024, 1),
+                "rescore_200_score_only_s": round(rescore_core, 3),
+                "rescore_cli_wall_s": round(rescore_cli, 2),
+                "cpu_s_grader_and_machine": CPU,
+                "results_not_as_expected": wrong,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         help="netid,chameleon_user,ssh_key[,email,section,project]",
     )
     b.add_argument("--out", required=True, metavar="DIR", help="results, gradebooks, store")
-    b.add_argument("--jobs", type=int, default=32, metavar="N", help="students at once")
+    b.add_argument("--jobs", type=int, default=64, metavar="N", help="students at once")
     b.add_argument("--resume", action="store_true", help="grade only students not yet stored")
     b.add_argument("--shard", metavar="K/N", help="grade only slice K of N (1-based)")
     b.add_argument("--rubric", metavar="FILE")

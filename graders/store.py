@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class Store:
     def __init__(self, path: str | Path, lab: str, *, create: bool = True) -> None:
         self.path = Path(path)
         self.lab = lab
+        self._lock = threading.Lock()  # one connection, shared by the batch's threads
         if not create and not self.path.is_file():
             raise BadInput(f"store {self.path}: no such file")
         try:
@@ -115,7 +117,8 @@ class Store:
     def add(self, g: Grading) -> Grading:
         payload = json.dumps([o.to_dict() for o in g.observations], sort_keys=True)
         g.sha256 = hashlib.sha256(payload.encode()).hexdigest()
-        with self.db:  # one transaction: the row is there whole, or not at all
+        # one transaction, one writer at a time: the row is there whole, or not at all
+        with self._lock, self.db:
             self.db.execute(
                 "INSERT INTO gradings (lab, netid, student, outcome, reason, observations, "
                 "sha256, rubric_sha256, grader_version, started_at, finished_at, seconds, shard)"
@@ -186,7 +189,7 @@ class Store:
             "grader_version, started_at, finished_at, seconds, shard"
         )
         rows = other.db.execute(f"SELECT {cols} FROM gradings ORDER BY id").fetchall()
-        with self.db:
+        with self._lock, self.db:
             self.db.executemany(
                 f"INSERT INTO gradings ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )

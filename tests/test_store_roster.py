@@ -89,3 +89,12 @@ def test_roster_good_and_header_checked(tmp_path: Path, key: Path) -> None:
     roster.write_text("netid,user\nab1,x\n")
     with pytest.raises(BadInput, match="lacks column"):
         load_roster(roster)
+
+
+def test_concurrent_writers_share_one_store(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = Store(tmp_path / "s.sqlite", "cloud-chi")
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda i: store.add(grading(f"s{i:03d}")), range(300)))
+    assert store.count() == 300 and len({g.netid for g in store.latest()}) == 300

@@ -92,6 +92,10 @@ class SshPool:
         import paramiko
         from fabric import Connection
 
+        try:
+            sock = _connect(slot[0], self.port)
+        except OSError as exc:
+            raise self._classify(exc, target, "(login)", 0, record) from None
         conn = Connection(
             slot[0],
             user=self.user,
@@ -103,6 +107,7 @@ class SshPool:
                 "allow_agent": False,
                 "banner_timeout": BANNER_TIMEOUT_S,
                 "auth_timeout": AUTH_TIMEOUT_S,
+                "sock": sock,
             },
         )
         conn.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -110,6 +115,7 @@ class SshPool:
             conn.open()
         except Exception as exc:  # noqa: BLE001 - classified below
             conn.close()
+            sock.close()
             raise self._classify(exc, target, "(login)", 0, record) from None
         key = conn.transport.get_remote_server_key()
         record(
@@ -145,7 +151,9 @@ class SshPool:
                 "was uploaded to Chameleon (id_rsa_chameleon), and that the server was "
                 "launched with it.",
             )
-        elif isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        elif isinstance(
+            exc, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)
+        ):
             result = TransportError(
                 f"SSH to {target}: connection refused (nothing listening on port 22)",
                 help="Is the instance running, and does its security group allow SSH (allow-ssh)?",
@@ -178,6 +186,15 @@ class SshPool:
                 conn.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
+
+
+def _connect(address: str, port: int) -> socket.socket:
+    """The TCP connection under SSH, with Nagle off: sshd does not disable it for sessions
+    without a terminal, and with the client's delayed ACKs every command then cost 40 ms more
+    (measured on loopback: login 79 -> 21 ms, a command 48 -> 21 ms)."""
+    sock = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_S)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _fingerprint(key: Any) -> str:
