@@ -62,3 +62,28 @@ def test_json_report_is_the_result_document() -> None:
     jsonschema.validate(doc, schema("result"))
     assert doc["max_score"] == 6 and doc["score"] == 3 and doc["complete"] is False
     assert [c["status"] for c in doc["checks"]] == ["passed", "failed", "passed", "error"]
+
+
+def test_item_analysis_flags_checks_most_students_fail() -> None:
+    from graders.report.cohort import item_analysis
+
+    results = []
+    for n in range(10):
+        obs = [
+            Observation("a", "passed" if n < 9 else "failed"),
+            Observation("b", "failed" if n < 9 else "passed"),
+            Observation("c", "passed"),
+            Observation("d", "error", "grader error"),
+        ]
+        results.append(score(obs, RUBRIC, student=f"s{n}", graded_at="t"))
+    stats = {s.id: s for s in item_analysis(results)}
+    assert not stats["a"].suspicious and stats["a"].pass_rate == 0.9
+    assert stats["b"].suspicious  # fails for 90% of the cohort: likely a broken check
+    assert stats["d"].errors == 10 and stats["d"].graded == 0 and not stats["d"].suspicious
+
+
+def test_rubric_validate_reports_points(capsys) -> None:
+    from graders.cli import main
+
+    assert main(["rubric", "validate", "rubrics/cloud-chi.yaml"]) == 0
+    assert "valid rubric for cloud-chi: 12 items, 21 points" in capsys.readouterr().out
