@@ -142,8 +142,9 @@ class Store:
         return g
 
     def finished(self) -> set[str]:
-        """Netids with a grading on record (resume skips them)."""
-        return {r[0] for r in self.db.execute("SELECT DISTINCT netid FROM gradings")}
+        """Netids graded to the end (resume skips them; a crashed grading is tried again)."""
+        rows = self.db.execute("SELECT DISTINCT netid FROM gradings WHERE outcome = 'graded'")
+        return {r[0] for r in rows}
 
     def latest(self) -> Iterator[Grading]:
         """The newest grading of every student, in netid order."""

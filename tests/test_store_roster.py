@@ -98,3 +98,12 @@ def test_concurrent_writers_share_one_store(tmp_path: Path) -> None:
     with ThreadPoolExecutor(32) as pool:
         list(pool.map(lambda i: store.add(grading(f"s{i:03d}")), range(300)))
     assert store.count() == 300 and len({g.netid for g in store.latest()}) == 300
+
+
+def test_resume_retries_crashed_gradings(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite", "cloud-chi")
+    store.add(grading("a"))
+    crashed = grading("b")
+    crashed.outcome, crashed.reason, crashed.observations = "crashed", "KeyError: x", []
+    store.add(crashed)
+    assert store.finished() == {"a"}
