@@ -160,6 +160,29 @@ class Lab:
             self.address, self.student.ssh_key, command, timeout=timeout, record=self.record
         )
 
+    def fetch(self, remote: str, local: str, max_bytes: int) -> int:
+        """Copy a file from the instance over SFTP (refused past `max_bytes`); its size."""
+        self._host_only("copies files from")
+        return self.session.ssh.fetch(
+            self.address,
+            self.student.ssh_key,
+            remote,
+            local,
+            max_bytes=max_bytes,
+            record=self.record,
+        )
+
+    def put(self, text: str, remote: str) -> None:
+        """Write a small file on the instance, e.g. a measurement script the grader runs."""
+        self._host_only("writes files on")
+        self.session.ssh.put(self.address, self.student.ssh_key, text, remote, record=self.record)
+
+    def _host_only(self, what: str) -> None:
+        if self.check.vantage != "host":
+            raise GraderFault(
+                f"check {self.check.id!r} {what} the host but does not declare vantage='host'"
+            )
+
     def require(self, condition: object, message: str, help: str = "") -> None:
         """Fail with `message` unless `condition` holds."""
         if not condition:

@@ -178,6 +178,72 @@ class SshPool:
         record(Evidence.make("command", f"{target}: {command} -> {result}"))
         return result
 
+    def fetch(
+        self,
+        address: str,
+        key: str,
+        remote: str,
+        local: str,
+        *,
+        max_bytes: int,
+        record: Callable[[Evidence], None],
+    ) -> int:
+        """Copy a file from the instance over SFTP, refusing one over `max_bytes`."""
+        target = f"{self.user}@{address}:{self.port}"
+        slot = (address, key)
+        with self._guard:
+            lock = self._locks.setdefault(slot, threading.Lock())
+        with lock, host_slot(address):
+            conn = self._conns.get(slot) or self._open(slot, target, record)
+            try:
+                sftp = conn.sftp()
+                size = sftp.stat(remote).st_size or 0
+                if size > max_bytes:
+                    raise Failure(
+                        f"{remote} on the instance is {size / 2**20:.1f} MiB, over the "
+                        f"grader's {max_bytes / 2**20:.0f} MiB limit for this file"
+                    )
+                t0 = time.perf_counter()
+                with open(local, "wb") as out:
+                    sftp.getfo(remote, _Capped(out, max_bytes))
+            except FileNotFoundError:
+                raise Failure(f"{remote} does not exist on the instance") from None
+            except (Failure, TransportError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                self._conns.pop(slot, None)
+                raise self._classify(exc, target, f"sftp get {remote}", 0, record) from None
+        ms = (time.perf_counter() - t0) * 1000
+        record(
+            Evidence.make("command", f"{target}: sftp get {remote} -> {size} bytes ({ms:.0f} ms)")
+        )
+        return size
+
+    def put(
+        self, address: str, key: str, text: str, remote: str, *, record: Callable[[Evidence], None]
+    ) -> None:
+        """Write a small file (a script the grader runs) on the instance over SFTP."""
+        import io
+
+        target = f"{self.user}@{address}:{self.port}"
+        slot = (address, key)
+        with self._guard:
+            lock = self._locks.setdefault(slot, threading.Lock())
+        with lock, host_slot(address):
+            conn = self._conns.get(slot) or self._open(slot, target, record)
+            try:
+                sftp = conn.sftp()
+                folder = remote.rsplit("/", 1)[0]
+                try:
+                    sftp.mkdir(folder)
+                except OSError:
+                    pass  # it exists
+                sftp.putfo(io.BytesIO(text.encode()), remote)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                self._conns.pop(slot, None)
+                raise self._classify(exc, target, f"sftp put {remote}", 0, record) from None
+        record(Evidence.make("command", f"{target}: sftp put {remote} ({len(text)} bytes)", text))
+
     def close(self) -> None:
         with self._guard:
             conns, self._conns = list(self._conns.values()), {}
@@ -186,6 +252,20 @@ class SshPool:
                 conn.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
+
+
+class _Capped:
+    """A file wrapper that stops a transfer growing past its cap (the file may grow
+    between stat and read)."""
+
+    def __init__(self, out: Any, cap: int) -> None:
+        self.out, self.cap, self.size = out, cap, 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.size > self.cap:
+            raise Failure(f"the file grew past {self.cap} bytes while it was copied")
+        return self.out.write(data)
 
 
 def _connect(address: str, port: int) -> socket.socket:

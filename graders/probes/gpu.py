@@ -1,0 +1,151 @@
+"""GPU utilization over SSH: nvidia-smi's CSV query (NVIDIA) or rocm-smi's JSON (AMD).
+
+One SSH command samples once a second for the whole window (a shell loop on the instance), so
+the interval is kept by the instance's own clock and not by SSH round trips. Every sample is
+kept as evidence; the summary is per GPU (mean and max utilization and memory) and how many
+GPUs were busy, alone and at the same moment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass
+
+from graders.errors import Failure
+
+QUERY = "index,name,utilization.gpu,memory.used,memory.total"
+NVIDIA = f"nvidia-smi --query-gpu={QUERY} --format=csv,noheader,nounits"
+ROCM = "rocm-smi --showuse --showmemuse --showmeminfo vram --json"
+MARK = "--labgrader-sample--"
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    sample: int
+    index: int
+    name: str
+    util: float  # percent
+    mem_used_mib: float | None
+    mem_total_mib: float | None
+
+
+def sampling_command(tool: str, seconds: int) -> str:
+    """A shell loop printing one reading per second, each followed by a marker line."""
+    query = NVIDIA if tool == "nvidia" else ROCM
+    return f"for i in $(seq {int(seconds)}); do {query} 2>&1 || exit $?; echo {MARK}; sleep 1; done"
+
+
+def explain(tool: str, exited: int, output: str) -> str:
+    """What a failed GPU tool means, in words a student can act on."""
+    text = output.strip()
+    name = "nvidia-smi" if tool == "nvidia" else "rocm-smi"
+    if exited == 127 or "command not found" in text:
+        return (
+            f"{name} is not installed on the instance: is this a GPU node, launched from "
+            f"the {'CUDA' if tool == 'nvidia' else 'ROCm'} image?"
+        )
+    if "couldn't communicate with the NVIDIA driver" in text:
+        return (
+            "nvidia-smi cannot talk to the NVIDIA driver: the driver is not loaded "
+            "(was the node launched from CC-Ubuntu24.04-CUDA? a reboot may help)"
+        )
+    if "No devices were found" in text:
+        return "nvidia-smi found no NVIDIA GPU on this node"
+    first = text.splitlines()[0] if text else f"exit {exited}"
+    return f"{name} failed: {first[:200]}"
+
+
+def parse_nvidia(text: str, sample: int = 0) -> list[GpuReading]:
+    """Rows of `--query-gpu=index,name,utilization.gpu,memory.used,memory.total` CSV."""
+    out = []
+    for line in text.strip().splitlines():
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != 5:
+            raise Failure(f"nvidia-smi printed an unexpected line: {line[:120]!r}")
+        out.append(
+            GpuReading(
+                sample,
+                int(cells[0]),
+                cells[1],
+                _num(cells[2]) or 0.0,
+                _num(cells[3]),
+                _num(cells[4]),
+            )
+        )
+    return out
+
+
+def parse_rocm(text: str, sample: int = 0) -> list[GpuReading]:
+    """rocm-smi's JSON: {"card0": {"GPU use (%)": "87", "VRAM Total Memory (B)": ...}, ...}."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        raise Failure(f"rocm-smi did not print JSON: {text.strip()[:120]!r}") from None
+    out = []
+    for card, fields in sorted(doc.items()):
+        m = re.fullmatch(r"card(\d+)", card)
+        if not m or not isinstance(fields, dict):
+            continue
+        total, used = fields.get("VRAM Total Memory (B)"), fields.get("VRAM Total Used Memory (B)")
+        out.append(
+            GpuReading(
+                sample,
+                int(m.group(1)),
+                str(fields.get("Card series") or fields.get("Card SKU") or "AMD GPU"),
+                _num(fields.get("GPU use (%)")) or 0.0,
+                _num(used) / 2**20 if _num(used) is not None else None,
+                _num(total) / 2**20 if _num(total) is not None else None,
+            )
+        )
+    return out
+
+
+def parse_samples(tool: str, output: str) -> list[GpuReading]:
+    parse = parse_nvidia if tool == "nvidia" else parse_rocm
+    readings: list[GpuReading] = []
+    for n, block in enumerate(b for b in output.split(MARK) if b.strip()):
+        readings += parse(block, n)
+    return readings
+
+
+def summarize(readings: list[GpuReading], busy_util: float) -> dict[str, float | int | str]:
+    """Per GPU mean/max utilization and memory; GPUs busy at all; most GPUs busy together."""
+    out: dict[str, float | int | str] = {}
+    if not readings:
+        return {"gpu_samples": 0}
+    gpus = sorted({r.index for r in readings})
+    samples = sorted({r.sample for r in readings})
+    busy = 0
+    for g in gpus:
+        mine = [r for r in readings if r.index == g]
+        utils = [r.util for r in mine]
+        out[f"gpu{g}_name"] = mine[0].name
+        out[f"gpu{g}_util_mean"] = round(statistics.fmean(utils), 1)
+        out[f"gpu{g}_util_max"] = max(utils)
+        mems = [r.mem_used_mib for r in mine if r.mem_used_mib is not None]
+        if mems:
+            out[f"gpu{g}_mem_used_max_mib"] = max(mems)
+        if mine[0].mem_total_mib is not None:
+            out[f"gpu{g}_mem_total_mib"] = mine[0].mem_total_mib
+        busy += max(utils) >= busy_util
+    together = max(
+        sum(1 for r in readings if r.sample == s and r.util >= busy_util) for s in samples
+    )
+    out.update(
+        gpu_count=len(gpus),
+        gpu_samples=len(samples),
+        gpus_busy=busy,
+        gpus_busy_together=together,
+        gpu_util_mean=round(statistics.fmean(r.util for r in readings), 1),
+        gpu_util_max=max(r.util for r in readings),
+    )
+    return out
+
+
+def _num(value: object) -> float | None:
+    try:
+        return float(str(value).strip().rstrip("%"))
+    except (TypeError, ValueError):
+        return None  # "[N/A]" and friends

@@ -1,0 +1,141 @@
+"""ONNX models on the student's instance: fetched over SFTP (size-capped), inspected with the
+`onnx` package for quantized operators, and timed in the student's own Jupyter container with
+a small script the grader uploads (assets/onnx_bench.py)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from graders.errors import Failure
+
+# Operators that only a quantized graph contains (ONNX Runtime's and the ONNX standard's).
+QUANTIZED_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "DynamicQuantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+        "ConvInteger",
+        "MatMulInteger",
+        "MatMulIntegerToFloat",
+        "QGemm",
+        "QLinearAdd",
+        "QLinearMul",
+        "QLinearGlobalAveragePool",
+        "QLinearAveragePool",
+        "QLinearConcat",
+        "QLinearSigmoid",
+        "QLinearLeakyRelu",
+        "QLinearSoftmax",
+        "QAttention",
+        "DynamicQuantizeMatMul",
+        "DynamicQuantizeLSTM",
+    }
+)
+BENCH = Path(__file__).with_name("assets") / "onnx_bench.py"
+REMOTE_BENCH = ".labgrader/onnx_bench.py"
+
+
+@dataclass
+class ModelInfo:
+    size: int
+    ops: Counter[str]
+    inputs: list[tuple[str, list[int | str]]]
+    outputs: list[tuple[str, list[int | str]]]
+    int8_weights: int
+    float_weights: int
+
+    @property
+    def quantized_ops(self) -> list[str]:
+        return sorted(op for op in self.ops if op in QUANTIZED_OPS)
+
+    @property
+    def is_quantized(self) -> bool:
+        return bool(self.quantized_ops)
+
+
+def inspect_model(path: str | Path) -> ModelInfo:
+    """Read a model's graph (weights stay on disk); a file that is not ONNX is a Failure."""
+    import onnx
+    from onnx import TensorProto
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several kinds on garbage
+        raise Failure(
+            f"not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
+    ops: Counter[str] = Counter(n.op_type for n in model.graph.node)
+    for fn in model.functions:
+        ops.update(n.op_type for n in fn.node)
+    ints = {TensorProto.INT8, TensorProto.UINT8}
+    floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE}
+    inits = model.graph.initializer
+
+    def shape(v: object) -> list[int | str]:
+        dims = v.type.tensor_type.shape.dim  # type: ignore[attr-defined]
+        return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+
+    return ModelInfo(
+        size=Path(path).stat().st_size,
+        ops=ops,
+        inputs=[
+            (i.name, shape(i)) for i in model.graph.input if i.name not in {x.name for x in inits}
+        ],
+        outputs=[(o.name, shape(o)) for o in model.graph.output],
+        int8_weights=sum(1 for t in inits if t.data_type in ints),
+        float_weights=sum(1 for t in inits if t.data_type in floats),
+    )
+
+
+def fetch_and_inspect(lab, remote: str, max_bytes: int) -> ModelInfo:  # lab: graders.checks.Lab
+    with tempfile.TemporaryDirectory(prefix="labgrader-onnx-") as tmp:
+        local = str(Path(tmp) / "model.onnx")
+        lab.fetch(remote, local, max_bytes)
+        info = inspect_model(local)
+    lab.note(
+        f"{remote}: {info.size} bytes, {sum(info.ops.values())} nodes, "
+        f"quantized operators: {', '.join(info.quantized_ops) or 'none'}",
+        {
+            "ops": dict(info.ops),
+            "inputs": info.inputs,
+            "outputs": info.outputs,
+            "int8_initializers": info.int8_weights,
+            "float_initializers": info.float_weights,
+        },
+    )
+    return info
+
+
+def benchmark(
+    lab, container: str, model: str, *, runs: int, batch: int, timeout: float
+) -> dict[str, float]:
+    """Median/p95 single-sample latency (ms) and batch throughput (FPS) of `model` (a path as
+    the container sees it), measured by onnxruntime inside the student's container."""
+    from graders.limits import measurement_slot
+
+    lab.put(BENCH.read_text(), REMOTE_BENCH)
+    cmd = (
+        f"docker exec -i {container} python3 - {model} {int(runs)} {int(batch)} < ~/{REMOTE_BENCH}"
+    )
+    with measurement_slot():
+        result = lab.run(cmd, timeout=timeout)
+    if not result.ok:
+        err = (result.stderr or result.stdout).strip().splitlines()
+        raise Failure(
+            f"the benchmark could not run in container {container}: "
+            f"{err[-1] if err else f'exit {result.exited}'}",
+            f"Is the {container} container running (docker ps), with onnxruntime?",
+        )
+    try:
+        doc = json.loads(result.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise Failure(f"the benchmark printed no result: {result.stdout[-200:]!r}") from None
+    if "error" in doc:
+        raise Failure(f"the benchmark failed in {container}: {doc['error']}")
+    return doc

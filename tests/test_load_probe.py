@@ -1,0 +1,95 @@
+"""The load probe against real HTTP servers on loopback that inject a known latency."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from graders.probes.load import _pct, run_load
+
+
+class Injecting(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        server = self.server
+        with server.lock:  # type: ignore[attr-defined]
+            delay = server.rng.choice(server.delays)  # type: ignore[attr-defined]
+            server.applied.append(delay * 1000)  # type: ignore[attr-defined]
+        if self.path == "/broken":
+            body, code = b"<h1>oops</h1>", 500
+        else:
+            time.sleep(delay)
+            body, code = json.dumps({"prediction": "Bread", "probability": 0.9}).encode(), 200
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def server() -> Iterator[ThreadingHTTPServer]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Injecting)
+    srv.daemon_threads = True
+    srv.lock, srv.rng, srv.applied = threading.Lock(), random.Random(7), []  # type: ignore[attr-defined]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_measured_percentiles_match_injected(server, concurrency: int) -> None:
+    # A spread of latencies from 5 to 60 ms; the server records what it applied.
+    server.delays = [0.005 + 0.055 * (i / 99) ** 2 for i in range(100)]
+    url = f"http://127.0.0.1:{server.server_port}/predict"
+    result = run_load(
+        url, requests=120, concurrency=concurrency, json_body={"image": "x"}, warmup=0
+    )
+    m = result.measurements()
+    applied = sorted(server.applied)
+    for p in (50, 95):
+        want = _pct(applied, p)
+        got = m[f"p{p}_ms"]
+        assert abs(got - want) <= max(0.05 * want, 1.0) + 0.6, (p, got, want)
+    assert m["requests"] == 120 and m["errors"] == 0 and m["error_rate"] == 0
+    assert m["throughput_rps"] > 0 and m["grader_cpu_per_request_ms"] is not None
+    assert len(result.samples) == 120 and all(len(s) == 7 for s in result.samples)
+
+
+def test_warmup_is_not_counted_and_errors_are(server) -> None:
+    server.delays = [0.001]
+    seen = []
+    result = run_load(
+        f"http://127.0.0.1:{server.server_port}/broken",
+        requests=10,
+        concurrency=2,
+        json_body={},
+        warmup=4,
+        record=seen.append,
+    )
+    assert len(server.applied) == 14 and result.requests == 10
+    m = result.measurements()
+    assert m["errors"] == 10 and m["error_rate"] == 1.0 and m["p50_ms"] is None
+    assert "10 errors" in seen[0].summary and seen[0].excerpt.count("\n") == 10
+
+
+def test_dead_endpoint_gives_errors_not_a_hang() -> None:
+    t0 = time.monotonic()
+    result = run_load(
+        "http://127.0.0.1:9/x", requests=5, concurrency=2, json_body={}, warmup=0, timeout_s=1
+    )
+    assert result.errors == 5 and "ConnectionRefused" in result.samples[0][5]
+    assert time.monotonic() - t0 < 10
