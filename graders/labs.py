@@ -49,5 +49,10 @@ def load_lab(lab_id: str) -> LabSpec:
         f"labs.{lab_id.replace('-', '_')}.checks", folder / "checks.py"
     )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001 - a broken lab file is reported in one line
+        raise BadInput(
+            f"lab {lab_id}: checks.py does not load ({type(exc).__name__}: {exc})"
+        ) from None
     return LabSpec(lab_id, config, collect(vars(module)))

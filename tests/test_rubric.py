@@ -9,7 +9,7 @@ import pytest
 
 from graders.errors import BadInput
 from graders.evidence import Evidence, Observation
-from graders.labs import load_lab
+from graders.labs import lab_ids, load_lab
 from graders.rubric import curve_fraction, load_rubric, rubric_path, score
 
 
@@ -146,7 +146,7 @@ def test_schema_errors_are_one_line(tmp_path: Path, body: str, needle: str) -> N
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("lab_id", ["hello-chameleon", "cloud-chi"])
+@pytest.mark.parametrize("lab_id", lab_ids())
 def test_shipped_rubrics_load_against_their_labs(lab_id: str) -> None:
     lab = load_lab(lab_id)
     rubric = load_rubric(rubric_path(lab_id), lab)

@@ -99,6 +99,27 @@ class Chameleon:
         )
         return found[0] if found else None
 
+    def container(self, name: str) -> dict[str, Any] | None:
+        """The Zun container (CHI@Edge) with exactly this name, as Zun reports it, or None."""
+        items = self._list("containers", lambda chi: [c._info for c in chi.zun().containers.list()])
+        found = [c for c in items if c.get("name") == name]
+        self.record(
+            Evidence.make(
+                "api",
+                f"zun containers at {self.site.name}: {len(items)} containers, "
+                f"{len(found)} named {name}",
+                found[0] if found else "",
+            )
+        )
+        return found[0] if found else None
+
+    def floating_ip_of_ports(self, ports: set[str]) -> str | None:
+        """The floating IP attached to one of these Neutron ports (how Zun containers get one)."""
+        for fip in self.floating_ips():
+            if fip.get("port_id") in ports:
+                return fip.get("floating_ip_address")
+        return None
+
     def floating_ips(self) -> list[dict[str, Any]]:
         return self._list(
             "floatingips", lambda chi: chi.neutron().list_floatingips()["floatingips"]

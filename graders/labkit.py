@@ -1,0 +1,148 @@
+"""Steps many labs share, for labs/*/checks.py: find the server, log in, read docker, sample
+GPUs, fetch JSON. Each raises Failure with a message a student can act on."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+from typing import Any
+
+from graders.checks import Lab
+from graders.errors import Failure
+from graders.probes import gpu
+from graders.probes.chameleon import floating_ip
+
+
+def require_active_server(lab: Lab, key: str = "server") -> dict[str, Any]:
+    """The lab's server exists at its site, is ACTIVE and has a floating IP (-> facts)."""
+    name = lab.name(key)
+    server = lab.chameleon.server(name)
+    lab.require(
+        server,
+        f"no server named {name} at {lab.config['site']}",
+        "Launch it as the lab's notebook does; the name must match exactly.",
+    )
+    status = server["status"]
+    fault = (server.get("fault") or {}).get("message", "")
+    lab.require(
+        status == "ACTIVE",
+        f"server {name} is {status}" + (f" ({fault})" if fault else ""),
+        "Delete it and launch it again; an ERROR server does not recover.",
+    )
+    address = floating_ip(server)
+    lab.require(
+        address,
+        f"server {name} is ACTIVE but has no floating IP",
+        "Associate a floating IP with it (s.associate_floating_ip()).",
+    )
+    lab.facts["address"] = address
+    lab.note(f"{name} is ACTIVE at floating IP {address}")
+    return server
+
+
+def require_cc_login(lab: Lab) -> None:
+    result = lab.run("id -un")
+    lab.require(
+        result.ok and result.stdout.strip() == "cc",
+        f"logged in, but `id -un` said {result.stdout.strip()!r} (exit {result.exited})",
+    )
+
+
+def containers(lab: Lab) -> dict[str, dict[str, Any]]:
+    """Running containers by name, from `docker ps --format '{{json .}}'`."""
+    result = lab.run("docker ps --format '{{json .}}'")
+    lab.require(
+        result.ok,
+        f"`docker ps` failed: {result.stderr.strip()[:200]}",
+        "Is Docker installed, and is cc in the docker group?",
+    )
+    found = {}
+    for line in result.stdout.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise Failure(
+                f"`docker ps` printed something that is not JSON: {line[:120]!r}"
+            ) from None
+        for name in str(row.get("Names", "")).split(","):
+            found[name] = row
+    return found
+
+
+def require_containers(lab: Lab, names: list[str]) -> dict[str, dict[str, Any]]:
+    running = containers(lab)
+    missing = [n for n in names if n not in running]
+    lab.measure("containers_running", len(names) - len(missing))
+    lab.require(
+        not missing,
+        f"container(s) not running: {', '.join(missing)} "
+        f"(running: {', '.join(sorted(running)) or 'none'})",
+        "Start them with the lab's docker compose file; check `docker ps -a` for ones that exited.",
+    )
+    return running
+
+
+def inspect_container(lab: Lab, name: str) -> dict[str, Any]:
+    result = lab.run(f"docker inspect {shlex.quote(name)}")
+    lab.require(result.ok, f"`docker inspect {name}` failed: {result.stderr.strip()[:200]}")
+    try:
+        return json.loads(result.stdout)[0]
+    except (json.JSONDecodeError, IndexError, KeyError):
+        raise Failure(f"`docker inspect {name}` did not print a container") from None
+
+
+def gpu_tool(lab: Lab) -> str:
+    return "rocm" if lab.config.get("gpu", {}).get("vendor") == "amd" else "nvidia"
+
+
+def sample_gpus(lab: Lab, seconds: int) -> dict[str, Any]:
+    """Sample the GPUs for `seconds`; the summary (and every reading) goes to facts."""
+    tool = gpu_tool(lab)
+    result = lab.run(gpu.sampling_command(tool, seconds), timeout=seconds + 20)
+    if not result.ok:
+        problem = gpu.explain(tool, result.exited, result.stdout + result.stderr)
+        lab.facts["gpu_problem"] = problem
+        raise Failure(problem)
+    readings = gpu.parse_samples(tool, result.stdout)
+    summary = gpu.summarize(readings, lab.config.get("gpu", {}).get("busy_util", 10))
+    lab.facts["gpu"] = summary
+    for k, v in summary.items():
+        lab.measure(k, v)
+    return summary
+
+
+class Background(threading.Thread):
+    """Run a step (e.g. GPU sampling) while the check does something else (e.g. load)."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        super().__init__(daemon=True)
+        self.fn, self.args = fn, args
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by outcome()
+            self.error = exc
+
+    def outcome(self, timeout: float) -> Any:
+        self.join(timeout)
+        if self.error:
+            raise self.error
+        return self.result
+
+
+def get_json(lab: Lab, url: str, what: str) -> Any:
+    """GET a JSON document; anything else (HTML, garbage, an error code) is a Failure."""
+    resp = lab.http.get(url)
+    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status} ({what})")
+    try:
+        return resp.json()
+    except ValueError:
+        ctype = resp.headers.get("Content-Type", "?")
+        raise Failure(
+            f"GET {url} did not answer JSON ({ctype}: {resp.text[:80]!r}); expected {what}"
+        ) from None

@@ -1,0 +1,234 @@
+"""System optimizations for serving: the checks follow the lab's parts.
+
+Launch node-serve-system-<user> on a gpu_p100 node at CHI@TACC; bring up the Flask front end
+(port 80) and a model server on port 8000 (FastAPI, PyTorch or ONNX, or Triton with
+food_classifier); then measure it under load, sequentially and at concurrency 16, watching the
+GPUs.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from typing import Any
+
+from graders.checks import Lab, check
+from graders.errors import Failure
+from graders.labkit import (
+    Background,
+    get_json,
+    require_active_server,
+    require_cc_login,
+    sample_gpus,
+)
+from graders.probes.load import run_load
+from graders.probes.onnxmodel import BENCH
+
+IMAGE = base64.b64encode((BENCH.parent / "food.jpg").read_bytes()).decode()
+
+
+@check(title="Server node-serve-system-<user> is ACTIVE with a floating IP")
+def server_active(lab: Lab) -> None:
+    """The GPU server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
+    require_active_server(lab)
+
+
+@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+def ssh_login(lab: Lab) -> None:
+    """The server accepts the student's key for cc on port 22."""
+    require_cc_login(lab)
+
+
+@check(title="The Flask front end serves GourmetGram on port 80", depends=["server_active"])
+def flask_page(lab: Lab) -> None:
+    """`http://<floating IP>/` is GourmetGram's upload page (Flask, host 80 -> container 5000)."""
+    url = f"http://{lab.address}:{lab.port('http')}/"
+    resp = lab.http.get(url)
+    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status}")
+    title = re.search(r"<title>(.*?)</title>", resp.text, re.S | re.I)
+    seen = title.group(1).strip() if title else "no <title>"
+    lab.require(lab.config["page_title"] in seen, f"GET {url} is not GourmetGram ({seen!r})")
+
+
+@check(title="A model server answers on port 8000", depends=["server_active"])
+def model_server(lab: Lab) -> None:
+    """Port 8000 is the lab's FastAPI server (its OpenAPI document) or Triton (ready)."""
+    base = f"http://{lab.address}:{lab.port('model')}"
+    resp = lab.http.get(f"{base}/v2/health/ready")
+    if resp.status == 200:
+        lab.facts["server_kind"] = "triton"
+        lab.measure("server_kind", "triton")
+        return
+    doc = get_json(lab, f"{base}/openapi.json", "FastAPI's OpenAPI document")
+    title = (doc.get("info") or {}).get("title", "") if isinstance(doc, dict) else ""
+    lab.require(
+        "/predict" in (doc.get("paths") or {}) if isinstance(doc, dict) else False,
+        f"the API on port 8000 ({title or 'untitled'}) has no /predict endpoint",
+        "Start the lab's fastapi_server (docker compose -f docker-compose-fastapi.yaml).",
+    )
+    lab.facts["server_kind"] = "fastapi"
+    lab.facts["api_title"] = title
+    lab.measure("server_kind", "fastapi")
+
+
+@check(title="A prediction is a Food-11 class with a probability", depends=["model_server"])
+def predict_valid(lab: Lab) -> None:
+    """One request with a real JPEG gets a valid answer: a Food-11 class and a probability."""
+    classes = lab.config["classes"]
+    base = f"http://{lab.address}:{lab.port('model')}"
+    if lab.facts["server_kind"] == "triton":
+        label, prob = _triton_predict(lab, base)
+    else:
+        label, prob = _fastapi_predict(lab, base)
+    lab.measure("prediction", str(label)[:64])
+    lab.measure("probability", prob if isinstance(prob, int | float) else None)
+    lab.require(label in classes, f"the prediction {str(label)[:80]!r} is not a Food-11 class")
+    lab.require(
+        isinstance(prob, int | float)
+        and not isinstance(prob, bool)
+        and 0 <= prob <= 1
+        and not math.isnan(prob),
+        f"the probability {prob!r} is not a number between 0 and 1",
+    )
+
+
+@check(title="The serving stack is optimized", depends=["model_server"])
+def serving_optimized(lab: Lab) -> None:
+    """Triton: food_classifier is READY and dynamic batching is on. FastAPI: the ONNX variant."""
+    base = f"http://{lab.address}:{lab.port('model')}"
+    model = lab.config["triton_model"]
+    if lab.facts["server_kind"] == "fastapi":
+        title = lab.facts.get("api_title", "")
+        lab.require(
+            "ONNX" in title,
+            f"the FastAPI server is {title!r}, the PyTorch variant",
+            "Serve the ONNX model (fastapi_onnx), or move to Triton.",
+        )
+        return
+    ready = lab.http.get(f"{base}/v2/models/{model}/ready")
+    lab.require(ready.status == 200, f"Triton model {model} is not READY (HTTP {ready.status})")
+    config = get_json(lab, f"{base}/v2/models/{model}/config", f"{model}'s configuration")
+    lab.measure(
+        "max_batch_size", config.get("max_batch_size") if isinstance(config, dict) else None
+    )
+    lab.require(
+        isinstance(config, dict) and "dynamic_batching" in config,
+        f"{model}'s configuration has no dynamic_batching",
+        "Add `dynamic_batching {}` to config.pbtxt and restart Triton.",
+    )
+
+
+@check(title="Latency, one request at a time", depends=["predict_valid"], timeout=90)
+def latency_c1(lab: Lab) -> None:
+    """Sequential requests: the median and tail latency a single user sees."""
+    _load(lab, "c1")
+
+
+@check(
+    title="Throughput at concurrency 16, GPUs watched",
+    depends=["predict_valid", "ssh_login"],
+    vantage="host",
+    timeout=120,
+)
+def throughput_c16(lab: Lab) -> None:
+    """16 clients at once; nvidia-smi is sampled once a second on the node during the load."""
+    window = int(lab.config["gpu"]["window_s"])
+    sampler = Background(_sample_quietly, lab, window)
+    _load(lab, "c16")
+    sampler.outcome(window + 30)
+
+
+@check(title="The GPUs were sampled during the load", depends=["throughput_c16"])
+def gpu_sampled(lab: Lab) -> None:
+    """nvidia-smi answered during the load, so its utilization can be scored."""
+    lab.require("gpu" in lab.facts, lab.facts.get("gpu_problem", "no GPU sample was read"))
+    for k, v in lab.facts["gpu"].items():
+        lab.measure(k, v)
+    lab.note("GPU utilization during the concurrency-16 load", lab.facts["gpu"])
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _sample_quietly(lab: Lab, window: int) -> None:
+    try:
+        sample_gpus(lab, window)
+    except Failure:
+        pass  # the problem is in facts; gpu_sampled reports it
+
+
+def _load(lab: Lab, level: str) -> None:
+    cfg = lab.config["load"]
+    base = f"http://{lab.address}:{lab.port('model')}"
+    if lab.facts["server_kind"] == "triton":
+        url, body = f"{base}/v2/models/{lab.config['triton_model']}/infer", _triton_body()
+    else:
+        url, body = f"{base}/predict", {"image": IMAGE}
+    result = run_load(
+        url,
+        requests=cfg[level]["requests"],
+        concurrency=cfg[level]["concurrency"],
+        json_body=body,
+        warmup=cfg["warmup"],
+        timeout_s=cfg["timeout_s"],
+        deadline_s=cfg["deadline_s"],
+        record=lab.record,
+    )
+    m = result.measurements()
+    for k, v in m.items():
+        lab.measure(k, v)
+    lab.require(
+        result.ok_samples,
+        f"none of {result.requests} requests to {url} succeeded "
+        f"(first error: {_first_error(result.samples)})",
+    )
+
+
+def _first_error(samples: list[list[Any]]) -> str:
+    for s in samples:
+        if s[5] or not 200 <= s[3] < 300:
+            return s[5] or f"HTTP {s[3]}"
+    return "none"
+
+
+def _fastapi_predict(lab: Lab, base: str) -> tuple[Any, Any]:
+    resp = lab.http.post(f"{base}/predict", json={"image": IMAGE})
+    lab.require(
+        resp.status == 200, f"POST {base}/predict answered HTTP {resp.status}: {resp.text[:120]!r}"
+    )
+    try:
+        doc = resp.json()
+    except ValueError:
+        raise Failure(f"POST {base}/predict did not answer JSON: {resp.text[:80]!r}") from None
+    lab.require(isinstance(doc, dict), f"POST {base}/predict answered {type(doc).__name__}")
+    lab.require("error" not in doc, f"the server answered an error: {str(doc.get('error'))[:120]}")
+    missing = [k for k in ("prediction", "probability") if k not in doc]
+    lab.require(not missing, f"the answer lacks {', '.join(missing)}: {str(doc)[:120]}")
+    return doc["prediction"], doc["probability"]
+
+
+def _triton_body() -> dict[str, Any]:
+    return {
+        "inputs": [{"name": "INPUT_IMAGE", "shape": [1, 1], "datatype": "BYTES", "data": [IMAGE]}],
+        "outputs": [{"name": "FOOD_LABEL"}, {"name": "PROBABILITY"}],
+    }
+
+
+def _triton_predict(lab: Lab, base: str) -> tuple[Any, Any]:
+    model = lab.config["triton_model"]
+    url = f"{base}/v2/models/{model}/infer"
+    resp = lab.http.post(url, json=_triton_body())
+    lab.require(resp.status == 200, f"POST {url} answered HTTP {resp.status}: {resp.text[:120]!r}")
+    try:
+        outputs = {o["name"]: o["data"] for o in resp.json()["outputs"]}
+        return _flat(outputs["FOOD_LABEL"]), _flat(outputs["PROBABILITY"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise Failure(
+            f"POST {url} did not answer KServe v2 outputs FOOD_LABEL and PROBABILITY: "
+            f"{resp.text[:120]!r}"
+        ) from None
+
+
+def _flat(data: Any) -> Any:
+    while isinstance(data, list):
+        data = data[0]
+    return data
