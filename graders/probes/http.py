@@ -108,7 +108,20 @@ class Http:
                 timeout=(self.connect_timeout, self.read_timeout),
                 **kwargs,
             ) as r:
-                body, truncated = self._read(r, deadline)
+                got: list[int] = [0]
+                try:
+                    body, truncated = self._read(r, deadline, got)
+                except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
+                    # The server answered (status and headers), then stopped: that is what it
+                    # does, not a network fault, so it is judged, not retried.
+                    msg = (
+                        f"{method} {url}: HTTP {r.status_code} arrived, then the body "
+                        f"stalled after {got[0]} bytes"
+                    )
+                    self.record(Evidence.make("http", msg))
+                    raise Failure(
+                        msg, "The server stops sending mid-answer; check its logs."
+                    ) from None
                 resp = HttpResponse(
                     method,
                     url,
@@ -148,13 +161,14 @@ class Http:
             )
         return resp
 
-    def _read(self, r: requests.Response, deadline: float) -> tuple[bytes, bool]:
+    def _read(self, r: requests.Response, deadline: float, got: list[int]) -> tuple[bytes, bool]:
         # read1 returns whatever has arrived, so a server that drips one byte at a time
         # meets the deadline check below instead of holding us past every timeout.
         chunks, size = [], 0
         while chunk := r.raw.read1(65536, decode_content=True):
             chunks.append(chunk)
             size += len(chunk)
+            got[0] = size
             if size > self.max_body:
                 return b"".join(chunks)[: self.max_body], True
             if time.monotonic() > deadline:
