@@ -135,10 +135,21 @@ class Background(threading.Thread):
         return self.result
 
 
+def require_whole(lab: Lab, resp: Any) -> None:
+    """Fail on an answer larger than the grader reads: no API answer here is that big."""
+    lab.require(
+        not resp.truncated,
+        f"{resp.method} {resp.url} sent more than "
+        f"{len(resp.body) // 2**20} MiB; the grader stopped reading",
+        "An API answer of that size is a bug in the server.",
+    )
+
+
 def get_json(lab: Lab, url: str, what: str) -> Any:
     """GET a JSON document; anything else (HTML, garbage, an error code) is a Failure."""
     resp = lab.http.get(url)
     lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status} ({what})")
+    require_whole(lab, resp)
     try:
         return resp.json()
     except ValueError:

@@ -114,6 +114,11 @@ class Classroom:
         self._web: list[GourmetGramServer] = []
         self._temp_hosts: Path | None = None
         self._started = False
+        # Lab -> the function that builds one student's instance for it (None: no host).
+        self._builders: dict[str, Callable[..., SimHost | None]] = {
+            HELLO: self._hello,
+            CLOUD: self._cloud_chi,
+        }
 
     # ---- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Classroom:
@@ -235,7 +240,7 @@ class Classroom:
             for lab in self.labs:
                 address = self._address(self.net, k)
                 k += 1
-                build = self._hello if lab == HELLO else self._cloud_chi
+                build = self._builders[lab]
                 host = build(student, profile, address, next_fixed, hosts_dir, now)
                 if host is not None:
                     host.build(public_keys[i], standins, owner)

@@ -20,6 +20,7 @@ from graders.labkit import (
     get_json,
     require_active_server,
     require_cc_login,
+    require_whole,
     sample_gpus,
 )
 from graders.probes.load import run_load
@@ -195,6 +196,7 @@ def _fastapi_predict(lab: Lab, base: str) -> tuple[Any, Any]:
     lab.require(
         resp.status == 200, f"POST {base}/predict answered HTTP {resp.status}: {resp.text[:120]!r}"
     )
+    require_whole(lab, resp)
     try:
         doc = resp.json()
     except ValueError:
