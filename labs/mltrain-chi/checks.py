@@ -7,6 +7,7 @@ Ray Train, which writes TorchTrainer checkpoints to the bucket ray.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from graders.checks import Lab, check
@@ -107,14 +108,34 @@ def checkpoints(lab: Lab) -> None:
 def worker_gpus(lab: Lab) -> None:
     """Inside ray-worker-0, nvidia-smi (or rocm-smi on AMD) lists a GPU."""
     tool = gpu_tool(lab)
-    cmd = "nvidia-smi -L" if tool == "nvidia" else "rocm-smi --showproductname"
-    result = lab.run(f"docker exec ray-worker-0 {cmd}")
+    result = lab.run(f"docker exec ray-worker-0 {_GPU_LIST[tool]}")
+    if not result.ok and _not_found(result.stdout + result.stderr):
+        # The lab runs on NVIDIA (compute_liqid) or AMD (gpu_mi100) nodes: try the other tool.
+        tool = "rocm" if tool == "nvidia" else "nvidia"
+        result = lab.run(f"docker exec ray-worker-0 {_GPU_LIST[tool]}")
     lab.require(
-        result.ok, "in ray-worker-0: " + explain(tool, result.exited, result.stdout + result.stderr)
+        result.ok,
+        "in ray-worker-0: " + explain(tool, result.exited, result.stdout + result.stderr),
     )
-    lines = [x for x in result.stdout.splitlines() if x.startswith("GPU ") or "card" in x]
-    lab.measure("worker_gpus", len(lines))
-    lab.require(lines, "ray-worker-0 lists no GPU")
+    if tool == "nvidia":
+        gpus = [x for x in result.stdout.splitlines() if x.startswith("GPU ")]
+    else:
+        try:
+            gpus = [k for k in json.loads(result.stdout) if k.startswith("card")]
+        except (json.JSONDecodeError, AttributeError):
+            raise Failure(
+                f"rocm-smi in ray-worker-0 did not print JSON: {result.stdout[:80]!r}"
+            ) from None
+    lab.measure("worker_gpus", len(gpus))
+    lab.measure("gpu_tool", tool)
+    lab.require(gpus, "ray-worker-0 lists no GPU")
+
+
+_GPU_LIST = {"nvidia": "nvidia-smi -L", "rocm": "rocm-smi --showuse --json"}
+
+
+def _not_found(text: str) -> bool:
+    return "executable file not found" in text or "command not found" in text
 
 
 # --- helpers ----------------------------------------------------------------------------------
