@@ -30,8 +30,11 @@ from .hosts import SimHost, install_standins
 from .openstack import NO_VALID_HOST, FakeOpenStack
 from .profiles import LAB_CHECKS, PROFILES, Profile
 from .serve import Hub
+from .serving import ServingLabs
 from .sshd import SshdFleet, ensure_login_user
 from .tarpit import Tarpit
+from .training import LABS as TRAINING_LABS
+from .training import TrainingLabs
 
 HELLO, CLOUD = "hello-chameleon", "cloud-chi"
 MAX_SERVERS = 1010  # sharednet1 (10.56.0.0/22) addresses handed out, from 10.56.0.10
@@ -119,6 +122,10 @@ class Classroom:
             HELLO: self._hello,
             CLOUD: self._cloud_chi,
         }
+        self._training = TrainingLabs(self.root / "training")  # mlflow-chi, mltrain-chi
+        self._builders.update({lab: self._training.builder(lab) for lab in TRAINING_LABS})
+        self._serving = ServingLabs(self)  # serve-system/-model/-edge-chi, llm-chi
+        self._builders.update(self._serving.builders())
 
     # ---- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Classroom:
@@ -142,6 +149,8 @@ class Classroom:
 
     def stop(self) -> None:
         """Stop everything started (idempotent): sshd and all its sessions, every listener."""
+        self._training.stop()
+        self._serving.stop()
         if self._sshd:
             self._sshd.stop()
         if self._hub:
@@ -162,7 +171,9 @@ class Classroom:
 
     def pids(self) -> list[int]:
         """Every process this classroom runs now (sshd supervisor, listeners, sessions)."""
-        return self._sshd.pids() if self._sshd else []
+        return (
+            (self._sshd.pids() if self._sshd else []) + self._training.pids() + self._serving.pids()
+        )
 
     def sshd_logs(self) -> str:
         return self._sshd.logs() if self._sshd else ""
@@ -218,6 +229,7 @@ class Classroom:
         self.cloud = FakeOpenStack()
         self._hub = Hub()
         self.cloud.start(self._hub)
+        self._training.reset(self.cloud)
         self.openstack_env = self.cloud.env
         fixed = iter(range(10, 10 + MAX_SERVERS))
 
@@ -366,8 +378,10 @@ class Classroom:
                 self._tarpit.listen(host.address, 22)
                 self._tarpit.listen(host.address, 80)
         self._sshd = SshdFleet(self.root / "sshd", (self.root / "hosts").resolve())
-        self._sshd.start(h.ssh() for h in up)
-        self._wait_listening([h.address for h in up])
+        self._sshd.start(h.ssh() for h in up if h.sshd)
+        self._training.start(hosts, self._hub, self._tarpit)
+        self._serving.start(self._hub, self._tarpit, (self.root / "hosts").resolve())
+        self._wait_listening([h.address for h in up if h.sshd])
 
     def _wait_listening(self, addresses: list[str]) -> None:
         """Poll TCP connects to every sshd address until each answers, within a deadline."""

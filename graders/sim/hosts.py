@@ -21,7 +21,7 @@ from .profiles import Network
 from .sshd import SYSTEM_PATH, SshHost
 
 STANDINS = Path(__file__).with_name("standins")
-TOOLS = ("hostname", "kubectl", "docker")
+TOOLS = ("hostname", "kubectl", "docker", "nvidia-smi", "rocm-smi")
 
 
 def stand_in_python() -> str:
@@ -54,6 +54,7 @@ class SimHost:
     network: Network = "up"
     tools: tuple[str, ...] = ("hostname",)
     web: bool = False  # GourmetGram on port 80
+    sshd: bool = True  # sshd on port 22 (a Zun container on CHI@Edge has none)
     files: dict[str, str] = field(default_factory=dict)  # home-relative path -> content
     state: dict[str, Any] = field(default_factory=dict)
 

@@ -33,7 +33,12 @@ FLAVORS = {  # Chameleon KVM@TACC flavors
     "m1.small": {"vcpus": 1, "ram": 2048, "disk": 20},
     "m1.medium": {"vcpus": 2, "ram": 4096, "disk": 40},
     "m1.large": {"vcpus": 4, "ram": 8192, "disk": 40},
+    # Bare-metal sites (CHI@TACC, CHI@UC): one flavor; the node type is in the lease.
+    "baremetal": {"vcpus": 48, "ram": 196608, "disk": 240},
+    "g1.h100.pci.1": {"vcpus": 24, "ram": 245760, "disk": 240},  # KVM@TACC H100 VM
 }
+# Every site the course uses; one Keystone, one catalog with each service in each region.
+REGIONS = ("KVM@TACC", "CHI@TACC", "CHI@UC", "CHI@Edge")
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 
@@ -65,17 +70,24 @@ class FakeOpenStack:
         self.ports: list[Json] = []
         self.floatingips: list[Json] = []
         self.security_groups: list[Json] = []
+        self.containers: list[Json] = []  # Zun (CHI@Edge)
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
         self._server: TrackedHTTPServer | None = None
-        self._add_defaults()
+        self._region_of: dict[str, str] = {}  # resource id -> region
+        for site in dict.fromkeys((region, *REGIONS)):
+            self._add_defaults(site)
 
     # ---- resource model -------------------------------------------------------------
-    def _common(self, kind: str, key: str, **fields: Any) -> Json:
-        """Fields every Neutron resource has; `key` names it (and makes its id)."""
+    def _common(self, kind: str, key: str, region: str | None = None, **fields: Any) -> Json:
+        """Fields every Neutron resource has; `key` names it (and makes its id, unique per
+        region: every site has its own sharednet1)."""
         created = _ts(self.started - timedelta(hours=6))
+        region = region or self.region
+        rid = _id(kind, key if region == self.region else f"{region}/{key}")
+        self._region_of[rid] = region
         return {
-            "id": _id(kind, key),
+            "id": rid,
             "name": key,
             "tenant_id": self.project_id,
             "project_id": self.project_id,
@@ -95,10 +107,12 @@ class FakeOpenStack:
         gateway: str | None,
         shared: bool = False,
         external: bool = False,
+        region: str | None = None,
     ) -> Json:
         net = self._common(
             "network",
             name,
+            region,
             admin_state_up=True,
             status="ACTIVE",
             shared=shared,
@@ -115,6 +129,7 @@ class FakeOpenStack:
         sub = self._common(
             "subnet",
             subnet,
+            self.region_of(net),
             network_id=net["id"],
             ip_version=4,
             cidr=cidr,
@@ -142,10 +157,15 @@ class FakeOpenStack:
         security_groups: tuple[str, ...] = (),
         port_security: bool = True,
     ) -> Json:
-        sg_ids = [g["id"] for g in self.security_groups if g["name"] in security_groups]
+        sg_ids = [
+            g["id"]
+            for g in self.security_groups
+            if g["name"] in security_groups and self.region_of(g) == self.region_of(network)
+        ]
         port = self._common(
             "port",
             f"{network['name']}:{fixed_ip}",
+            self.region_of(network),
             name=name,
             network_id=network["id"],
             mac_address=_mac(f"{network['id']}{fixed_ip}"),
@@ -173,11 +193,13 @@ class FakeOpenStack:
         security_groups: tuple[str, ...] = ("default",),
         image: str = "CC-Ubuntu24.04",
         error: str | None = None,
+        region: str | None = None,
     ) -> Json:
         """A server plugged into `ports` (none for an ERROR server: it never got a host)."""
         with self._lock:
             created = self.started - timedelta(hours=5, seconds=-len(self.servers))
             server_id = _id("server", name)
+            self._region_of[server_id] = region or self.region
             launched = None if error else created + timedelta(seconds=40)
             server = {
                 "id": server_id,
@@ -224,10 +246,14 @@ class FakeOpenStack:
         return server
 
     def add_floating_ip(self, address: str, port: Json, description: str = "") -> Json:
-        public = next(n for n in self.networks if n["router:external"])
+        region = self.region_of(port)
+        public = next(
+            n for n in self.networks if n["router:external"] and self.region_of(n) == region
+        )
         fip = self._common(
             "floatingip",
             address,
+            region,
             floating_ip_address=address,
             floating_network_id=public["id"],
             router_id=_id("router", "sharednet1-router"),
@@ -251,11 +277,18 @@ class FakeOpenStack:
             self.floatingips.append(fip)
         return fip
 
-    def _add_defaults(self) -> None:
+    def _add_defaults(self, region: str) -> None:
         self.add_network(
-            "public", "public-subnet", "129.114.24.0/22", "129.114.24.1", external=True
+            "public",
+            "public-subnet",
+            "129.114.24.0/22",
+            "129.114.24.1",
+            external=True,
+            region=region,
         )
-        self.add_network("sharednet1", "sharednet1-subnet", "10.56.0.0/22", "10.56.0.1", True)
+        self.add_network(
+            "sharednet1", "sharednet1-subnet", "10.56.0.0/22", "10.56.0.1", True, region=region
+        )
         for name, ports in (("default", ()), ("allow-ssh", (22,)), ("allow-http-80", (80,))):
             rules = [
                 {
@@ -286,12 +319,94 @@ class FakeOpenStack:
             desc = {"allow-ssh": "Enable SSH traffic on TCP port 22"}.get(name, "")
             if name == "allow-http-80":
                 desc = "Enable HTTP traffic on TCP port 80"
-            group = self._common("security-group", name, security_group_rules=rules)
+            group = self._common("security-group", name, region, security_group_rules=rules)
             group["description"] = "Default security group" if name == "default" else desc
             self.security_groups.append(group)
 
-    def network(self, name: str) -> Json:
-        return next(n for n in self.networks if n["name"] == name)
+    def network(self, name: str, region: str | None = None) -> Json:
+        region = region or self.region
+        return next(n for n in self.networks if n["name"] == name and self.region_of(n) == region)
+
+    def region_of(self, resource: Json) -> str:
+        key = resource["id"] if "id" in resource else resource["uuid"]  # Zun: uuid
+        return self._region_of.get(key, self.region)
+
+    def add_container(
+        self,
+        name: str,
+        image: str,
+        fixed_ip: str,
+        exposed: tuple[int, ...] = (),
+        status: str = "Running",
+        status_reason: str | None = None,
+        region: str = "CHI@Edge",
+        floating_ip: str | None = None,
+    ) -> Json:
+        """A Zun container on a CHI@Edge device, plugged into that site's sharednet1
+        (Zun makes the Neutron port; a floating IP, if any, is Neutron's, not Zun's)."""
+        net = self.network("sharednet1", region)
+        port = self.add_port(net, fixed_ip, security_groups=("default",))
+        uuid_ = _id("container", name)
+        port.update(device_id=uuid_, device_owner="compute:kuryr", status="ACTIVE")
+        if floating_ip:
+            self.add_floating_ip(floating_ip, port)
+        created = self.started - timedelta(hours=1, seconds=-len(self.containers))
+        running = status == "Running"
+        container = {
+            "uuid": uuid_,
+            "name": name,
+            "image": image,
+            "status": status,
+            "status_reason": status_reason,
+            "status_detail": "Just Created" if not running else "Up 58 minutes",
+            "task_state": None,
+            "user_id": self.user_id,
+            "project_id": self.project_id,
+            "cpu": 1.0,
+            "cpu_policy": "shared",
+            "memory": "1024",
+            "disk": 0,
+            "command": [],
+            "entrypoint": [],
+            "environment": {},
+            "workdir": None,
+            "labels": {},
+            "hostname": uuid_[:12],
+            "host": "nyu-rpi5-0" + str(1 + len(self.containers) % 7),
+            "addresses": {
+                net["id"]: [
+                    {
+                        "addr": fixed_ip,
+                        "version": 4,
+                        "port": port["id"],
+                        "subnet_id": net["subnets"][0],
+                        "preserve_on_delete": False,
+                    }
+                ]
+            },
+            "ports": list(exposed),
+            "exposed_ports": {f"{p}/tcp": {} for p in exposed},
+            "security_groups": ["default"],
+            "image_pull_policy": None,
+            "image_driver": "docker",
+            "restart_policy": {"Name": "no", "MaximumRetryCount": "0"},
+            "interactive": False,
+            "tty": False,
+            "auto_remove": False,
+            "auto_heal": False,
+            "privileged": False,
+            "runtime": "runc",
+            "healthcheck": {},
+            "registry_id": None,
+            "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00"),
+            "updated_at": (created + timedelta(seconds=30)).strftime(
+                "%Y-%m-%dT%H:%M:%S.000000+00:00"
+            ),
+        }
+        with self._lock:
+            self._region_of[uuid_] = region
+            self.containers.append(container)
+        return container
 
     def addresses(self, server: Json) -> dict[str, list[Json]]:
         """Nova's view of a server's addresses, derived from Neutron's ports and floating IPs."""
@@ -351,11 +466,25 @@ class FakeOpenStack:
             "OS_INTERFACE": "public",
         }
 
+    def prefix(self, region: str) -> str:
+        """URL path prefix of a region's endpoints (none for the default region)."""
+        return "" if region == self.region else "/" + _slug(region)
+
+    def _catalog_regions(self, kind: str) -> tuple[str, ...]:
+        """Regions in endpoint order. python-zunclient (`chi.zun()`) passes region_name=None
+        to keystoneauth, which then takes the first endpoint of the service: on Chameleon only
+        CHI@Edge has Zun, so CHI@Edge comes first (every region still has an endpoint)."""
+        regions = tuple(dict.fromkeys((self.region, *REGIONS)))
+        if kind == "container":
+            regions = ("CHI@Edge", *(r for r in regions if r != "CHI@Edge"))
+        return regions
+
     def catalog(self) -> list[Json]:
         services = [
             ("identity", "keystone", "/identity/v3"),
             ("compute", "nova", "/compute/v2.1"),
             ("network", "neutron", "/network"),
+            ("container", "zun", "/container/v1"),  # Zun's catalog URL ends in its version
         ]
         return [
             {
@@ -364,12 +493,15 @@ class FakeOpenStack:
                 "id": _id("service", kind),
                 "endpoints": [
                     {
-                        "id": _id("endpoint", f"{kind}:{interface}"),
+                        "id": _id("endpoint", f"{region}:{kind}:{interface}"),
                         "interface": interface,
-                        "region": self.region,
-                        "region_id": self.region,
-                        "url": self.url + path,
+                        "region": region,
+                        "region_id": region,
+                        "url": self.url
+                        + ("" if kind == "identity" else self.prefix(region))
+                        + path,
                     }
+                    for region in self._catalog_regions(kind)
                     for interface in ("public", "internal")
                 ],
             }
@@ -431,6 +563,11 @@ _NEUTRON = {
 }
 _NEUTRON_CONTROL = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
 _MICROVERSION = re.compile(r"^compute (\d+)\.(\d+)$")
+_ZUN_VERSION = re.compile(r"^container (\d+)\.(\d+)$")
+
+
+def _slug(region: str) -> str:
+    return region.lower().replace("@", "-")
 
 
 def _neutron_value(value: Any) -> str:
@@ -480,6 +617,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(200, self._identity_version())
         if self.headers.get("X-Auth-Token") not in self.cloud.tokens:
             return self._reply(401, UNAUTHORIZED)
+        # /<region slug>/<service>/...: the region's endpoints; no slug: the default region
+        self.site = self.cloud.region
+        first = path.split("/", 2)[1] if path.count("/") >= 2 else ""
+        for region in REGIONS:
+            if first == _slug(region) and region != self.cloud.region:
+                self.site, path = region, path[len(first) + 1 :]
+        if path.startswith("/container/v1"):
+            return self._zun(path.removeprefix("/container"), query)
         if path.startswith("/compute/v2.1"):
             return self._nova(path.removeprefix("/compute/v2.1"), query)
         if path.startswith("/network/v2.0/"):
@@ -502,6 +647,77 @@ class _Handler(BaseHTTPRequestHandler):
             }
         }
 
+    def _here(self, items: list[Json]) -> list[Json]:
+        """The resources of the region this request addressed."""
+        return [i for i in items if self.cloud.region_of(i) == self.site]
+
+    # -- Zun (python-zunclient: GET /v1/containers, following "next"; /v1/containers/{id})
+    def _zun(self, path: str, query: dict[str, list[str]]) -> None:
+        match = _ZUN_VERSION.match(self.headers.get("OpenStack-API-Version", ""))
+        version = f"{match.group(1)}.{match.group(2)}" if match else "1.1"
+        headers = {
+            "OpenStack-API-Version": f"container {version}",
+            "OpenStack-API-Minimum-Version": "container 1.1",
+            "OpenStack-API-Maximum-Version": "container 1.41",
+            "Vary": "OpenStack-API-Version",
+        }
+        base = f"{self.cloud.url}{self.cloud.prefix(self.site)}/container"
+        containers = self._here(self.cloud.containers)
+        if "all_projects" in query or "name" in query:
+            wanted = query.get("name", [None])[-1]
+            containers = [c for c in containers if wanted in (None, c["name"])]
+        if path == "/v1/containers":
+            body = {
+                "containers": [self._container_view(c, base) for c in containers],
+                "next": None,
+            }
+            return self._reply(200, body, headers)
+        ident = path.removeprefix("/v1/containers/")
+        if "/" not in ident:
+            found = [c for c in containers if ident in (c["uuid"], c["name"])]
+            if len(found) == 1:
+                return self._reply(200, self._container_view(found[0], base), headers)
+            if len(found) > 1:
+                message = (
+                    "Multiple containers exist with same name. "
+                    "Please use the container uuid instead."
+                )
+                error = {
+                    "errors": [
+                        {
+                            "status": 409,
+                            "code": "",
+                            "title": message,
+                            "detail": message,
+                            "request_id": "",
+                        }
+                    ]
+                }
+                return self._reply(409, error, headers)
+        message = f"Container {ident} could not be found."
+        error = {
+            "errors": [
+                {
+                    "status": 404,
+                    "code": "",
+                    "links": [],
+                    "title": message,
+                    "detail": message,
+                    "request_id": "",
+                }
+            ]
+        }
+        self._reply(404, error, headers)
+
+    @staticmethod
+    def _container_view(container: Json, base: str) -> Json:
+        view = dict(container)
+        view["links"] = [
+            {"href": f"{base}/v1/containers/{container['uuid']}", "rel": "self"},
+            {"href": f"{base}/containers/{container['uuid']}", "rel": "bookmark"},
+        ]
+        return view
+
     # -- Nova
     def _nova(self, path: str, query: dict[str, list[str]]) -> None:
         requested = self.headers.get("OpenStack-API-Version", "")
@@ -515,7 +731,7 @@ class _Handler(BaseHTTPRequestHandler):
             "X-OpenStack-Nova-API-Version": vtext,
             "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
         }
-        base = f"{self.cloud.url}/compute/v2.1"
+        base = f"{self.cloud.url}{self.cloud.prefix(self.site)}/compute/v2.1"
         if path == "":
             return self._reply(200, {"version": self._nova_version(base)}, headers)
         if path in ("/servers", "/servers/detail"):
@@ -537,7 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(200, body, headers)
         match_id = re.fullmatch(r"/servers/([^/]+)", path)
         if match_id:
-            for server in self.cloud.servers:
+            for server in self._here(self.cloud.servers):
                 if server["id"] == match_id.group(1):
                     return self._reply(
                         200, {"server": self._server_view(server, base, version)}, headers
@@ -556,7 +772,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _filter_servers(self, query: dict[str, list[str]]) -> list[Json] | str:
         # Newest first, as Nova sorts by default (created_at desc, id desc).
-        servers = sorted(self.cloud.servers, key=lambda s: (s["created"], s["id"]), reverse=True)
+        servers = sorted(
+            self._here(self.cloud.servers), key=lambda s: (s["created"], s["id"]), reverse=True
+        )
         for key, test in (
             ("name", lambda s, v: re.search(v, s["name"]) is not None),
             ("status", lambda s, v: s["status"] == v.upper()),
@@ -623,7 +841,7 @@ class _Handler(BaseHTTPRequestHandler):
         if collection not in _NEUTRON or "/" in item_id:
             return self._reply(404, b"404 Not Found\n\nThe resource could not be found.\n\n   ")
         plural, singular, error, message = _NEUTRON[collection]
-        items: list[Json] = getattr(self.cloud, plural)
+        items: list[Json] = self._here(getattr(self.cloud, plural))
         if item_id:
             for item in items:
                 if item["id"] == item_id:

@@ -1,0 +1,722 @@
+"""The serving and GPU labs in the classroom: serve-system-chi, serve-model-chi,
+serve-edge-chi and llm-chi.
+
+Each lab's builder makes one student's resources in the fake OpenStack (at the lab's site) and
+a SimHost whose state file describes its GPUs (gpu.py, read by the nvidia-smi/rocm-smi
+stand-ins) and its Docker containers (read by the docker stand-in; `docker exec` goes to the
+engine socket, engine.py). `ServingLabs.start` then puts the live services on the hosts'
+addresses: the model server on 8000 (FastAPI or Triton, modelserver.py, all under one
+uvicorn), GourmetGram's `fastapi`/`triton` branch on 80 forwarding to it, Jupyter Server on
+8888, the lab's ONNX models (onnxmodels.py) in `~/serve-model-chi/workspace/models/`.
+
+What each profile changes here is in KNOBS (keyed by profile name; a profile not listed builds
+the healthy variant); what the grader must find is in profiles.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import io
+import os
+import pwd
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import gpu, onnxmodels
+from .engine import DockerEngine
+from .gourmetgram import GourmetGramHandler, GourmetGramServer, _file_field
+from .hosts import SimHost
+from .jupyter import JupyterServer
+from .modelserver import HostModel, LatencyModel, ModelServerFleet
+from .openstack import NO_VALID_HOST
+from .profiles import Profile
+from .serve import Hub, TrackedHTTPServer
+from .tarpit import Tarpit
+
+if TYPE_CHECKING:
+    from .classroom import Classroom, SimStudent
+
+SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM = (
+    "serve-system-chi",
+    "serve-model-chi",
+    "serve-edge-chi",
+    "llm-chi",
+)
+LABS = (SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM)
+MODELS_DIR = "serve-model-chi/workspace/models"
+WORKSPACE = "serve-model-chi/workspace"
+JUPYTER_WORK = "/home/jovyan/work"
+EDGE_IMAGE = "quay.io/jupyter/minimal-notebook:latest"
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """How a profile's serving/GPU hosts differ from the healthy ones."""
+
+    server: str = "fastapi_onnx"  # serve-system: fastapi_pt | fastapi_onnx | triton
+    latency: LatencyModel = LatencyModel("lognormal", 9.0, 14.0)
+    hostile: str | None = None  # see modelserver.HOSTILE
+    driver: gpu.Driver = "ok"  # nvidia-smi: ok | no_driver | not_installed
+    gpu_idle: bool = False  # GPUs present, nothing running on them
+    llm_gpus: int = 4  # llm-chi: the multi-GPU node (1 = the single-GPU variant)
+    models: str = "real"  # serve-model: real | fake_quantized | missing
+    jupyter: bool = True  # the `jupyter` container (serve-model, llm)
+    amd: bool = False  # serve-model on gpu_mi100 (rocm-smi, no nvidia-smi)
+    edge: str = "running"  # serve-edge: running | missing | jupyter_down
+
+
+KNOBS: dict[str, Knobs] = {
+    "fastapi_pt": Knobs(server="fastapi_pt", latency=LatencyModel("lognormal", 17.0, 28.0)),
+    "triton": Knobs(server="triton", latency=LatencyModel("lognormal", 19.0, 30.0)),
+    "slow": Knobs(latency=LatencyModel("lognormal", 400.0, 650.0)),
+    "wrong_answer": Knobs(hostile="wrong_answer"),
+    "not_json": Knobs(hostile="not_json"),
+    "huge_body": Knobs(hostile="huge_body"),
+    "redirect_away": Knobs(hostile="redirect_away"),
+    "stall_mid_body": Knobs(hostile="stall_mid_body"),
+    "no_gpu_driver": Knobs(driver="no_driver"),
+    "gpu_idle": Knobs(gpu_idle=True),
+    "single_gpu": Knobs(llm_gpus=1),
+    "fake_quantized": Knobs(models="fake_quantized"),
+    "missing_models": Knobs(models="missing"),
+    "no_jupyter": Knobs(jupyter=False, gpu_idle=True),
+    "amd_gpus": Knobs(amd=True),  # the profile training.py defines too
+    "no_container": Knobs(edge="missing"),
+    "jupyter_down": Knobs(edge="jupyter_down"),
+}
+
+
+def knobs(profile: str) -> Knobs:
+    return KNOBS.get(profile, Knobs())
+
+
+@functools.cache
+def sample_jpeg(size: int = 224, seed: int = 0) -> bytes:
+    """A real JPEG (Pillow), like the lab's test_image.jpeg: a plate of something orange."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (size, size), (236, 231, 222))
+    draw = ImageDraw.Draw(img)
+    r = size // 2 - 12
+    draw.ellipse((12, 12, 12 + 2 * r, 12 + 2 * r), fill=(250, 250, 246), outline=(200, 196, 190))
+    for i in range(7):
+        x = 40 + (i * 37 + seed * 13) % (size - 80)
+        y = 50 + (i * 53 + seed * 7) % (size - 100)
+        draw.ellipse((x, y, x + 34, y + 26), fill=(214 - 9 * i, 110 + 6 * i, 40))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def injected_latency(host: SimHost) -> LatencyModel:
+    """The service-time distribution a serve-system host's model server adds per request."""
+    return LatencyModel.from_state(host.state["model_server"]["latency"])
+
+
+# ---- Docker containers as the Engine API lists and inspects them ---------------------------
+def _hex(*parts: str) -> str:
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()
+
+
+def _container(
+    key: str,
+    name: str,
+    image: str,
+    command: list[str],
+    created: datetime,
+    ports: tuple[tuple[int, int], ...] = (),
+    mounts: list[dict] | None = None,
+    gpus: bool = False,
+    env: list[str] | None = None,
+    workdir: str = "",
+    labels: dict[str, str] | None = None,
+    network: str = "bridge",
+    entrypoint: list[str] | None = None,
+    user: str = "",
+    extra_config: dict | None = None,
+) -> dict[str, Any]:
+    cid = _hex(key, "container", name)
+    published = []
+    for host_port, container_port in ports:
+        for ip in ("0.0.0.0", "::"):
+            published.append(
+                {"IP": ip, "PrivatePort": container_port, "PublicPort": host_port, "Type": "tcp"}
+            )
+    full = (entrypoint or []) + command
+    item: dict[str, Any] = {
+        "Id": cid,
+        "Names": ["/" + name],
+        "Image": image,
+        "ImageID": "sha256:" + _hex(key, "image", image),
+        "Command": " ".join(full),
+        "Created": int(created.timestamp()),
+        "Ports": published,
+        "Labels": labels or {},
+        "State": "running",
+        "HostConfig": {"NetworkMode": network},
+        "NetworkSettings": {
+            "Networks": {
+                network: {
+                    "NetworkID": _hex(key, "net", network),
+                    "EndpointID": _hex(key, "endpoint", name),
+                    "Gateway": "172.18.0.1" if network != "bridge" else "172.17.0.1",
+                    "IPAddress": "172.18.0.2" if network != "bridge" else "172.17.0.2",
+                    "IPPrefixLen": 16,
+                    "MacAddress": "02:42:ac:11:00:02",
+                }
+            }
+        },
+        "Mounts": mounts or [],
+        "_started": int(created.timestamp()) + 2,
+    }
+    config = {
+        "Hostname": cid[:12],
+        "User": user,
+        "ExposedPorts": {f"{c}/tcp": {} for _, c in ports} or None,
+        "Env": env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "Cmd": command,
+        "Image": image,
+        "WorkingDir": workdir,
+        "Entrypoint": entrypoint,
+        "Labels": labels or {},
+        **(extra_config or {}),
+    }
+    host_config: dict[str, Any] = {
+        "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts or [] if m["Type"] == "bind"]
+        or None,
+        "NetworkMode": network,
+    }
+    if gpus:
+        host_config["DeviceRequests"] = [
+            {
+                "Driver": "",
+                "Count": -1,
+                "DeviceIDs": None,
+                "Capabilities": [["gpu"]],
+                "Options": {},
+            }
+        ]
+    item["_inspect"] = {
+        "Config": config,
+        "HostConfig": host_config,
+        "Pid": 3000 + int(cid[:4], 16) % 60000,
+        "_token": secrets.token_hex(24),
+    }
+    return item
+
+
+def _bind(source: Path, destination: str) -> dict[str, Any]:
+    return {
+        "Type": "bind",
+        "Source": str(source),
+        "Destination": destination,
+        "Mode": "",
+        "RW": True,
+        "Propagation": "rprivate",
+    }
+
+
+def _volume(name: str, destination: str) -> dict[str, Any]:
+    return {
+        "Type": "volume",
+        "Name": name,
+        "Source": f"/var/lib/docker/volumes/{name}/_data",
+        "Destination": destination,
+        "Driver": "local",
+        "Mode": "z",
+        "RW": True,
+        "Propagation": "",
+    }
+
+
+JUPYTER_ENV = [
+    "PATH=/opt/conda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "DEBIAN_FRONTEND=noninteractive",
+    "CONDA_DIR=/opt/conda",
+    "SHELL=/bin/bash",
+    "NB_USER=jovyan",
+    "NB_UID=1000",
+    "NB_GID=100",
+    "LC_ALL=C.UTF-8",
+    "LANG=C.UTF-8",
+    "HOME=/home/jovyan",
+    "JUPYTER_PORT=8888",
+]
+
+
+def _jupyter(key: str, image: str, created: datetime, mounts: list[dict], gpus: bool) -> dict:
+    return _container(
+        key,
+        "jupyter",
+        image,
+        ["start-notebook.py"],
+        created,
+        ports=((8888, 8888),),
+        mounts=mounts,
+        gpus=gpus,
+        env=JUPYTER_ENV,
+        workdir="/home/jovyan",
+        entrypoint=["tini", "-g", "--"],
+        user="1000",
+    )
+
+
+# ---- GourmetGram's fastapi / triton branch on port 80 ---------------------------------------
+class FrontHandler(GourmetGramHandler):
+    """GourmetGram's `fastapi` branch (Flask on 5000, published on host port 80): /test and
+    /predict forward the image to the model server and show its `prediction`, or "None" when
+    the model server is down or answers something else."""
+
+    server: FrontServer
+
+    def _route(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/test" and self.command in ("GET", "HEAD"):
+            return self._send(200, str(self.server.forward(sample_jpeg())))
+        return super()._route()
+
+    def _predict(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        image = _file_field(self.headers.get("Content-Type", ""), body)
+        if image is None:
+            return self._error(400)
+        label = self.server.forward(image)
+        self._send(200, f'<button type="button" class="btn btn-info btn-sm">{label}</button>')
+
+
+class FrontServer(GourmetGramServer):
+    def __init__(self, address: str, backend: str, port: int = 80) -> None:
+        TrackedHTTPServer.__init__(self, (address, port), FrontHandler)
+        self.test_class = ""
+        self.failing_paths = frozenset()
+        self.backend = backend  # fastapi | triton
+        self.model_url = f"http://{address}:8000"
+
+    def forward(self, image: bytes) -> str | None:
+        """What the branch's app.py does with the model server's answer (None on any error;
+        the real app has no timeout, this one gives up after 10 s)."""
+        import requests
+
+        b64 = base64.b64encode(image).decode()
+        try:
+            if self.backend == "triton":
+                body = {
+                    "inputs": [
+                        {"name": "INPUT_IMAGE", "shape": [1, 1], "datatype": "BYTES", "data": [b64]}
+                    ],
+                    "outputs": [{"name": "FOOD_LABEL"}, {"name": "PROBABILITY"}],
+                }
+                url = f"{self.model_url}/v2/models/food_classifier/infer"
+                r = requests.post(url, json=body, timeout=10)
+                r.raise_for_status()
+                outputs = {o["name"]: o["data"] for o in r.json()["outputs"]}
+                return outputs["FOOD_LABEL"][0]
+            r = requests.post(f"{self.model_url}/predict", json={"image": b64}, timeout=10)
+            r.raise_for_status()
+            return r.json().get("prediction")
+        except Exception:  # noqa: BLE001 - the app prints the error and shows None
+            return None
+
+
+# ---- the labs ---------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    """What `start` must bring up for one host."""
+
+    lab: str
+    host: SimHost
+    knobs: Knobs
+    model: HostModel | None = None
+    front: str | None = None  # fastapi | triton
+    jupyter: bool = False
+    models: str | None = None  # real | fake_quantized (serve-model)
+    engine: bool = False
+    extra_ports: tuple[int, ...] = ()
+
+
+@dataclass
+class ServingLabs:
+    room: Classroom
+    plans: list[_Plan] = field(default_factory=list)
+    fleet: ModelServerFleet = field(default_factory=ModelServerFleet)
+    engine: DockerEngine | None = None
+    _servers: list[TrackedHTTPServer] = field(default_factory=list)
+    _temp: Path | None = None
+
+    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+        return {
+            SERVE_SYSTEM: self._serve_system,
+            SERVE_MODEL: self._serve_model,
+            SERVE_EDGE: self._serve_edge,
+            LLM: self._llm,
+        }
+
+    # -- helpers
+    def _engine_path(self, hosts_dir: Path) -> Path:
+        if self.engine is None:
+            path = hosts_dir / "dockerd.sock"
+            if len(str(path)) > 100:  # AF_UNIX paths are at most 107 bytes
+                self._temp = Path(tempfile.mkdtemp(prefix="labgrader-dockerd-"))
+                self._temp.chmod(0o755)
+                path = self._temp / "dockerd.sock"
+            self.engine = DockerEngine(path)
+        return self.engine.socket_path
+
+    def _server(
+        self,
+        name: str,
+        region: str,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        image: str = "CC-Ubuntu24.04-CUDA",
+    ) -> str | None:
+        """A bare-metal server with a floating IP at `region`; its fixed IP, or None when the
+        profile's server is in ERROR."""
+        cloud = self.room.cloud
+        assert cloud
+        if profile.hello_server_error:
+            cloud.add_server(name, "baremetal", [], (), image, NO_VALID_HOST, region=region)
+            return None
+        fixed_ip = next_fixed()
+        port = cloud.add_port(cloud.network("sharednet1", region), fixed_ip)
+        cloud.add_server(name, "baremetal", [port], ("default",), image, region=region)
+        cloud.add_floating_ip(address, port)
+        return fixed_ip
+
+    @staticmethod
+    def _hostname(name: str) -> str:
+        return name.replace("_", "-").lower()
+
+    # -- serve-system-chi
+    def _serve_system(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost | None:
+        k = knobs(profile.name)
+        name = f"node-serve-system-{student.chameleon_user}"
+        fixed_ip = self._server(name, "CHI@TACC", student, profile, address, next_fixed)
+        if fixed_ip is None:
+            return None
+        busy = [0, 0] if k.gpu_idle else [55, 0]
+        gpus = gpu.gpu_state(name, "p100", 2, gpu.steady(2, busy, [1843, 1]), k.driver)
+        key = student.netid
+        created = now - timedelta(hours=2)
+        home = hosts_dir / address / "home"
+        triton = k.server == "triton"
+        project = "triton_test" if triton else "fastapi_test"
+        compose = {"com.docker.compose.project": project}
+        if triton:
+            server = _container(
+                key,
+                "triton_server",
+                f"{project}-triton_server",
+                ["tritonserver", "--model-repository=/models"],
+                created,
+                ports=((8000, 8000), (8001, 8001), (8002, 8002)),
+                gpus=k.driver == "ok",
+                labels={**compose, "com.docker.compose.service": "triton_server"},
+                network=f"{project}_default",
+                entrypoint=["/opt/nvidia/nvidia_entrypoint.sh"],
+                workdir="/opt/tritonserver",
+            )
+        else:
+            server = _container(
+                key,
+                "fastapi_server",
+                f"{project}-fastapi_server",
+                ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"],
+                created,
+                ports=((8000, 8000),),
+                gpus=k.driver == "ok",
+                labels={**compose, "com.docker.compose.service": "fastapi_server"},
+                network=f"{project}_default",
+                workdir="/app",
+            )
+        flask = _container(
+            key,
+            "flask",
+            f"{project}-flask",
+            ["python", "app.py"],
+            created + timedelta(seconds=3),
+            ports=((80, 5000),),
+            labels={**compose, "com.docker.compose.service": "flask"},
+            network=f"{project}_default",
+            workdir="/app",
+        )
+        jupyter = _jupyter(
+            key,
+            "quay.io/jupyter/minimal-notebook:latest",
+            created + timedelta(seconds=5),
+            [_bind(home / "serve-system-chi/workspace", JUPYTER_WORK)],
+            False,
+        )
+        model = HostModel(
+            address,
+            k.server,  # type: ignore[arg-type]
+            k.latency,
+            k.hostile,
+            seed=student.index,
+        )
+        tools = ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
+        host = SimHost(
+            name,
+            self._hostname(name),
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            tools,
+            files={"serve-system-chi/workspace/input.json": '{"data": []}\n'},
+            state={
+                "gpu": gpus,
+                "docker": {
+                    "containers": [jupyter, flask, server],
+                    "engine": str(self._engine_path(hosts_dir)),
+                },
+                "model_server": {
+                    "kind": k.server,
+                    "port": 8000,
+                    "hostile": k.hostile,
+                    "latency": k.latency.to_state(),
+                },
+            },
+        )
+        extra = (8000, 8002) if triton else (8000,)
+        self.plans.append(
+            _Plan(SERVE_SYSTEM, host, k, model, "triton" if triton else "fastapi", True,
+                  engine=True, extra_ports=(*extra, 8888))
+        )  # fmt: skip
+        return host
+
+    # -- serve-model-chi
+    def _serve_model(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost | None:
+        k = knobs(profile.name)
+        name = f"node-serve-model-{student.chameleon_user}"
+        image = "CC-Ubuntu24.04-ROCm" if k.amd else "CC-Ubuntu24.04-CUDA"
+        fixed_ip = self._server(name, "CHI@TACC", student, profile, address, next_fixed, image)
+        if fixed_ip is None:
+            return None
+        busy = [0] if k.gpu_idle else [12]
+        if k.amd:
+            gpus = gpu.gpu_state(name, "mi100", 1, gpu.steady(1, busy, [912]), k.driver)
+            tools: tuple[str, ...] = ("hostname", "docker", "rocm-smi")
+        else:
+            gpus = gpu.gpu_state(name, "a100", 1, gpu.steady(1, busy, [1024]), k.driver)
+            tools = ("hostname", "docker") + (
+                () if k.driver == "not_installed" else ("nvidia-smi",)
+            )
+        home = hosts_dir / address / "home"
+        containers = []
+        if k.jupyter:
+            # The lab's first container is the CPU image; its GPU image needs the driver.
+            gpu_image = k.driver == "ok"
+            image_name = (
+                ("jupyter-onnx-amd" if k.amd else "jupyter-onnx-gpu")
+                if gpu_image
+                else "jupyter-onnx-base"
+            )
+            containers.append(
+                _jupyter(
+                    student.netid,
+                    image_name,
+                    now - timedelta(hours=1),
+                    [_bind(home / WORKSPACE, JUPYTER_WORK), _volume("food11", "/mnt")],
+                    gpu_image and not k.amd,
+                )
+            )
+        notebooks = {
+            f"{WORKSPACE}/{nb}.ipynb": '{"cells": [], "metadata": {}, "nbformat": 4, '
+            '"nbformat_minor": 5}\n'
+            for nb in ("5_measure_torch", "6_measure_onnx", "7_optimize_onnx", "8_ep_onnx")
+        }
+        host = SimHost(
+            name,
+            self._hostname(name),
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            tools,
+            files=notebooks,
+            state={
+                "gpu": gpus,
+                "docker": {"containers": containers, "engine": str(self._engine_path(hosts_dir))},
+            },
+        )
+        models = None if k.models == "missing" else k.models
+        self.plans.append(
+            _Plan(SERVE_MODEL, host, k, jupyter=k.jupyter, models=models, engine=True,
+                  extra_ports=(8888,))
+        )  # fmt: skip
+        return host
+
+    # -- serve-edge-chi
+    def _serve_edge(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost | None:
+        cloud = self.room.cloud
+        assert cloud
+        k = knobs(profile.name)
+        name = f"node-serve-edge-{student.chameleon_user.replace('_', '-')}"
+        if k.edge == "missing":
+            return None
+        fixed_ip = next_fixed()
+        if profile.hello_server_error:
+            reason = (
+                'Docker internal error: 500 Server Error: Internal Server Error ("failed to '
+                "create task for container: failed to create shim task: OCI runtime create "
+                'failed: unable to start container process: error during container init")'
+            )
+            cloud.add_container(name, EDGE_IMAGE, fixed_ip, (8888,), "Error", reason)
+            return None
+        cloud.add_container(name, EDGE_IMAGE, fixed_ip, (8888,), floating_ip=address)
+        host = SimHost(
+            name,
+            _hex(name)[:12],
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            sshd=False,
+        )
+        self.plans.append(
+            _Plan(SERVE_EDGE, host, k, jupyter=k.edge == "running", extra_ports=(8888,))
+        )
+        return host
+
+    # -- llm-chi
+    def _llm(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost | None:
+        k = knobs(profile.name)
+        name = f"node-llm-single-{student.chameleon_user}"
+        fixed_ip = self._server(name, "CHI@UC", student, profile, address, next_fixed)
+        if fixed_ip is None:
+            return None
+        n = k.llm_gpus
+        training = k.jupyter and k.driver == "ok" and not k.gpu_idle
+        busy = [97, 95, 98, 96][:n] if training else [0] * n
+        memory = [61234, 60987, 61102, 60876][:n] if training else [1] * n
+        gpus = gpu.gpu_state(name, "a100", n, gpu.steady(n, busy, memory), k.driver)
+        home = hosts_dir / address / "home"
+        containers = []
+        if k.jupyter and k.driver == "ok":  # `docker run --gpus all` needs the driver
+            containers.append(
+                _jupyter(
+                    student.netid,
+                    "llm-jupyter:latest",
+                    now - timedelta(minutes=50),
+                    [_bind(home / "llm-chi/single/workspace", JUPYTER_WORK)],
+                    True,
+                )
+            )
+        tools = ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
+        host = SimHost(
+            name,
+            self._hostname(name),
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            tools,
+            files={"llm-chi/single/workspace/fine-tune-blip.py": "# fine-tune BLIP-2\n"},
+            state={
+                "gpu": gpus,
+                "docker": {"containers": containers, "engine": str(self._engine_path(hosts_dir))},
+            },
+        )
+        self.plans.append(
+            _Plan(LLM, host, k, jupyter=bool(containers), engine=True, extra_ports=(8888,))
+        )
+        return host
+
+    # ---- running ----------------------------------------------------------------------
+    def start(self, hub: Hub, tarpit: Tarpit, hosts_dir: Path) -> None:
+        """Bring up every planned host's services (after the hosts are built)."""
+        owner = pwd.getpwnam("cc")
+        cache = None
+        for plan in self.plans:
+            host = plan.host
+            if plan.models:
+                if cache is None:
+                    cache = onnxmodels.build_models_apart(hosts_dir / ".onnx-cache")
+                models_dir = host.home / MODELS_DIR
+                onnxmodels.place(cache, models_dir, plan.models == "fake_quantized")
+                for path in (models_dir.parent, models_dir):
+                    os.chown(path, owner.pw_uid, owner.pw_gid)
+            if plan.engine and self.engine is not None:
+                self.engine.register(host.state_file, host.root, host.bin_dir)
+            if host.network == "tarpit":
+                for port in plan.extra_ports:
+                    tarpit.listen(host.address, port)
+                continue
+            if host.network != "up":
+                continue
+            if plan.model is not None:
+                self.fleet.add(plan.model)
+            if plan.front:
+                front = FrontServer(host.address, plan.front)
+                self._servers.append(front)
+                hub.add(front.socket, front.accept)
+            if plan.jupyter:
+                jupyter = JupyterServer(host.address)
+                self._servers.append(jupyter)
+                hub.add(jupyter.socket, jupyter.accept)
+        if self.engine is not None:
+            self.engine.start(hub)
+        self.fleet.start()
+
+    def pids(self) -> list[int]:
+        return self.engine.pids() if self.engine else []
+
+    def stop(self) -> None:
+        """Stop everything started (idempotent) and forget the plans, ready to build anew."""
+        if self.engine is not None:
+            self.engine.close()
+        self.fleet.stop()
+        for server in self._servers:
+            server.close()
+        self._servers = []
+        self.plans = []
+        self.fleet = ModelServerFleet()
+        self.engine = None
+        if self._temp is not None:
+            import shutil
+
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None

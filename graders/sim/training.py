@@ -1,0 +1,1039 @@
+"""The training labs' instances: mlflow-chi (`node-mlflow-{USER}`) and mltrain-chi
+(`node-mltrain-{USER}`), bare-metal GPU servers at CHI@TACC.
+
+What each one holds is what the lab's compose file and notebooks leave behind:
+* mlflow-chi (compose project `tracking_service`): containers `minio` (S3 on 9000), `postgres`,
+  `mlflow` (8000), the exited `minio-create-bucket`, and `jupyter` (a plain `docker run`: no
+  compose labels). Port 8000 is a real MLflow server (mlflowsim.py) whose experiment
+  `food11-classifier` holds the runs train.py logged (params, per-epoch and system metrics,
+  `gpu-info.txt`, logged models) and the registered models `food11` (made in the UI) and
+  `food11-staging` (the API notebook); port 9000 a real S3 API (s3sim.py) whose bucket
+  `mlflow-artifacts` holds what MLflow wrote there.
+* mltrain-chi (compose project `ray_cluster`): `minio`, `minio-create-bucket`, `ray-head`,
+  `grafana`, `ray-worker-0` and `ray-worker-1` (compose services `ray-worker-1` and
+  `ray-worker-2` on NVIDIA: the lab's file names them so), and `jupyter`; the Ray dashboard
+  stand-in on 8265 (ray.py) with the lab's jobs, in order, and S3 on 9000 whose bucket `ray`
+  holds the Ray Train and Tune runs' checkpoints (`TorchTrainer_<date>/TorchTrainer_<id>_00000_0_
+  <date>/checkpoint_00000N/checkpoint.ckpt`, Ray Train V1's layout, as the lab's output shows).
+* `docker exec ray-worker-N nvidia-smi ...` runs the nvidia-smi stand-in on the one GPU that
+  container was given (index 0 inside, the host GPU's UUID); `rocm-smi` on AMD (gpu_mi100).
+
+A profile's `training` knobs break one thing each (see profiles.py). Everything served is
+started by `TrainingLabs.start` and stopped by `TrainingLabs.stop`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import gpu, ray
+from .engine import DockerEngine
+from .hosts import SimHost, stand_in_python
+from .mlflowsim import EXPERIMENT, MlflowFleet
+from .mlflowsim import PORT as MLFLOW_PORT
+from .s3sim import PORT as S3_PORT
+from .s3sim import S3Fleet
+from .s3sim import client as s3_client
+from .serve import Hub, TrackedHTTPServer
+from .zygote import pss_kib, rss_kib, uss_kib
+
+if TYPE_CHECKING:
+    from .openstack import FakeOpenStack
+    from .profiles import Profile
+    from .tarpit import Tarpit
+
+Json = dict[str, Any]
+MLFLOW, MLTRAIN = "mlflow-chi", "mltrain-chi"
+LABS = (MLFLOW, MLTRAIN)
+SITE = "CHI@TACC"
+STANDINS = Path(__file__).with_name("standins")
+
+# The knobs of Profile.training, per lab.
+MLFLOW_FAULTS = frozenset({"no_registered_model", "mlflow_down", "empty_bucket", "mlflow_garbage"})
+MLTRAIN_FAULTS = frozenset(
+    {"jobs_failed", "worker_missing", "no_checkpoints", "infeasible_pending"}
+)
+COMMON_KNOBS = frozenset({"amd"})  # gpu_mi100 instead of compute_liqid: ROCm, rocm-smi
+
+CONFIG = {  # gourmetgram-train `mlflow` branch, train.py
+    "initial_epochs": 5,
+    "total_epochs": 20,
+    "patience": 5,
+    "batch_size": 32,
+    "lr": 1e-4,
+    "fine_tune_lr": 1e-5,
+    "model_architecture": "MobileNetV2",
+    "dropout_probability": 0.5,
+    "random_horizontal_flip": 0.5,
+    "random_rotation": 15,
+    "color_jitter_brightness": 0.2,
+    "color_jitter_contrast": 0.2,
+    "color_jitter_saturation": 0.2,
+    "color_jitter_hue": 0.1,
+}
+HEAD_PARAMS, ALL_PARAMS = 14091, 2237963
+MINIO_ENV = (  # what the ray containers get to reach MinIO
+    "AWS_ACCESS_KEY_ID=your-access-key",
+    "AWS_SECRET_ACCESS_KEY=your-secret-key",
+    "AWS_ENDPOINT_URL=http://minio:9000",
+)  # MobileNetV2 + Linear(1280, 11): head, whole model
+_ADJECTIVES = "brave calm rogue gentle bold shy silent merry clever lucky nimble sly".split()
+_ANIMALS = "owl hen moth fox trout finch lynx crab snail yak stork mole".split()
+
+
+@dataclass
+class HostPlan:
+    """What the services of one training host must serve (kept out of its state file)."""
+
+    lab: str
+    address: str
+    network: str
+    mlflow: str = "none"  # real | down | garbage | none (mltrain hosts)
+    seed: Json | None = None  # MLflow seed (mlflowsim.seed_host)
+    buckets: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    empty_after_seed: tuple[str, ...] = ()  # buckets emptied once MLflow has written them
+    cluster: Json | None = None  # Ray dashboard data (mltrain hosts)
+
+
+# ---- GPUs ------------------------------------------------------------------------------------
+# compute_liqid nodes (liqid01, liqid02) at CHI@TACC: two A100 PCIe 40 GB.
+A100_40GB = gpu.Board(
+    "NVIDIA A100-PCIE-40GB", 40960, 250.0, 35.0, architecture="Ampere", reserved_mib=426
+)
+
+
+def host_gpus(key: str, amd: bool, t0: float) -> Json:
+    """The two GPUs of the node (idle now: the training is over)."""
+    trace = gpu.steady(2, [0, 0], [4, 4], seconds=30)
+    if amd:
+        return gpu.gpu_state(key, "mi100", 2, trace, t0=t0)
+    state = gpu.gpu_state(key, "a100", 2, trace, t0=t0)
+    state["board"] = {k: getattr(A100_40GB, k) for k in A100_40GB.__dataclass_fields__}
+    for g, bus in zip(state["gpus"], ("00000000:27:00.0", "00000000:A3:00.0"), strict=True):
+        g["bus_id"] = bus
+    return state
+
+
+def container_gpus(state: Json, indices: list[int]) -> Json:
+    """The GPU state a container given these host GPUs sees: renumbered from 0, same UUIDs."""
+    sub = json.loads(json.dumps(state))
+    sub["gpus"] = [dict(sub["gpus"][i], index=n) for n, i in enumerate(indices)]
+    sub["trace"] = [[row[i] for i in indices] for row in state["trace"]]
+    return sub
+
+
+def gpu_table(state: Json) -> str:
+    """What train.py captured into gpu-info.txt: the GPU tool's default output."""
+    if state["vendor"] == "amd":
+        return _rocm_smi_table(state)
+    path = Path(f"/tmp/labgrader-gpuinfo-{uuid.uuid4().hex}.json")
+    try:
+        path.write_text(json.dumps({"gpu": state}))
+        out = subprocess.run(
+            [stand_in_python(), "-IS", str(STANDINS / "nvidia-smi")],
+            env={"LABGRADER_SIM_STATE": str(path), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    finally:
+        path.unlink(missing_ok=True)
+    return out.stdout if out.returncode == 0 else "No GPU found."
+
+
+def _rocm_smi_table(state: Json) -> str:
+    """`rocm-smi` (ROCm 6.3) with no options: the concise table."""
+    width = 122
+    head = (
+        "Device  Node  IDs              Temp    Power  Partitions          SCLK    MCLK     "
+        "Fan  Perf  PwrCap  VRAM%  GPU%"
+    )
+    sub = "              (DID,     GUID)  (Edge)  (Avg)  (Mem, Compute, ID)"
+    lines = [
+        " ROCm System Management Interface ".center(width, "="),
+        " Concise Info ".center(width, "="),
+        head,
+        sub,
+        "=" * width,
+    ]
+    for g in state["gpus"]:
+        guid = int(hashlib.sha256(g["uuid"].encode()).hexdigest()[:4], 16)
+        lines.append(
+            f"{g['index']:<8}{g['index'] + 2:<6}0x738c,   {guid:<6} 34.0\u00b0C  "
+            f"{36 + g['index']:.1f}W  N/A, N/A, 0         300Mhz  1200Mhz  0%   auto  "
+            "290.0W  0%     0%"
+        )
+    lines += ["=" * width, " End of ROCm SMI Log ".center(width, "=")]
+    return "\n".join(lines) + "\n"
+
+
+# ---- docker ----------------------------------------------------------------------------------
+def _cid(key: str, name: str) -> str:
+    return hashlib.sha256(f"{key}:container:{name}".encode()).hexdigest()
+
+
+def _ports(*pairs: int) -> list[Json]:
+    return [
+        {"IP": ip, "PrivatePort": p, "PublicPort": p, "Type": "tcp"}
+        for p in pairs
+        for ip in ("0.0.0.0", "::")
+    ]
+
+
+def _container(
+    key: str,
+    name: str,
+    image: str,
+    command: str,
+    created: datetime,
+    project: str | None,
+    service: str | None = None,
+    ports: list[Json] | None = None,
+    network: str | None = None,
+    ip: str = "",
+    state: str = "running",
+    exit_code: int = 0,
+    finished: datetime | None = None,
+    health: str | None = None,
+    gpus: Json | None = None,
+    tool: str | None = None,
+    volumes: tuple[str, ...] = (),
+    env: tuple[str, ...] = (),
+    devices: tuple[str, ...] | None = None,
+) -> Json:
+    """A container as `GET /containers/json` lists it (plus `_` fields for the stand-in).
+    `devices`: the NVIDIA device ids it reserved (() for `--gpus all`), or AMD device files
+    (paths starting with /dev)."""
+    labels: Json = {}
+    if project:
+        compose_dir = "/home/cc/" + (
+            "mlflow-chi" if project == "tracking_service" else "mltrain-chi"
+        )
+        labels = {
+            "com.docker.compose.config-hash": _cid(key, "config:" + name),
+            "com.docker.compose.container-number": "1",
+            "com.docker.compose.depends_on": "",
+            "com.docker.compose.image": "sha256:" + _cid(key, "image:" + image),
+            "com.docker.compose.oneoff": "False",
+            "com.docker.compose.project": project,
+            "com.docker.compose.project.config_files": f"{compose_dir}/docker/"
+            + ("docker-compose-mlflow.yaml" if project == "tracking_service" else "compose.yaml"),
+            "com.docker.compose.project.working_dir": f"{compose_dir}/docker",
+            "com.docker.compose.service": service or name,
+            "com.docker.compose.version": "2.29.7",
+        }
+    network = network or (f"{project}_default" if project else "bridge")
+    running = state == "running"
+    item: Json = {
+        "Id": _cid(key, name),
+        "Names": ["/" + name],
+        "Image": image,
+        "ImageID": "sha256:" + _cid(key, "image:" + image),
+        "Command": command,
+        "Created": int(created.timestamp()),
+        "Ports": (ports or []) if running else [],
+        "Labels": labels,
+        "State": state,
+        "HostConfig": {"NetworkMode": network},
+        "NetworkSettings": {
+            "Networks": {
+                network: {
+                    "NetworkID": _cid(key, "net:" + network),
+                    "EndpointID": _cid(key, "ep:" + name) if running else "",
+                    "Gateway": ip.rsplit(".", 1)[0] + ".1" if running and ip else "",
+                    "IPAddress": ip if running else "",
+                    "IPPrefixLen": 16 if running and ip else 0,
+                    "MacAddress": "02:42:ac:" + _cid(key, "mac:" + name)[:6] if running else "",
+                }
+            }
+        },
+        "Mounts": [
+            {
+                "Type": "volume",
+                "Name": v.split(":")[0],
+                "Source": f"/var/lib/docker/volumes/{v.split(':')[0]}/_data",
+                "Destination": v.split(":")[1],
+                "Driver": "local",
+                "Mode": "z",
+                "RW": True,
+                "Propagation": "",
+            }
+            for v in volumes
+        ],
+        "_started": int(created.timestamp()) + 2,
+        "_exit_code": exit_code,
+        "_hostname": _cid(key, name)[:12],
+    }
+    if finished is not None:
+        item["_finished"] = int(finished.timestamp())
+    if health:
+        item["_health"] = health
+    if gpus is not None and tool:
+        item["_gpu"] = gpus
+        item["_tools"] = [tool]
+    host_config: Json = {}
+    if devices is not None and not any(d.startswith("/dev") for d in devices):
+        host_config["DeviceRequests"] = [
+            {
+                "Driver": "nvidia",
+                "Count": 0 if devices else -1,
+                "DeviceIDs": list(devices) or None,
+                "Capabilities": [["gpu"]],
+                "Options": {},
+            }
+        ]
+    elif devices:
+        host_config["Devices"] = [
+            {"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices
+        ]
+    item["_inspect"] = {"Config": {"Env": list(env), "Hostname": item["_hostname"]}}
+    if host_config:
+        item["_inspect"]["HostConfig"] = host_config
+    return item
+
+
+# ---- seeds -----------------------------------------------------------------------------------
+def _run_name(rng: random.Random) -> str:
+    return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_ANIMALS)}-{rng.randrange(100, 1000)}"
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _training_run(
+    rng: random.Random,
+    name: str,
+    start: datetime,
+    epochs: int,
+    epoch_seconds: float,
+    gpu_busy: int,
+    params: Json,
+    gpu_info: str,
+    commit: str,
+    finish: bool,
+) -> Json:
+    """One run of train.py (`mlflow` branch) as it logs itself; `finish`: reached the test."""
+    metrics: list[list[Any]] = []
+    best, model_steps = float("inf"), []
+    t = _ms(start) + 40_000  # data loaders, model download
+    for epoch in range(epochs):
+        progress = epoch / max(1, CONFIG["total_epochs"] - 1)
+        fine = epoch >= CONFIG["initial_epochs"]
+        seconds = epoch_seconds * (1.35 if fine else 1.0) * rng.uniform(0.97, 1.04)
+        t += int(seconds * 1000)
+        train_loss = 1.9 * (1 - progress) ** 1.6 + 0.25 + rng.uniform(-0.03, 0.03)
+        val_loss = 1.45 * (1 - progress) ** 1.3 + 0.5 + rng.uniform(-0.04, 0.04)
+        values = {
+            "epoch_time": seconds,
+            "train_loss": train_loss,
+            "train_accuracy": min(0.97, 0.42 + 0.52 * progress**0.6 + rng.uniform(-0.01, 0.01)),
+            "val_loss": val_loss,
+            "val_accuracy": min(0.9, 0.55 + 0.3 * progress**0.5 + rng.uniform(-0.01, 0.01)),
+            "trainable_params": float(ALL_PARAMS if fine else HEAD_PARAMS),
+        }
+        metrics += [[k, v, t, epoch] for k, v in values.items()]
+        if val_loss < best:
+            best = val_loss
+            if fine:  # train.py logs the model only in the fine-tuning loop
+                model_steps.append(epoch)
+    end = t + 15_000
+    if finish:
+        test = {"test_loss": best + rng.uniform(-0.02, 0.05), "test_accuracy": 0.0}
+        test["test_accuracy"] = round(0.86 - 0.1 * (test["test_loss"] - 0.5), 4)
+        metrics += [[k, v, end - 2000, 0] for k, v in test.items()]
+    # log_system_metrics=True: a sample every 10 s.
+    step, when = 0, _ms(start) + 10_000
+    while when < end:
+        busy = gpu_busy + rng.randrange(-6, 7)
+        metrics += [
+            ["system/gpu_0_utilization_percentage", float(max(0, min(100, busy))), when, step],
+            ["system/gpu_0_memory_usage_percentage", 21.4 + rng.uniform(-0.5, 0.5), when, step],
+            ["system/gpu_0_memory_usage_megabytes", 8765.0 + rng.randrange(-90, 90), when, step],
+            ["system/gpu_0_power_usage_watts", 60.0 + busy * 1.6, when, step],
+            ["system/cpu_utilization_percentage", 6.0 + rng.uniform(0, 30), when, step],
+            ["system/system_memory_usage_megabytes", 21000.0 + rng.randrange(0, 900), when, step],
+            ["system/system_memory_usage_percentage", 4.2 + rng.uniform(0, 0.3), when, step],
+        ]
+        step, when = step + 1, when + 10_000
+    return {
+        "name": name,
+        "status": "FINISHED",  # an interrupted run too: mlflow's atexit hook ends it so
+        "start_ms": _ms(start),
+        "end_ms": end,
+        "tags": {
+            "mlflow.user": "jovyan",
+            "mlflow.source.name": "train.py",
+            "mlflow.source.type": "LOCAL",
+            "mlflow.source.git.commit": commit,
+            "mlflow.source.git.branch": "mlflow",
+            "mlflow.source.git.repoURL": "https://github.com/teaching-on-testbeds/gourmetgram-train",
+        },
+        "params": params,
+        "metrics": metrics,
+        "gpu_info": gpu_info,
+        "model_steps": model_steps[-2:] if finish else [],
+    }
+
+
+def mlflow_seed(key: str, start: datetime, gpu_info: str, registered: bool) -> Json:
+    """The lab's MLflow work: a first run interrupted after two epochs (GPU poorly used), a
+    second with `num_workers: 16` to completion; `food11` registered from the UI and, unless
+    `registered` is False, `food11-staging` from the API notebook."""
+    rng = random.Random(f"{key}:mlflow")
+    first = _training_run(
+        rng,
+        _run_name(rng),
+        start,
+        2,
+        71.0,
+        23,
+        dict(CONFIG),
+        gpu_info,
+        hashlib.sha1(f"{key}:c1".encode()).hexdigest(),
+        finish=False,
+    )
+    second = _training_run(
+        rng,
+        _run_name(rng),
+        start + timedelta(minutes=12),
+        CONFIG["total_epochs"],
+        19.5,
+        92,
+        {**CONFIG, "num_workers": 16},
+        gpu_info,
+        hashlib.sha1(f"{key}:c2".encode()).hexdigest(),
+        finish=True,
+    )
+    models = [{"name": "food11", "run": 1}]
+    if registered:
+        models.append({"name": "food11-staging", "run": 1})
+    return {"experiment": EXPERIMENT, "runs": [first, second], "registered": models}
+
+
+def mlflow_bucket_objects(key: str, seed: Json) -> list[tuple[str, bytes]]:
+    """What MLflow would have written to `mlflow-artifacts` for `seed` (for hosts whose MLflow
+    is not running now, so nothing can write them through it)."""
+    objects = []
+    for n, run in enumerate(seed["runs"]):
+        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{key}:run:{n}").hex
+        objects.append((f"1/{run_id}/artifacts/gpu-info.txt", run["gpu_info"].encode()))
+        for step in run["model_steps"]:
+            model = "m-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{key}:model:{n}:{step}").hex
+            base = f"1/models/{model}/artifacts"
+            objects += [
+                (f"{base}/MLmodel", f"model_id: {model}\nrun_id: {run_id}\n".encode()),
+                (f"{base}/data/model.pth", b"PK\x03\x04" + bytes(range(256)) * 32),
+                (f"{base}/requirements.txt", b"mlflow==3.9.0\ntorch==2.6.0\n"),
+            ]
+    return objects
+
+
+def ray_checkpoints(key: str, runs: list[tuple[datetime, int]]) -> list[tuple[str, bytes]]:
+    """The `ray` bucket after Ray Train runs (RunConfig(storage_path="s3://ray")): one
+    experiment directory per run with its trial directory and a checkpoint per epoch."""
+    objects = []
+    for when, epochs in runs:
+        stamp = when.strftime("%Y-%m-%d_%H-%M-%S")
+        trial_id = hashlib.sha256(f"{key}:{stamp}".encode()).hexdigest()[:5]
+        experiment = f"TorchTrainer_{stamp}"
+        trial = f"{experiment}/TorchTrainer_{trial_id}_00000_0_{stamp}"
+        state = json.dumps({"trial_data": [], "runner_data": {}, "timestamp": when.timestamp()})
+        objects += [
+            (f"{experiment}/basic-variant-state-{stamp}.json", b'{"_iteration": 1}'),
+            (f"{experiment}/experiment_state-{stamp}.json", state.encode()),
+            (f"{experiment}/trainer.pkl", b"\x80\x05trainer"),
+            (f"{experiment}/tuner.pkl", b"\x80\x05tuner"),
+            (f"{trial}/params.json", json.dumps({"train_loop_config": CONFIG}).encode()),
+            (f"{trial}/params.pkl", b"\x80\x05params"),
+            (
+                f"{trial}/events.out.tfevents.{int(when.timestamp())}.{trial_id}",
+                b"\x18\x00\x00\x00tfevents",
+            ),
+        ]
+        rows = ["epoch,train_loss,val_loss,val_accuracy,timestamp,checkpoint_dir_name"]
+        for epoch in range(epochs):
+            ckpt = f"checkpoint_{epoch:06d}"
+            rows.append(
+                f"{epoch},{1.8 / (epoch + 1):.4f},{1.4 / (epoch + 1) + 0.5:.4f},"
+                f"{0.55 + 0.015 * epoch:.4f},{int(when.timestamp()) + 60 * epoch},{ckpt}"
+            )
+            payload = b"PK\x03\x04" + hashlib.sha256(f"{trial}:{epoch}".encode()).digest() * 64
+            objects.append((f"{trial}/{ckpt}/checkpoint.ckpt", payload))
+        objects.append((f"{trial}/progress.csv", ("\n".join(rows) + "\n").encode()))
+        objects.append((f"{trial}/result.json", b'{"epoch": %d}\n' % (epochs - 1)))
+    return objects
+
+
+# ---- the mlflow_garbage port 8000 ------------------------------------------------------------
+GARBAGE = (
+    b"<!doctype html><html><head><title>Loading\xff\xfe</title></head><body>"
+    + b'<div id="root" data-x="{&quot;experiment&quot;: ' * 400
+    + b"\x00\x01\x02 not json, not mlflow </div>" * 300
+)
+
+
+class _GarbageHandler(BaseHTTPRequestHandler):
+    """Something else on 8000: `/health` says OK, every other path a 200 HTML page."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body, kind = (b"OK", "text/plain; charset=utf-8")
+        if self.path.split("?")[0] != "/health":
+            body, kind = GARBAGE, "text/html"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_HEAD = _answer
+
+
+# ---- docker exec -----------------------------------------------------------------------------
+class TrainingEngine(DockerEngine):
+    """engine.py's Docker engine, with GPU tools that see what the container was given: in
+    `ray-worker-0` (device_ids ["0"]) `nvidia-smi -L` lists one GPU, as index 0, with the host
+    GPU's UUID; on AMD workers `rocm-smi` likewise; a tool the image lacks is not found."""
+
+    def _resolve(  # type: ignore[override]
+        self,
+        cmd: list[str],
+        c: Json,
+        spec: Json,
+        host: Json,
+        state: str,
+        env: dict[str, str],
+        conn: Any,
+    ) -> tuple[list[str] | None, str | None]:
+        if cmd and cmd[0] in ("nvidia-smi", "rocm-smi") and "_gpu" in c:
+            if cmd[0] not in c.get("_tools", []):
+                self._fail(
+                    conn,
+                    "OCI runtime exec failed: exec failed: unable to start container process: "
+                    f'exec: "{cmd[0]}": executable file not found in $PATH: unknown\n',
+                    127,
+                )
+                return None, None
+            scratch = Path(host["root"]) / "containers" / c["Names"][0].lstrip("/")
+            scratch.mkdir(parents=True, exist_ok=True)
+            path = scratch / "gpu-state.json"
+            if not path.exists():
+                tmp = path.with_suffix(f".{uuid.uuid4().hex}")
+                tmp.write_text(json.dumps({"hostname": c["_hostname"], "gpu": c["_gpu"]}))
+                tmp.chmod(0o644)
+                tmp.replace(path)
+            env["LABGRADER_SIM_STATE"] = str(path)
+            standins = Path(host["bin"]).parent.parent / "standins"
+            return [str(standins / cmd[0]), *cmd[1:]], self.user
+        return super()._resolve(cmd, c, spec, host, state, env, conn)
+
+
+# ---- building hosts --------------------------------------------------------------------------
+class TrainingLabs:
+    """Builds the training labs' hosts (called by the classroom per student) and serves them."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.cloud: FakeOpenStack | None = None
+        self.workdir = workdir
+        self.plans: dict[str, HostPlan] = {}
+        self.seeded: dict[str, Json] = {}
+        self.timings: dict[str, float] = {}
+        self._s3: S3Fleet | None = None
+        self._mlflow: MlflowFleet | None = None
+        self._servers: list[TrackedHTTPServer] = []
+        self.engine: TrainingEngine | None = None
+        self._clients: dict[str, Any] = {}
+
+    def _engine_path(self, hosts_dir: Path) -> str:
+        if self.engine is None:
+            path = hosts_dir / "dockerd-training.sock"
+            if len(str(path)) > 100:  # AF_UNIX paths are at most 107 bytes
+                path = self.workdir / "dockerd.sock"
+                if len(str(path)) > 100:
+                    path = Path(f"/tmp/labgrader-dockerd-{uuid.uuid4().hex[:12]}.sock")
+            self.engine = TrainingEngine(path)
+        return str(self.engine.socket_path)
+
+    def reset(self, cloud: FakeOpenStack) -> None:
+        """Start building a new classroom in `cloud`."""
+        self.cloud = cloud
+        self.plans, self.seeded, self.timings = {}, {}, {}
+
+    def builder(self, lab: str) -> Callable[..., SimHost]:
+        return {MLFLOW: self.build_mlflow, MLTRAIN: self.build_mltrain}[lab]
+
+    def _server(
+        self,
+        name: str,
+        student: Any,
+        address: str,
+        next_fixed: Callable[[], str],
+        amd: bool,
+    ) -> str:
+        """The bare-metal server at CHI@TACC with the student's floating IP; its fixed IP."""
+        assert self.cloud is not None, "TrainingLabs.reset(cloud) first"
+        fixed_ip = next_fixed()
+        port = self.cloud.add_port(self.cloud.network("sharednet1", SITE), fixed_ip)
+        image = "CC-Ubuntu24.04-ROCm" if amd else "CC-Ubuntu24.04-CUDA"
+        self.cloud.add_server(name, "baremetal", [port], ("default",), image=image, region=SITE)
+        self.cloud.add_floating_ip(address, port)
+        return fixed_ip
+
+    def build_mlflow(
+        self,
+        student: Any,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost:
+        knobs = profile.training
+        amd = "amd" in knobs
+        key = f"{student.netid}:{MLFLOW}"
+        name = f"node-mlflow-{student.chameleon_user}"
+        fixed_ip = self._server(name, student, address, next_fixed, amd)
+        gpus = host_gpus(key, amd, now.timestamp())
+        up_at = now - timedelta(hours=2, minutes=20)
+        seed = mlflow_seed(
+            key,
+            now - timedelta(hours=1, minutes=50),
+            gpu_table(gpus),
+            "no_registered_model" not in knobs,
+        )
+        mode = (
+            "down" if "mlflow_down" in knobs else "garbage" if "mlflow_garbage" in knobs else "real"
+        )
+        plan = HostPlan(MLFLOW, address, profile.network, mlflow=mode, seed=seed)
+        plan.buckets["mlflow-artifacts"] = (
+            [] if mode == "real" else mlflow_bucket_objects(key, seed)
+        )
+        if "empty_bucket" in knobs:
+            plan.empty_after_seed = ("mlflow-artifacts",)
+        self.plans[address] = plan
+        project = "tracking_service"
+        mlflow_cmd = (
+            "/bin/sh -c 'pip install psycopg2-binary boto3 && mlflow server --backend-store-uri "
+            "postgresql://user:password@postgres/mlflowdb --artifacts-destination "
+            "s3://mlflow-artifacts/ --serve-artifacts --host 0.0.0.0 --port 8000'"
+        )
+        containers = [
+            _container(
+                key,
+                "jupyter",
+                "jupyter-mlflow",
+                "tini -g -- start-notebook.py",
+                up_at + timedelta(minutes=14),
+                None,
+                ports=_ports(8888),
+                ip="172.17.0.2",
+                gpus=gpus,
+                tool="rocm-smi" if amd else "nvidia-smi",
+                volumes=("food11:/mnt",),
+                env=(f"MLFLOW_TRACKING_URI=http://{address}:8000/", "FOOD11_DATA_DIR=/mnt/Food-11"),
+                devices=("/dev/kfd", "/dev/dri") if amd else (),
+            ),
+            _container(
+                key,
+                "mlflow",
+                "ghcr.io/mlflow/mlflow:v3.9.0",
+                mlflow_cmd,
+                up_at + timedelta(seconds=9),
+                project,
+                ports=_ports(8000),
+                ip="172.18.0.5",
+                state="exited" if mode == "down" else "running",
+                exit_code=137 if mode == "down" else 0,
+                finished=now - timedelta(minutes=41) if mode == "down" else None,
+            ),
+            _container(
+                key,
+                "minio-create-bucket",
+                "minio/mc:RELEASE.2025-08-13T08-35-41Z-cpuv1",
+                '/bin/sh -c " mc alias set minio http://minio:9000 your-access-key '
+                "your-secret-key && if ! mc ls minio/mlflow-artifacts; then mc mb "
+                "minio/mlflow-artifacts && echo 'Bucket mlflow-artifacts creatd' else echo "
+                "'Bucket mlflow-artifacts already exists'; fi\"",
+                up_at + timedelta(seconds=6),
+                project,
+                state="exited",
+                finished=up_at + timedelta(seconds=9),
+            ),
+            _container(
+                key,
+                "postgres",
+                "postgres:18",
+                "docker-entrypoint.sh postgres",
+                up_at,
+                project,
+                ports=_ports(5432),
+                ip="172.18.0.3",
+                volumes=("tracking_service_postgres_data:/var/lib/postgresql",),
+            ),
+            _container(
+                key,
+                "minio",
+                "minio/minio:RELEASE.2025-09-07T16-13-09Z",
+                "/usr/bin/docker-entrypoint.sh server /data --console-address :9001",
+                up_at,
+                project,
+                ports=_ports(9000, 9001),
+                ip="172.18.0.2",
+                health="healthy",
+                volumes=("tracking_service_minio_data:/data",),
+            ),
+        ]
+        return SimHost(
+            name,
+            name.replace("_", "-"),
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            ("hostname", "docker", "rocm-smi" if amd else "nvidia-smi"),
+            state={
+                "addresses": [fixed_ip, "172.17.0.1", "172.18.0.1"],
+                "docker": {"containers": containers, "engine": self._engine_path(hosts_dir)},
+                "gpu": gpus,
+            },
+        )
+
+    def build_mltrain(
+        self,
+        student: Any,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost:
+        knobs = profile.training
+        amd = "amd" in knobs
+        key = f"{student.netid}:{MLTRAIN}"
+        name = f"node-mltrain-{student.chameleon_user}"
+        fixed_ip = self._server(name, student, address, next_fixed, amd)
+        gpus = host_gpus(key, amd, now.timestamp())
+        up_at = now - timedelta(hours=2, minutes=30)
+        stopped = now - timedelta(minutes=26) if "worker_missing" in knobs else None
+        ips = {"ray-head": "172.19.0.3", "ray-worker-0": "172.19.0.5", "ray-worker-1": "172.19.0.6"}
+        cluster_nodes = ray.nodes(
+            key,
+            ips,
+            up_at + timedelta(seconds=20),
+            "AMD-Instinct-MI100" if amd else "A100",
+            {"ray-worker-1": stopped} if stopped else None,
+        )
+        head, worker = cluster_nodes[0], cluster_nodes[1]
+        jobs = self._jobs(key, knobs, now, head, worker)
+        runs = (
+            []
+            if "no_checkpoints" in knobs
+            else [
+                (now - timedelta(minutes=95), 12),
+                (now - timedelta(minutes=70), 10),
+                (now - timedelta(minutes=34), 14),
+            ]
+        )
+        plan = HostPlan(MLTRAIN, address, profile.network)
+        plan.buckets["ray"] = ray_checkpoints(key, runs)
+        plan.cluster = {
+            "version": ray.version(key, up_at + timedelta(seconds=18)),
+            "nodes": cluster_nodes,
+            "jobs": jobs,
+        }
+        self.plans[address] = plan
+        project = "ray_cluster"
+        tool = "rocm-smi" if amd else "nvidia-smi"
+        worker_image = "ray-rocm:2.54.0" if amd else "rayproject/ray:2.54.0-gpu"
+        worker_cmd = "ray start --address=ray-head:6379 --num-cpus=32 --num-gpus=1 --block"
+        containers = [
+            _container(
+                key,
+                "jupyter",
+                "jupyter-ray",
+                "tini -g -- start-notebook.py",
+                up_at + timedelta(minutes=9),
+                None,
+                ports=_ports(8888),
+                ip="172.17.0.2",
+            ),
+        ]
+        for n in (1, 0):
+            cname = f"ray-worker-{n}"
+            containers.append(
+                _container(
+                    key,
+                    cname,
+                    worker_image,
+                    worker_cmd,
+                    up_at + timedelta(seconds=3),
+                    project,
+                    service=f"ray-worker-{n if amd else n + 1}",
+                    ip=ips[cname],
+                    state="exited" if stopped and n == 1 else "running",
+                    exit_code=0,
+                    finished=stopped if n == 1 else None,
+                    gpus=container_gpus(gpus, [n]),
+                    tool=tool,
+                    volumes=("food11:/mnt",),
+                    env=(
+                        *MINIO_ENV,
+                        *(("HIP_VISIBLE_DEVICES=0", "ROCR_VISIBLE_DEVICES=0") if amd else ()),
+                    ),
+                    devices=("/dev/kfd", f"/dev/dri/renderD{128 + n}") if amd else (str(n),),
+                )
+            )
+        containers += [
+            _container(
+                key,
+                "grafana",
+                "grafana/grafana:latest",
+                '/bin/sh -c "\nwhile [ ! -f /tmp/ray/session_latest/metrics/grafana/grafana.ini ]'
+                "; do sleep 2; done\n/run.sh --config "
+                '/tmp/ray/session_latest/metrics/grafana/grafana.ini"',  # the lab's, abridged
+                up_at + timedelta(seconds=3),
+                project,
+                ports=_ports(3000),
+                ip="172.19.0.4",
+                volumes=(
+                    "ray_cluster_grafana_storage:/var/lib/grafana",
+                    "ray_cluster_ray_tmp:/tmp/ray",
+                ),
+            ),
+            _container(
+                key,
+                "ray-head",
+                "rayproject/ray:2.54.0",
+                '/bin/sh -c "\nmkdir -p /tmp/ray && \nchown -R root:root /tmp/ray &&\nray metrics '
+                "launch-prometheus &&\nray start --head --port=6379 --dashboard-host=0.0.0.0 "
+                '--block --metrics-export-port=8080 --num-cpus=4"',
+                up_at + timedelta(seconds=2),
+                project,
+                ports=_ports(6379, 8080, 8090, 8265, 9090),
+                ip=ips["ray-head"],
+                volumes=("ray_cluster_ray_tmp:/tmp/ray",),
+                env=(
+                    "RAY_GRAFANA_HOST=http://grafana:3000",
+                    f"RAY_GRAFANA_IFRAME_HOST=http://{address}:3000",
+                    "RAY_PROMETHEUS_HOST=http://ray-head:9090",
+                    "RAY_PROMETHEUS_NAME=Prometheus",
+                    *MINIO_ENV,
+                ),
+            ),
+            _container(
+                key,
+                "minio-create-bucket",
+                "minio/mc:RELEASE.2025-08-13T08-35-41Z-cpuv1",
+                '/bin/sh -c " mc alias set minio http://minio:9000 your-access-key '
+                "your-secret-key && if ! mc ls minio/ray; then mc mb minio/ray && echo 'Bucket "
+                "ray creatd' else echo 'Bucket ray already exists'; fi\"",
+                up_at + timedelta(seconds=1),
+                project,
+                state="exited",
+                finished=up_at + timedelta(seconds=4),
+            ),
+            _container(
+                key,
+                "minio",
+                "minio/minio:RELEASE.2025-09-07T16-13-09Z",
+                "/usr/bin/docker-entrypoint.sh server /data --console-address :9001",
+                up_at,
+                project,
+                ports=_ports(9000, 9001),
+                ip="172.19.0.2",
+                health="healthy",
+                volumes=("ray_cluster_minio_data:/data",),
+            ),
+        ]
+        return SimHost(
+            name,
+            name.replace("_", "-"),
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            ("hostname", "docker", tool),
+            state={
+                "addresses": [fixed_ip, "172.17.0.1", "172.19.0.1"],
+                "docker": {"containers": containers, "engine": self._engine_path(hosts_dir)},
+                "gpu": gpus,
+            },
+        )
+
+    @staticmethod
+    def _jobs(key: str, knobs: frozenset[str], now: datetime, head: Json, worker: Json) -> list:
+        """The lab's submissions, in order: train.py on one GPU; the infeasible 2-GPU job;
+        Ray Train with 1 worker, 2 workers, three fractional-GPU runs, fault tolerance; Tune."""
+        failed = "jobs_failed" in knobs
+        oom = (
+            'Epoch 1/20 ...\nTraceback (most recent call last):\n  File "/tmp/ray/session_latest/'
+            'runtime_resources/working_dir_files/_ray_pkg/gourmetgram-train/train.py", line '
+            "168, in <module>\n    trainer.fit(lightning_food11_model, train_dataloaders="
+            "train_loader, val_dataloaders=val_loader)\ntorch.OutOfMemoryError: CUDA out of "
+            "memory. Tried to allocate 392.00 MiB. GPU 0 has a total capacity of 39.38 GiB of "
+            "which 211.38 MiB is free.\n"
+        )
+        status = "FAILED" if failed else "SUCCEEDED"
+        failure = oom if failed else None
+        t = now - timedelta(hours=2, minutes=5)
+        jobs = [
+            ray.job(key, 1, status, t, t + timedelta(minutes=13), worker, 1, 8, failure),
+        ]
+        infeasible_at = t + timedelta(minutes=14)
+        pending = "infeasible_pending" in knobs
+        if not pending:  # after 15 min PENDING, Ray 2.54 fails it (RAY_JOB_START_TIMEOUT_SECONDS)
+            jobs.append(
+                ray.job(
+                    key,
+                    2,
+                    "FAILED",
+                    infeasible_at,
+                    infeasible_at + timedelta(seconds=901),
+                    None,
+                    2,
+                    8,
+                    "start_timeout",
+                )
+            )
+        starts = [25, 40, 58, 58.2, 58.4, 80, 96]
+        lengths = [13, 9, 14, 14.5, 13.8, 15, 22]
+        for n, (start, length) in enumerate(zip(starts, lengths, strict=True), start=3):
+            begin = t + timedelta(minutes=start)
+            jobs.append(
+                ray.job(
+                    key, n, status, begin, begin + timedelta(minutes=length), head, failure=failure
+                )
+            )
+        if pending:  # submitted last, a few minutes ago: still waiting for a 2-GPU node
+            jobs.append(ray.job(key, 2, "PENDING", now - timedelta(minutes=6), None, None, 2, 8))
+        return jobs
+
+    # ---- serving -----------------------------------------------------------------------------
+    def start(self, hosts: list[SimHost], hub: Hub, tarpit: Tarpit) -> None:
+        """Serve every training host: S3 and MLflow processes, Ray dashboards, tarpits."""
+        began = time.monotonic()
+        plans = [self.plans[h.address] for h in hosts if h.address in self.plans]
+        if self.engine is not None:
+            for host in hosts:
+                if host.address in self.plans:
+                    self.engine.register(host.state_file, host.root, host.bin_dir)
+            self.engine.start(hub)
+        up = [p for p in plans if p.network == "up"]
+        self._s3 = S3Fleet([p.address for p in up], self.workdir)
+        self._mlflow = MlflowFleet(
+            {p.address: p.seed for p in up if p.mlflow == "real" and p.seed}, self.workdir
+        )
+        self._mlflow.start()
+        self._s3.start()
+        for plan in up:
+            if plan.cluster is not None:
+                server: TrackedHTTPServer = ray.RayDashboard(plan.address, plan.cluster)
+            elif plan.mlflow == "garbage":
+                server = TrackedHTTPServer((plan.address, MLFLOW_PORT), _GarbageHandler)
+            else:
+                continue
+            self._servers.append(server)
+            hub.add(server.socket, server.accept)
+        for plan in plans:
+            if plan.network == "tarpit":
+                ports = (MLFLOW_PORT, S3_PORT) if plan.lab == MLFLOW else (ray.PORT, S3_PORT)
+                for port in ports:
+                    tarpit.listen(plan.address, port)
+        self._clients = {p.address: s3_client(p.address) for p in up}
+        self._s3.wait()
+        self.timings["s3_ready"] = time.monotonic() - began
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(self._create_buckets, up))
+            puts = [
+                (p.address, b, k, body)
+                for p in up
+                for b, objs in p.buckets.items()
+                for k, body in objs
+            ]
+            list(pool.map(lambda put: self._put(*put), puts))
+        self.timings["buckets_filled"] = time.monotonic() - began
+        self._mlflow.wait_forked()
+        self.timings["mlflow_forked"] = time.monotonic() - began
+        self.timings["mlflow_migrate"] = self._mlflow.migrate_seconds
+        self.seeded = self._mlflow.seed()
+        self.timings["mlflow_seeded"] = time.monotonic() - began
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(self._empty_buckets, [p for p in up if p.empty_after_seed]))
+        self.timings["total"] = time.monotonic() - began
+
+    def _client(self, address: str) -> Any:
+        """The host's boto3 client (made in start(): making clients is not thread-safe, using
+        them is)."""
+        return self._clients[address]
+
+    def _create_buckets(self, plan: HostPlan) -> None:
+        """What `minio-create-bucket` does: the lab's bucket, through S3."""
+        for bucket in plan.buckets:
+            self._client(plan.address).create_bucket(Bucket=bucket)
+
+    def _put(self, address: str, bucket: str, key: str, body: bytes) -> None:
+        """An object the lab's jobs wrote (Ray Train checkpoints, earlier MLflow artifacts)."""
+        self._client(address).put_object(Bucket=bucket, Key=key, Body=body)
+
+    def _empty_buckets(self, plan: HostPlan) -> None:
+        s3 = self._client(plan.address)
+        for bucket in plan.empty_after_seed:
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+            for n in range(0, len(keys), 1000):
+                s3.delete_objects(
+                    Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[n : n + 1000]]}
+                )
+
+    def pids(self) -> list[int]:
+        return [
+            *(self._s3.pids() if self._s3 else []),
+            *(self._mlflow.pids() if self._mlflow else []),
+            *(self.engine.pids() if self.engine else []),
+        ]
+
+    def memory(self) -> Json:
+        """RSS and PSS (KiB) of every process serving the training labs."""
+        report = {}
+        for name, fleet in (("s3", self._s3), ("mlflow", self._mlflow)):
+            if fleet is not None:
+                report[name] = [
+                    {"pid": p, "rss_kib": rss_kib(p), "pss_kib": pss_kib(p), "uss_kib": uss_kib(p)}
+                    for p in fleet.pids()
+                ]
+        return report
+
+    def logs(self) -> str:
+        return "".join(f.logs() for f in (self._s3, self._mlflow) if f is not None)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        for server in self._servers:
+            server.close()
+        self._servers = []
+        for fleet in (self._mlflow, self._s3):
+            if fleet is not None:
+                fleet.stop()
