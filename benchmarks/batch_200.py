@@ -105,7 +105,7 @@ def mismatches(out: Path, room) -> list[str]:
         f = out / "students" / s.netid / "result.json"
         if not f.exists():
             continue
-        got = {c["id"]: c["observed"] for c in json.loads(f.read_text())["checks"]}
+        got = {c["check"]: c["observed"] for c in json.loads(f.read_text())["checks"]}
         if got != s.expected("cloud-chi"):
             diff = {
                 k: (v, got.get(k)) for k, v in s.expected("cloud-chi").items() if got.get(k) != v

@@ -92,7 +92,7 @@ def _print_summary(rows: list[tuple], took: float, out: Path) -> int:
     mismatches = 0
     for st, spec, result, secs in rows:
         expected = st.expected(spec.id)
-        got = {c.id: c.observed for c in result.checks}
+        got = {c.check: c.observed for c in result.checks}
         wrong = {k: (v, got.get(k)) for k, v in expected.items() if got.get(k) != v}
         mismatches += bool(wrong)
         table.add_row(

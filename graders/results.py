@@ -18,6 +18,7 @@ class ItemResult:
     measurements: dict[str, Any] = field(default_factory=dict)
     visibility: str = "visible"
     observed: str = ""  # the check's own status, before judging
+    check: str = ""  # the check this item judged (several items may judge one check)
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
     def shown(self, now: datetime, due: datetime | None) -> bool:

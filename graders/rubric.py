@@ -152,6 +152,7 @@ def _judge(item: Item, obs: Observation | None, waiver: str | None) -> ItemResul
         measurements=dict(obs.measurements),
         visibility=item.visibility,
         observed=obs.status,
+        check=item.check,
         evidence=[e.to_dict() for e in obs.evidence],
     )
     values["score"] = _num(result.score)

@@ -64,6 +64,8 @@ def run_check(check: Check, session: Session) -> Observation:
                 continue
         break
     obs.status, obs.message, obs.help = _judge(outcome, check)
+    if not lab.evidence:  # every outcome keeps at least what was concluded, and when
+        lab.note(f"{check.id}: {obs.status}" + (f": {obs.message}" if obs.message else ""))
     obs.measurements, obs.evidence, obs.attempts = lab.measurements, lab.evidence, attempt
     obs.duration_s = round(time.monotonic() - t0, 3)
     return obs

@@ -59,7 +59,7 @@ def labgrader(room, *args: str, **kw) -> subprocess.CompletedProcess:
 
 def observed(out: Path, netid: str) -> dict[str, str]:
     doc = json.loads((out / "students" / netid / "result.json").read_text())
-    return {c["id"]: c["observed"] for c in doc["checks"]}
+    return {c["check"]: c["observed"] for c in doc["checks"]}
 
 
 def stored(path: Path) -> list[str]:

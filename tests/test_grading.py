@@ -46,7 +46,7 @@ def test_every_profile_is_graded_as_expected(by_profile, profile: str, lab_id: s
     result, took = graded(student, lab_id)
     if profile == "tarpit":  # a host that never answers costs only the timeouts it is given
         assert took < TARPIT_BUDGET_S, f"tarpit took {took:.1f} s"
-    got = {c.id: c.observed for c in result.checks}
+    got = {c.check: c.observed for c in result.checks}
     assert got == student.expected(lab_id)
     jsonschema.validate(result.to_dict(), schema("result"))
     for c in result.checks:

@@ -64,7 +64,7 @@ def test_every_profile_is_graded_as_expected(room) -> None:
     wrong = {}
     for s in r.students:
         result = grade(lab, rubric, load_student(s.student_file), site_for(lab))
-        got = {c.id: c.observed for c in result.checks}
+        got = {c.check: c.observed for c in result.checks}
         if got != s.expected(lab_id):
             wrong[s.profile] = {
                 k: (v, got.get(k)) for k, v in s.expected(lab_id).items() if got.get(k) != v

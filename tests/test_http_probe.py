@@ -36,6 +36,8 @@ class Hostile(BaseHTTPRequestHandler):
             self.send(302, b"", Location="http://127.9.9.9/elsewhere")
         elif self.path == "/here":
             self.send(302, b"", Location=f"http://{host}/ok")
+        elif self.path == "/away-lower":  # header names are case-insensitive (uvicorn: lower)
+            self.send(302, b"", location="http://127.9.9.9/elsewhere")
         elif self.path == "/500":
             self.send(500, b"<h1>Internal Server Error</h1>")
         elif self.path == "/huge":
@@ -90,6 +92,8 @@ def test_redirect_within_host_is_followed_off_host_refused(server: str, http) ->
     assert probe.get(server + "/here").text == "Bread"
     with pytest.raises(Failure, match="another host"):
         probe.get(server + "/away")
+    with pytest.raises(Failure, match="another host"):
+        probe.get(server + "/away-lower")
 
 
 def test_5xx_is_a_retryable_fault_that_is_not_unreachable(server: str, http) -> None:

@@ -126,7 +126,7 @@ class Http:
                     method,
                     url,
                     r.status_code,
-                    dict(r.headers),
+                    requests.structures.CaseInsensitiveDict(r.headers),
                     body,
                     round((time.perf_counter() - t0) * 1000, 2),
                     truncated,

@@ -101,6 +101,7 @@ def serving_optimized(lab: Lab) -> None:
     model = lab.config["triton_model"]
     if lab.facts["server_kind"] == "fastapi":
         title = lab.facts.get("api_title", "")
+        lab.note(f"FastAPI's OpenAPI title, as model_server read it: {title!r}")
         lab.require(
             "ONNX" in title,
             f"the FastAPI server is {title!r}, the PyTorch variant",
@@ -143,6 +144,10 @@ def throughput_c16(lab: Lab) -> None:
 @check(title="The GPUs were sampled during the load", depends=["throughput_c16"])
 def gpu_sampled(lab: Lab) -> None:
     """nvidia-smi answered during the load, so its utilization can be scored."""
+    lab.note(
+        "GPU sampling during throughput_c16",
+        lab.facts.get("gpu") or lab.facts.get("gpu_problem", "no sample"),
+    )
     lab.require("gpu" in lab.facts, lab.facts.get("gpu_problem", "no GPU sample was read"))
     for k, v in lab.facts["gpu"].items():
         lab.measure(k, v)

@@ -1,0 +1,121 @@
+"""End to end on the serving and GPU labs: the course's FastAPI app served for real, a Triton
+stand-in, real ONNX models timed by onnxruntime in the 'container', GPU stand-ins, Zun."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import jsonschema
+import pytest
+
+from graders.files import schema
+from graders.grade import grade, site_for
+from graders.labs import load_lab
+from graders.probes.chameleon import reset_cache
+from graders.rubric import load_rubric, rubric_path
+from graders.student import load_student
+
+PROFILES = {
+    "serve-system-chi": [
+        "healthy",
+        "fastapi_pt",
+        "triton",
+        "slow",
+        "wrong_answer",
+        "not_json",
+        "huge_body",
+        "redirect_away",
+        "stall_mid_body",
+        "no_gpu_driver",
+        "host_down",
+        "server_error",
+    ],
+    "serve-model-chi": [
+        "healthy",
+        "fake_quantized",
+        "missing_models",
+        "no_jupyter",
+        "amd_gpus",
+        "host_down",
+    ],
+    "llm-chi": ["healthy", "single_gpu", "gpu_idle", "no_jupyter", "no_gpu_driver", "host_down"],
+    "serve-edge-chi": ["healthy", "no_container", "jupyter_down", "server_error"],
+}
+# Smaller loads and windows than a real grading, so the suite stays short; the code paths
+# are the same.
+QUICK = {
+    "serve-system-chi": {
+        "load": {
+            "c1": {"requests": 10, "concurrency": 1},
+            "c16": {"requests": 24, "concurrency": 16},
+        },
+        "gpu": {"window_s": 3},
+    },
+    "serve-model-chi": {"benchmark": {"runs": 20, "batch": 4}},
+    "llm-chi": {"gpu": {"window_s": 3}},
+}
+
+
+@pytest.fixture(scope="module", params=list(PROFILES))
+def room(request, tmp_path_factory) -> Iterator[tuple[str, object]]:
+    if os.geteuid() != 0:
+        pytest.skip("the simulator needs root")
+    from graders.sim import Classroom
+
+    lab = request.param
+    r = Classroom(tmp_path_factory.mktemp(lab), PROFILES[lab], labs=(lab,))
+    r.start()
+    saved = {k: os.environ.get(k) for k in r.openstack_env}
+    os.environ.update(r.openstack_env)
+    reset_cache()
+    try:
+        yield lab, r
+    finally:
+        r.stop()
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        reset_cache()
+
+
+def test_every_profile_is_graded_as_expected(room) -> None:
+    lab_id, r = room
+    lab = load_lab(lab_id)
+    for key, value in QUICK.get(lab_id, {}).items():
+        for sub, v in value.items():
+            lab.config[key][sub] = {**lab.config[key][sub], **v} if isinstance(v, dict) else v
+    rubric = load_rubric(rubric_path(lab_id), lab)
+
+    def one(s):
+        return s, grade(lab, rubric, load_student(s.student_file), site_for(lab))
+
+    with ThreadPoolExecutor(6) as pool:
+        graded = list(pool.map(one, r.students))
+    wrong = {}
+    for s, result in graded:
+        got = {c.check: c.observed for c in result.checks}
+        if got != s.expected(lab_id):
+            wrong[s.profile] = {
+                k: (v, got.get(k)) for k, v in s.expected(lab_id).items() if got.get(k) != v
+            }
+        jsonschema.validate(result.to_dict(), schema("result"))
+        for c in result.checks:
+            assert c.evidence, f"{s.profile}: {c.id} kept no evidence"
+            if c.observed not in ("passed", "skipped"):
+                assert c.feedback and "grader error" not in c.feedback, (s.profile, c.feedback)
+    assert not wrong, wrong
+    if lab_id == "serve-system-chi":
+        healthy = next(res for s, res in graded if s.profile == "healthy")
+        m = {c.id: c.measurements for c in healthy.checks}
+        assert m["latency_p50"]["p50_ms"] > 0 and m["throughput_c16"]["throughput_rps"] > 0
+        assert m["gpu_used"]["gpus_busy"] >= 1  # busy while the load ran
+        hostile = {s.profile: res for s, res in graded}
+        for profile, needle in (
+            ("not_json", "did not answer JSON"),
+            ("huge_body", "the grader stopped reading"),
+            ("redirect_away", "another host"),
+            ("stall_mid_body", "stalled after"),
+        ):
+            fb = next(c.feedback for c in hostile[profile].checks if c.check == "predict_valid")
+            assert needle in fb, (profile, fb)
