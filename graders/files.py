@@ -34,6 +34,15 @@ def validate(data: Any, schema_name: str, what: str) -> None:
         raise BadInput(f"{what}: {where}: {err.message}{more}")
 
 
+def schema_problems(data: Any, schema_name: str) -> str:
+    """The first problem of `data` against a schema, in one line; "" when it is valid."""
+    try:
+        validate(data, schema_name, "answer")
+    except BadInput as exc:
+        return str(exc).removeprefix("answer: ")
+    return ""
+
+
 def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
     """Read a YAML file and validate it; every failure is one BadInput line naming the file."""
     import yaml

@@ -22,6 +22,7 @@ class Injecting(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        t0 = time.perf_counter()
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         server = self.server
         with server.lock:  # type: ignore[attr-defined]
@@ -37,6 +38,8 @@ class Injecting(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        with server.lock:  # type: ignore[attr-defined]
+            server.handled.append((time.perf_counter() - t0) * 1000)  # type: ignore[attr-defined]
 
 
 @pytest.fixture()
@@ -44,6 +47,7 @@ def server() -> Iterator[ThreadingHTTPServer]:
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Injecting)
     srv.daemon_threads = True
     srv.lock, srv.rng, srv.applied = threading.Lock(), random.Random(7), []  # type: ignore[attr-defined]
+    srv.handled = []  # type: ignore[attr-defined]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
     srv.shutdown()
@@ -52,18 +56,22 @@ def server() -> Iterator[ThreadingHTTPServer]:
 
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_measured_percentiles_match_injected(server, concurrency: int) -> None:
-    # A spread of latencies from 5 to 60 ms; the server records what it applied.
+    # A spread of latencies from 5 to 60 ms; the server records each request's time in it,
+    # the truth the probe's percentiles are held to (5% or 1 ms, the tolerance).
     server.delays = [0.005 + 0.055 * (i / 99) ** 2 for i in range(100)]
     url = f"http://127.0.0.1:{server.server_port}/predict"
     result = run_load(
         url, requests=120, concurrency=concurrency, json_body={"image": "x"}, warmup=0
     )
     m = result.measurements()
-    applied = sorted(server.applied)
+    handled = sorted(server.handled)
     for p in (50, 95):
-        want = _pct(applied, p)
+        want = _pct(handled, p)
         got = m[f"p{p}_ms"]
-        assert abs(got - want) <= max(0.05 * want, 1.0) + 0.6, (p, got, want)
+        # + slack: the server's window opens after http.server has parsed the headers, which
+        # with 8 server threads sharing this interpreter's GIL costs up to about 1 ms
+        slack = 0.0 if concurrency == 1 else 1.0
+        assert abs(got - want) <= max(0.05 * want, 1.0) + slack, (p, got, want)
     assert m["requests"] == 120 and m["errors"] == 0 and m["error_rate"] == 0
     assert m["throughput_rps"] > 0 and m["grader_cpu_per_request_ms"] is not None
     assert len(result.samples) == 120 and all(len(s) == 7 for s in result.samples)

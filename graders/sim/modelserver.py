@@ -136,7 +136,9 @@ class HostModel:
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._work())
         done = asyncio.get_running_loop().create_future()
-        done.arrival = arrival  # type: ignore[attr-defined]
+        # the app's own work so far (parsing, decoding) counts towards the service time;
+        # time spent waiting in the queue below does not
+        done.spent = time.perf_counter() - arrival if arrival else 0.0  # type: ignore[attr-defined]
         await self._queue.put(done)
         await done
         if arrival is not None:
@@ -153,9 +155,8 @@ class HostModel:
             if len(batch) > 1:  # a batch costs more than one image, far less than n of them
                 service *= 1 + 0.12 * (len(batch) - 1)
             started = time.perf_counter()
-            arrival = getattr(batch[0], "arrival", None)
-            if len(batch) == 1 and arrival is not None:
-                service = max(0.0, arrival + service - started)  # what is left of it
+            if len(batch) == 1:
+                service = max(0.0, service - getattr(batch[0], "spent", 0.0))
             await asyncio.sleep(service)
             self.busy_s += time.perf_counter() - started
             self.batches += 1

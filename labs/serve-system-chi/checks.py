@@ -15,6 +15,7 @@ from typing import Any
 
 from graders.checks import Lab, check
 from graders.errors import Failure
+from graders.files import schema_problems
 from graders.labkit import (
     Background,
     get_json,
@@ -208,8 +209,10 @@ def _fastapi_predict(lab: Lab, base: str) -> tuple[Any, Any]:
         raise Failure(f"POST {base}/predict did not answer JSON: {resp.text[:80]!r}") from None
     lab.require(isinstance(doc, dict), f"POST {base}/predict answered {type(doc).__name__}")
     lab.require("error" not in doc, f"the server answered an error: {str(doc.get('error'))[:120]}")
-    missing = [k for k in ("prediction", "probability") if k not in doc]
-    lab.require(not missing, f"the answer lacks {', '.join(missing)}: {str(doc)[:120]}")
+    problems = schema_problems(doc, "predict")
+    lab.require(
+        not problems, f"the answer {str(doc)[:120]} does not match the lab's shape: {problems}"
+    )
     return doc["prediction"], doc["probability"]
 
 
