@@ -12,7 +12,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,34 @@ class SshPool:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
+    @contextmanager
+    def _session(
+        self,
+        address: str,
+        key: str,
+        what: str,
+        record: Callable[[Evidence], None],
+        timeout: float = 0,
+    ) -> Iterator[tuple[Any, str]]:
+        """The host's connection (opened on first use), held alone; faults classified.
+
+        One operation at a time per host: polite to small instances, and paramiko channels
+        on one transport are safest opened serially.
+        """
+        target = f"{self.user}@{address}:{self.port}"
+        slot = (address, key)
+        with self._guard:
+            lock = self._locks.setdefault(slot, threading.Lock())
+        with lock, host_slot(address):
+            conn = self._conns.get(slot) or self._open(slot, target, record)
+            try:
+                yield conn, target
+            except (Failure, TransportError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                self._conns.pop(slot, None)
+                raise self._classify(exc, target, what, timeout, record) from None
+
     def run(
         self,
         address: str,
@@ -62,20 +91,9 @@ class SshPool:
         timeout: float,
         record: Callable[[Evidence], None],
     ) -> CommandResult:
-        target = f"{self.user}@{address}:{self.port}"
-        slot = (address, key)
-        with self._guard:
-            lock = self._locks.setdefault(slot, threading.Lock())
-        # One command at a time per host: polite to small instances, and paramiko channels
-        # on one transport are safest opened serially.
-        with lock, host_slot(address):
-            conn = self._conns.get(slot) or self._open(slot, target, record)
+        with self._session(address, key, command, record, timeout) as (conn, target):
             t0 = time.perf_counter()
-            try:
-                r = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                self._conns.pop(slot, None)
-                raise self._classify(exc, target, command, timeout, record) from None
+            r = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
         ms = round((time.perf_counter() - t0) * 1000, 2)
         result = CommandResult(command, r.stdout[:MAX_OUTPUT], r.stderr[:MAX_OUTPUT], r.exited, ms)
         body = f"$ {command}\n{result.stdout}"
@@ -189,30 +207,20 @@ class SshPool:
         record: Callable[[Evidence], None],
     ) -> int:
         """Copy a file from the instance over SFTP, refusing one over `max_bytes`."""
-        target = f"{self.user}@{address}:{self.port}"
-        slot = (address, key)
-        with self._guard:
-            lock = self._locks.setdefault(slot, threading.Lock())
-        with lock, host_slot(address):
-            conn = self._conns.get(slot) or self._open(slot, target, record)
+        with self._session(address, key, f"sftp get {remote}", record) as (conn, target):
+            sftp = conn.sftp()
             try:
-                sftp = conn.sftp()
                 size = sftp.stat(remote).st_size or 0
-                if size > max_bytes:
-                    raise Failure(
-                        f"{remote} on the instance is {size / 2**20:.1f} MiB, over the "
-                        f"grader's {max_bytes / 2**20:.0f} MiB limit for this file"
-                    )
-                t0 = time.perf_counter()
-                with open(local, "wb") as out:
-                    sftp.getfo(remote, _Capped(out, max_bytes))
             except FileNotFoundError:
                 raise Failure(f"{remote} does not exist on the instance") from None
-            except (Failure, TransportError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below
-                self._conns.pop(slot, None)
-                raise self._classify(exc, target, f"sftp get {remote}", 0, record) from None
+            if size > max_bytes:
+                raise Failure(
+                    f"{remote} on the instance is {size / 2**20:.1f} MiB, over the "
+                    f"grader's {max_bytes / 2**20:.0f} MiB limit for this file"
+                )
+            t0 = time.perf_counter()
+            with open(local, "wb") as out:
+                sftp.getfo(remote, _Capped(out, max_bytes))
         ms = (time.perf_counter() - t0) * 1000
         record(
             Evidence.make("command", f"{target}: sftp get {remote} -> {size} bytes ({ms:.0f} ms)")
@@ -225,23 +233,13 @@ class SshPool:
         """Write a small file (a script the grader runs) on the instance over SFTP."""
         import io
 
-        target = f"{self.user}@{address}:{self.port}"
-        slot = (address, key)
-        with self._guard:
-            lock = self._locks.setdefault(slot, threading.Lock())
-        with lock, host_slot(address):
-            conn = self._conns.get(slot) or self._open(slot, target, record)
+        with self._session(address, key, f"sftp put {remote}", record) as (conn, target):
+            sftp = conn.sftp()
             try:
-                sftp = conn.sftp()
-                folder = remote.rsplit("/", 1)[0]
-                try:
-                    sftp.mkdir(folder)
-                except OSError:
-                    pass  # it exists
-                sftp.putfo(io.BytesIO(text.encode()), remote)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                self._conns.pop(slot, None)
-                raise self._classify(exc, target, f"sftp put {remote}", 0, record) from None
+                sftp.mkdir(remote.rsplit("/", 1)[0])
+            except OSError:
+                pass  # it exists
+            sftp.putfo(io.BytesIO(text.encode()), remote)
         record(Evidence.make("command", f"{target}: sftp put {remote} ({len(text)} bytes)", text))
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from graders.checks import Lab, check
 from graders.errors import Failure
+from graders.labkit import require_cc_login
 from graders.probes.chameleon import floating_ip as floating_address
 
 
@@ -96,11 +97,7 @@ def web_test(lab: Lab) -> None:
 @check(title="SSH as cc works on node1", depends=["floating_ip"], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """node1 accepts the student's key for user cc on port 22."""
-    result = lab.run("id -un")
-    lab.require(
-        result.ok and result.stdout.strip() == "cc",
-        f"logged in, but `id -un` said {result.stdout.strip()!r}",
-    )
+    require_cc_login(lab)
 
 
 @check(title="kubectl shows 3 Ready nodes", depends=["ssh_login"], vantage="host")

@@ -7,7 +7,7 @@ write `Hello from $(hostname)` to `~/hello.txt`, copy it to your laptop, edit it
 from __future__ import annotations
 
 from graders.checks import Lab, check
-from graders.probes.chameleon import floating_ip
+from graders.labkit import require_active_server, require_cc_login
 
 MAX_FILE = 65536
 
@@ -15,38 +15,13 @@ MAX_FILE = 65536
 @check(title="Server hello_chameleon-<user> is ACTIVE with a floating IP")
 def server_active(lab: Lab) -> None:
     """The server exists at KVM@TACC, Nova reports it ACTIVE, and it has a floating IP."""
-    name = lab.name("server")
-    server = lab.chameleon.server(name)
-    lab.require(
-        server,
-        f"no server named {name} at {lab.config['site']}",
-        "Launch it from the hello_chameleon notebook; the name must match exactly.",
-    )
-    status = server["status"]
-    fault = (server.get("fault") or {}).get("message", "")
-    lab.require(
-        status == "ACTIVE",
-        f"server {name} is {status}" + (f" ({fault})" if fault else ""),
-        "Delete it and launch it again; an ERROR server does not recover.",
-    )
-    address = floating_ip(server)
-    lab.require(
-        address,
-        f"server {name} is ACTIVE but has no floating IP",
-        "Run the notebook cell that calls s.associate_floating_ip().",
-    )
-    lab.facts["address"] = address
-    lab.note(f"{name} is ACTIVE at floating IP {address}")
+    require_active_server(lab)
 
 
 @check(title="SSH as cc works", depends=["server_active"], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The instance accepts the student's key for user cc on port 22."""
-    result = lab.run("id -un")
-    lab.require(
-        result.ok and result.stdout.strip() == "cc",
-        f"logged in, but `id -un` said {result.stdout.strip()!r} (exit {result.exited})",
-    )
+    require_cc_login(lab)
 
 
 @check(title="The hostname starts with hello-chameleon", depends=["ssh_login"], vantage="host")
