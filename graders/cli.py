@@ -7,9 +7,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graders import __version__
 from graders.errors import BadInput
+
+if TYPE_CHECKING:  # the modules themselves are imported inside the commands that need them
+    from graders.labs import LabSpec
+    from graders.rubric import Rubric
+    from graders.store import Store
 
 EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -96,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(lab_id: str, rubric_file: str | None):  # -> tuple[LabSpec, Rubric]
+def _load(lab_id: str, rubric_file: str | None) -> tuple[LabSpec, Rubric]:
     from graders.labs import load_lab
     from graders.rubric import load_rubric, rubric_path
 
@@ -131,7 +137,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from graders.batch import observe_all, open_out, parse_shard, progress_printer
+    from graders.batch import in_shard, observe_all, open_out, parse_shard, progress_printer
     from graders.grade import preflight
     from graders.roster import load_roster
 
@@ -139,8 +145,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise BadInput("--jobs must be at least 1")
     shard = parse_shard(args.shard)
     lab, rubric = _load(args.lab, args.rubric)
-    from graders.batch import in_shard
-
     students = [s for s in load_roster(args.roster) if in_shard(s.netid, shard)]
     site = preflight(lab)
     out = Path(args.out)
@@ -178,7 +182,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return _finish(store, rubric, out, time.monotonic() - t0)
 
 
-def _finish(store, rubric, out: Path, wall_s: float) -> int:  # -> exit code
+def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float) -> int:
     from graders.batch import write_outputs
     from graders.report.cohort import render
 
