@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,27 +23,10 @@ ALL_PROFILES = [
 
 @pytest.fixture(scope="session")
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """Every profile once, both labs, with the OpenStack variables pointing at the fake API."""
-    if os.geteuid() != 0:
-        pytest.skip("the simulator needs root (sshd, ports 22 and 80)")
-    from graders.probes.chameleon import reset_cache
-    from graders.sim import Classroom
-
-    room = Classroom(Path(tmp_path_factory.mktemp("class")), ALL_PROFILES)
-    room.start()
-    saved = {k: os.environ.get(k) for k in room.openstack_env}
-    os.environ.update(room.openstack_env)
-    reset_cache()
-    try:
+    """Every profile once, both first labs, with the OpenStack variables set."""
+    root = Path(tmp_path_factory.mktemp("class"))
+    with running_classroom(root, ALL_PROFILES, ("hello-chameleon", "cloud-chi")) as room:
         yield room
-    finally:
-        room.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_cache()
 
 
 @pytest.fixture(scope="session")
@@ -52,14 +35,14 @@ def by_profile(classroom) -> dict[str, object]:
 
 
 @contextmanager
-def lab_classroom(root: Path, lab: str, profiles: list[str]) -> Iterator[object]:
-    """A classroom for one lab, with the OpenStack variables set while it runs."""
+def running_classroom(root: Path, profiles: list[str], labs: tuple[str, ...]) -> Iterator[object]:
+    """A started classroom, with the OpenStack variables pointing at its API while it runs."""
     if os.geteuid() != 0:
         pytest.skip("the simulator needs root (sshd, ports 22 and 80)")
     from graders.probes.chameleon import reset_cache
     from graders.sim import Classroom
 
-    room = Classroom(root, profiles, labs=(lab,))
+    room = Classroom(root, profiles, labs=labs)
     room.start()
     saved = {k: os.environ.get(k) for k in room.openstack_env}
     os.environ.update(room.openstack_env)
@@ -74,6 +57,10 @@ def lab_classroom(root: Path, lab: str, profiles: list[str]) -> Iterator[object]
             else:
                 os.environ[k] = v
         reset_cache()
+
+
+def lab_classroom(root: Path, lab: str, profiles: list[str]) -> AbstractContextManager[object]:
+    return running_classroom(root, profiles, (lab,))
 
 
 def graded_as_expected(lab_id: str, students: list, lab=None) -> list:
