@@ -156,3 +156,12 @@ def test_shipped_rubrics_load_against_their_labs(lab_id: str) -> None:
 def test_due_date_unquoted_in_yaml_and_without_zone(tmp_path: Path) -> None:
     p = write(tmp_path, "lab: x\ndue: 2026-03-01 12:00:00\nitems:\n  - {check: a, points: 1}\n")
     assert load_rubric(p).due == "2026-03-01T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("lab_id", lab_ids())
+def test_simulator_contract_matches_the_lab(lab_id: str) -> None:
+    """The simulator's profiles state an outcome for exactly the lab's checks and parents."""
+    from graders.sim.profiles import LAB_CHECKS
+
+    declared = {c.id: set(c.depends) for c in load_lab(lab_id).checks}
+    assert {k: set(v) for k, v in LAB_CHECKS[lab_id].items()} == declared

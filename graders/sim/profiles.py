@@ -43,7 +43,7 @@ LAB_CHECKS: dict[str, dict[str, tuple[str, ...]]] = {
         "predict_valid": ("model_server",),
         "serving_optimized": ("model_server",),
         "latency_c1": ("predict_valid",),
-        "throughput_c16": ("predict_valid", "ssh_login"),
+        "throughput_c16": ("latency_c1", "ssh_login"),
         "gpu_sampled": ("throughput_c16",),
     },
     "serve-model-chi": {
