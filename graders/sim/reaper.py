@@ -51,7 +51,8 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _reap() -> None:
+def reap() -> None:
+    """Collect every finished child (this process is a subreaper: orphans land here)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -61,15 +62,11 @@ def _reap() -> None:
             return
 
 
-def _kill_all(listeners: list[int], grace: float = 2.0) -> None:
-    for pid in listeners:  # first stop accepting, then end what is running
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+def end_all(grace: float = 2.0) -> None:
+    """SIGTERM every descendant, SIGKILL what is left after `grace` seconds, reap them all."""
     deadline = time.monotonic() + grace
     while True:
-        _reap()
+        reap()
         rest = descendants(os.getpid())
         if not rest:
             return
@@ -80,6 +77,15 @@ def _kill_all(listeners: list[int], grace: float = 2.0) -> None:
             except ProcessLookupError:
                 pass
         time.sleep(0.02)
+
+
+def _kill_all(listeners: list[int], grace: float = 2.0) -> None:
+    for pid in listeners:  # first stop accepting, then end what is running
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    end_all(grace)
 
 
 def main() -> None:
@@ -118,7 +124,7 @@ def main() -> None:
             stopping = True  # our parent is gone or closed the pipe
         if wake_r in ready:
             os.read(wake_r, 1024)
-        _reap()
+        reap()
     _kill_all(listeners)
 
 

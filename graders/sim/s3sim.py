@@ -194,15 +194,7 @@ def check_auth(environ: dict[str, Any]) -> tuple[str, bytes] | None:
     )
     key = _signing_key(SECRET_KEY, date, region, service)
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
-        return _error(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            "403 Forbidden",
-            environ,
-        )
-    return None
+    return _signature_check(expected, signature, environ)
 
 
 # Sub-resources that AWS Signature V2 signs as part of the resource (botocore's list).
@@ -259,15 +251,7 @@ def _check_v2(
     expected = base64.b64encode(
         hmac.new(SECRET_KEY.encode(), to_sign.encode(), hashlib.sha1).digest()
     ).decode()
-    if not hmac.compare_digest(expected, signature):
-        return _error(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            "403 Forbidden",
-            environ,
-        )
-    return None
+    return _signature_check(expected, signature, environ)
 
 
 class MinioAuth:
@@ -333,3 +317,16 @@ def main() -> None:
     sockets = [(a, listen(a, config["port"]), serve) for a in config["addresses"]]
     emit({"pids": serve_children(sockets)})
     supervise()
+
+
+def _signature_check(expected: str, signature: str, environ: dict) -> Any:
+    """None when the signatures match; MinIO's SignatureDoesNotMatch answer when not."""
+    if hmac.compare_digest(expected, signature):
+        return None
+    return _error(
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+        "403 Forbidden",
+        environ,
+    )

@@ -192,6 +192,22 @@ def _ports(*pairs: int) -> list[Json]:
     ]
 
 
+def _minio(key: str, up_at: datetime, project: str, ip: str) -> Json:
+    """The labs' MinIO container (S3 on 9000, console on 9001), in compose project `project`."""
+    return _container(
+        key,
+        "minio",
+        "minio/minio:RELEASE.2025-09-07T16-13-09Z",
+        "/usr/bin/docker-entrypoint.sh server /data --console-address :9001",
+        up_at,
+        project,
+        ports=_ports(9000, 9001),
+        ip=ip,
+        health="healthy",
+        volumes=(f"{project}_minio_data:/data",),
+    )
+
+
 def _container(
     key: str,
     name: str,
@@ -692,18 +708,7 @@ class TrainingLabs:
                 ip="172.18.0.3",
                 volumes=("tracking_service_postgres_data:/var/lib/postgresql",),
             ),
-            _container(
-                key,
-                "minio",
-                "minio/minio:RELEASE.2025-09-07T16-13-09Z",
-                "/usr/bin/docker-entrypoint.sh server /data --console-address :9001",
-                up_at,
-                project,
-                ports=_ports(9000, 9001),
-                ip="172.18.0.2",
-                health="healthy",
-                volumes=("tracking_service_minio_data:/data",),
-            ),
+            _minio(key, up_at, project, "172.18.0.2"),
         ]
         return SimHost(
             name,
@@ -854,18 +859,7 @@ class TrainingLabs:
                 state="exited",
                 finished=up_at + timedelta(seconds=4),
             ),
-            _container(
-                key,
-                "minio",
-                "minio/minio:RELEASE.2025-09-07T16-13-09Z",
-                "/usr/bin/docker-entrypoint.sh server /data --console-address :9001",
-                up_at,
-                project,
-                ports=_ports(9000, 9001),
-                ip="172.19.0.2",
-                health="healthy",
-                volumes=("ray_cluster_minio_data:/data",),
-            ),
+            _minio(key, up_at, project, "172.19.0.2"),
         ]
         return SimHost(
             name,

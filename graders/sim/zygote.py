@@ -28,12 +28,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .reaper import descendants
+from .reaper import descendants, end_all, reap
 
 PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG = 36, 1
 
@@ -209,33 +208,6 @@ def supervise(on_command: Callable[[str], None] | None = None) -> None:
             os.read(wake_r, 1024)
         reap()
     end_all()
-
-
-def reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def end_all(grace: float = 2.0) -> None:
-    """SIGTERM every descendant, SIGKILL what is left after `grace` seconds, reap them all."""
-    deadline = time.monotonic() + grace
-    while True:
-        reap()
-        rest = descendants(os.getpid())
-        if not rest:
-            return
-        sig = signal.SIGTERM if time.monotonic() < deadline else signal.SIGKILL
-        for pid in rest:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.02)
 
 
 def rss_kib(pid: int) -> int:
