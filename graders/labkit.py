@@ -157,3 +157,14 @@ def get_json(lab: Lab, url: str, what: str) -> Any:
         raise Failure(
             f"GET {url} did not answer JSON ({ctype}: {resp.text[:80]!r}); expected {what}"
         ) from None
+
+
+def bucket_objects(lab: Lab) -> list[dict[str, Any]]:
+    """Objects of the lab's bucket, through the instance's S3 API (MinIO) with lab.yaml's keys."""
+    from graders.probes.s3 import S3
+
+    cfg = lab.config["s3"]
+    s3 = S3(
+        f"http://{lab.address}:{lab.port('s3')}", cfg["access_key"], cfg["secret_key"], lab.record
+    )
+    return s3.objects(cfg["bucket"])

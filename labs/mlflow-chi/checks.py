@@ -12,8 +12,12 @@ from urllib.parse import quote
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit import require_active_server, require_cc_login, require_containers
-from graders.probes.s3 import S3
+from graders.labkit import (
+    bucket_objects,
+    require_active_server,
+    require_cc_login,
+    require_containers,
+)
 
 
 @check(title="Server node-mlflow-<user> is ACTIVE with a floating IP")
@@ -96,10 +100,7 @@ def registered_model(lab: Lab) -> None:
 def artifact_bucket(lab: Lab) -> None:
     """MinIO's S3 API on 9000 has the bucket with artifacts, gpu-info.txt among them."""
     cfg = lab.config["s3"]
-    s3 = S3(
-        f"http://{lab.address}:{lab.port('s3')}", cfg["access_key"], cfg["secret_key"], lab.record
-    )
-    objects = s3.objects(cfg["bucket"])
+    objects = bucket_objects(lab)
     lab.measure("objects", len(objects))
     lab.require(objects, f"bucket {cfg['bucket']} is empty")
     lab.require(

@@ -13,6 +13,7 @@ from typing import Any
 from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.labkit import (
+    bucket_objects,
     get_json,
     gpu_tool,
     require_active_server,
@@ -20,7 +21,6 @@ from graders.labkit import (
     require_containers,
 )
 from graders.probes.gpu import explain
-from graders.probes.s3 import S3
 
 
 @check(title="Server node-mltrain-<user> is ACTIVE with a floating IP")
@@ -91,10 +91,7 @@ def ray_jobs(lab: Lab) -> None:
 def checkpoints(lab: Lab) -> None:
     """Ray Train stored checkpoints under TorchTrainer_* in MinIO's bucket ray."""
     cfg = lab.config["s3"]
-    s3 = S3(
-        f"http://{lab.address}:{lab.port('s3')}", cfg["access_key"], cfg["secret_key"], lab.record
-    )
-    objects = s3.objects(cfg["bucket"])
+    objects = bucket_objects(lab)
     ckpt = [o for o in objects if cfg["checkpoint_prefix"] in o["key"]]
     lab.measure("checkpoint_objects", len(ckpt))
     lab.require(
