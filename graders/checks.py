@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,13 @@ class Lab:
                 f"check {self.check.id!r} needs an address: it must depend on a check that "
                 "sets lab.facts['address']"
             ) from None
+
+    def measuring(self) -> AbstractContextManager[None]:
+        """Hold a measurement slot for this instance: the grader goes quiet towards other
+        hosts meanwhile (graders.limits), so its own load stays out of the figures."""
+        from graders.limits import measuring
+
+        return measuring(self.address)
 
     def run(self, command: str, timeout: float = 20.0) -> CommandResult:
         """Run a command on the instance over SSH as cc; the result keeps exit code and output."""

@@ -23,6 +23,15 @@ class Failure(Exception):
         self.help = help
 
 
+class Skip(Exception):
+    """The check does not apply to this student (e.g. no repository named): status `skipped`,
+    with the reason as its message; never charged as a failure."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class TransportError(Exception):
     """The student's system could not be reached, or answered with a transient fault.
 

@@ -11,11 +11,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from graders.checks import Check, Lab, Session
-from graders.errors import Failure, GraderFault, TransportError
+from graders.errors import Failure, GraderFault, Skip, TransportError
 from graders.evidence import Evidence, Observation, now
+from graders.limits import Clock, bind_clock
 
 log = logging.getLogger("labgrader.runner")
 RETRY_BACKOFF_S = 0.5
@@ -46,19 +47,25 @@ def order(checks: Iterable[Check]) -> list[Check]:
 
 
 def run_check(check: Check, session: Session) -> Observation:
-    """One check with its retries, inside its time budget. Never raises."""
+    """One check with its retries, inside its time budget. Never raises.
+
+    The budget is the check's own time: time queued for a measurement slot is added to it."""
     started, t0 = now(), time.monotonic()
-    deadline = t0 + check.timeout
+    clock = Clock()
+
+    def left() -> float:
+        return t0 + check.timeout + clock.queued_s() - time.monotonic()
+
     lab = Lab(session, check)
     obs = Observation(check.id, "error", started_at=started)
     attempt = 0
     while True:
         attempt += 1
         lab.attempt = attempt
-        outcome = _attempt(check, lab, deadline - time.monotonic())
+        outcome = _attempt(check, lab, left, clock)
         if isinstance(outcome, TransportError) and attempt <= check.retries:
             wait = RETRY_BACKOFF_S * attempt
-            if time.monotonic() + wait < deadline - 0.5:
+            if wait < left() - 0.5:
                 lab.note(f"attempt {attempt}: {outcome.message}; retrying in {wait:.1f} s")
                 time.sleep(wait)
                 continue
@@ -71,11 +78,14 @@ def run_check(check: Check, session: Session) -> Observation:
     return obs
 
 
-def _attempt(check: Check, lab: Lab, budget: float) -> BaseException | None:
-    """Run the check function once in a daemon thread; give up on it after `budget` s."""
+def _attempt(
+    check: Check, lab: Lab, left: Callable[[], float], clock: Clock
+) -> BaseException | None:
+    """Run the check function once in a daemon thread; give up on it when `left()` runs out."""
     box: list[BaseException | None] = []
 
     def target() -> None:
+        bind_clock(clock)
         try:
             check.func(lab)
             box.append(None)
@@ -84,7 +94,8 @@ def _attempt(check: Check, lab: Lab, budget: float) -> BaseException | None:
 
     worker = threading.Thread(target=target, name=f"check-{check.id}", daemon=True)
     worker.start()
-    worker.join(max(budget, 0.0))
+    while worker.is_alive() and (remaining := left()) > 0:
+        worker.join(min(remaining, 1.0))  # re-read: queueing may have extended the budget
     if worker.is_alive():
         return GraderFault(
             f"the check did not finish within its {check.timeout:g} s limit "
@@ -98,6 +109,8 @@ def _judge(outcome: BaseException | None, check: Check) -> tuple[str, str, str]:
         return "passed", "", ""
     if isinstance(outcome, Failure):
         return "failed", outcome.message, outcome.help
+    if isinstance(outcome, Skip):
+        return "skipped", outcome.message, ""
     if isinstance(outcome, TransportError):
         status = "unreachable" if outcome.unreachable else "failed"
         return status, outcome.message, outcome.help

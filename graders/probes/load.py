@@ -16,10 +16,11 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from graders.errors import GraderFault
 from graders.evidence import Evidence
-from graders.limits import measurement_slot
+from graders.limits import measuring
 
 MAX_BODY = 1 << 20
 
@@ -99,7 +100,7 @@ def run_load(
         "deadline_s": deadline_s,
         "max_body": MAX_BODY,
     }
-    with measurement_slot():
+    with measuring(urlsplit(url).hostname or ""):
         proc = subprocess.run(
             [sys.executable, "-m", "graders.probes.loadworker"],
             input=json.dumps(spec),

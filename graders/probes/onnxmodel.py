@@ -117,13 +117,11 @@ def benchmark(
 ) -> dict[str, float]:
     """Median/p95 single-sample latency (ms) and batch throughput (FPS) of `model` (a path as
     the container sees it), measured by onnxruntime inside the student's container."""
-    from graders.limits import measurement_slot
-
     lab.put(BENCH.read_text(), REMOTE_BENCH)
     cmd = (
         f"docker exec -i {container} python3 - {model} {int(runs)} {int(batch)} < ~/{REMOTE_BENCH}"
     )
-    with measurement_slot():
+    with lab.measuring():
         result = lab.run(cmd, timeout=timeout)
     if not result.ok:
         err = (result.stderr or result.stdout).strip().splitlines()
