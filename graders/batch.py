@@ -135,8 +135,14 @@ def observe_all(
     return done
 
 
-def write_outputs(store: Store, rubric: Rubric, out: Path) -> list[tuple[dict, Result | None, str]]:
-    """Score every student's newest grading and write their files and the gradebooks."""
+def write_outputs(
+    store: Store, rubric: Rubric, out: Path, durable: tuple[str, ...] = ()
+) -> list[tuple[dict, Result | None, str]]:
+    """Score every student's newest grading and write their files and the gradebooks.
+
+    A `durable` check the newest grading could not read is judged from the latest earlier
+    reading of it (graders/durable.py)."""
+    from graders.durable import carry_forward
     from graders.report import render
     from graders.report.csv import canvas, gradebook
 
@@ -145,7 +151,8 @@ def write_outputs(store: Store, rubric: Rubric, out: Path) -> list[tuple[dict, R
         if g.outcome != "graded":
             rows.append((g.student, None, f"grader crashed: {g.reason}"))
             continue
-        result = score(g.observations, rubric, student=g.netid, graded_at=g.finished_at)
+        observations = carry_forward(g.observations, store.earlier(g.netid, g.row), durable)
+        result = score(observations, rubric, student=g.netid, graded_at=g.finished_at)
         folder = out / "students" / g.netid
         write_atomic(folder / "result.json", render(result, "json"))
         write_atomic(

@@ -179,14 +179,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
         return 130
     stop()
-    return _finish(store, rubric, out, time.monotonic() - t0)
+    return _finish(store, rubric, out, time.monotonic() - t0, lab)
 
 
-def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float) -> int:
+def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float, lab: LabSpec) -> int:
     from graders.batch import write_outputs
     from graders.report.cohort import render
 
-    rows = write_outputs(store, rubric, out)
+    rows = write_outputs(store, rubric, out, tuple(lab.config.get("durable", ())))
     results = [r for _, r, _ in rows if r is not None]
     crashed = sum(1 for _, r, _ in rows if r is None)
     sys.stdout.write(render(results, list(store.latest()), crashed, wall_s))
@@ -215,7 +215,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         raise BadInput(f"{out} is not a batch folder; give --out")
     t0 = time.monotonic()
     store = Store(args.store, lab.id, create=False)
-    return _finish(store, rubric, out, time.monotonic() - t0)
+    return _finish(store, rubric, out, time.monotonic() - t0, lab)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -237,7 +237,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         other = Store(p, lab.id, create=False)
         store.copy_from(other)
         other.close()
-    return _finish(store, rubric, out, time.monotonic() - t0)
+    return _finish(store, rubric, out, time.monotonic() - t0, lab)
 
 
 def cmd_rubric_diff(args: argparse.Namespace) -> int:

@@ -55,4 +55,8 @@ def load_lab(lab_id: str) -> LabSpec:
         raise BadInput(
             f"lab {lab_id}: checks.py does not load ({type(exc).__name__}: {exc})"
         ) from None
-    return LabSpec(lab_id, config, collect(vars(module)))
+    checks = collect(vars(module))
+    unknown = sorted(set(config.get("durable", [])) - {c.id for c in checks})
+    if unknown:
+        raise BadInput(f"lab {lab_id}: durable names unknown checks {', '.join(unknown)}")
+    return LabSpec(lab_id, config, checks)

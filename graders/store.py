@@ -64,6 +64,7 @@ class Grading:
     sha256: str = ""
     grader_version: str = __version__
     shard: str = ""
+    row: int = 0  # its id in the store, once stored
 
 
 class Store:
@@ -150,7 +151,7 @@ class Store:
         """The newest grading of every student, in netid order."""
         rows = self.db.execute(
             "SELECT lab, netid, student, outcome, reason, observations, rubric_sha256, "
-            "started_at, finished_at, seconds, sha256, grader_version, shard FROM gradings "
+            "started_at, finished_at, seconds, sha256, grader_version, shard, id FROM gradings "
             "WHERE id IN (SELECT MAX(id) FROM gradings GROUP BY netid) ORDER BY netid"
         )
         for r in rows:
@@ -168,7 +169,19 @@ class Store:
                 r[10],
                 r[11],
                 r[12],
+                r[13],
             )
+
+    def earlier(self, netid: str, before: int) -> Iterator[tuple[str, list[Observation]]]:
+        """A student's graded rows older than row `before`, newest first: (finished_at,
+        observations)."""
+        rows = self.db.execute(
+            "SELECT finished_at, observations FROM gradings WHERE netid = ? AND id < ? "
+            "AND outcome = 'graded' ORDER BY id DESC",
+            (netid, before),
+        )
+        for finished_at, observations in rows:
+            yield finished_at, [Observation.from_dict(o) for o in json.loads(observations)]
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM gradings").fetchone()[0]

@@ -1,0 +1,78 @@
+"""Durable records: a regrade that finds the instance gone keeps what an earlier grading read
+for the checks a lab marks `durable`, and judges every other check from the newest grading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from graders.batch import write_outputs
+from graders.errors import BadInput
+from graders.evidence import Evidence, Observation
+from graders.labs import load_lab
+from graders.rubric import load_rubric, rubric_path
+from graders.store import Grading, Store
+
+LAB = "mlflow-chi"
+
+
+def grading(statuses: dict[str, str], finished: str) -> Grading:
+    obs = [
+        Observation(
+            c, s, message=f"{c} {s}", evidence=[Evidence.make("note", f"{c} at {finished}")]
+        )
+        for c, s in statuses.items()
+    ]
+    return Grading(LAB, "st001", {"netid": "st001"}, "graded", "", obs, "0" * 64, "t0", finished, 1)
+
+
+def test_a_gone_instance_keeps_its_durable_records(tmp_path: Path) -> None:
+    lab = load_lab(LAB)
+    durable = tuple(lab.config["durable"])
+    assert "experiment_runs" in durable and "containers" not in durable
+    checks = [c.id for c in lab.checks]
+    before = {c: "passed" for c in checks} | {"artifact_bucket": "failed"}
+    after = {c: "skipped" for c in checks} | {"server_active": "failed", "mlflow_up": "unreachable"}
+    store = Store(tmp_path / "store.sqlite", LAB)
+    store.add(grading(before, "2026-11-01T10:00:00.000+00:00"))
+    store.add(grading(after, "2026-12-20T10:00:00.000+00:00"))
+    write_outputs(store, load_rubric(rubric_path(LAB), lab), tmp_path, durable)
+    result = json.loads((tmp_path / "students/st001/result.json").read_text())
+    seen = {i["check"]: i for i in result["checks"]}
+    # durable: the earlier reading stands, and says where it came from
+    assert seen["experiment_runs"]["observed"] == "passed"
+    assert "carried forward from the grading finished 2026-11-01" in json.dumps(
+        seen["experiment_runs"]["evidence"]
+    )
+    assert seen["artifact_bucket"]["observed"] == "failed"  # a failed reading is carried too
+    # not durable: judged from the newest grading only
+    assert seen["containers"]["observed"] == "skipped"
+    assert seen["mlflow_up"]["observed"] == "unreachable"
+
+
+def test_a_new_reading_of_a_durable_record_wins(tmp_path: Path) -> None:
+    lab = load_lab(LAB)
+    checks = [c.id for c in lab.checks]
+    store = Store(tmp_path / "store.sqlite", LAB)
+    store.add(grading({c: "passed" for c in checks}, "2026-11-01T10:00:00.000+00:00"))
+    now = {c: "passed" for c in checks} | {"experiment_runs": "failed"}
+    store.add(grading(now, "2026-11-02T10:00:00.000+00:00"))
+    write_outputs(store, load_rubric(rubric_path(LAB), lab), tmp_path, tuple(lab.config["durable"]))
+    result = json.loads((tmp_path / "students/st001/result.json").read_text())
+    seen = {i["check"]: i for i in result["checks"]}
+    assert seen["experiment_runs"]["observed"] == "failed"
+    assert "carried forward" not in json.dumps(seen["experiment_runs"]["evidence"])
+
+
+def test_durable_must_name_the_labs_checks(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    labs = tmp_path / "labs"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "labs" / LAB, labs / LAB)
+    spec = labs / LAB / "lab.yaml"
+    spec.write_text(spec.read_text().replace("durable: [", "durable: [no_such_check, "))
+    monkeypatch.setenv("LABGRADER_LABS", str(labs))
+    with pytest.raises(BadInput, match="durable names unknown checks no_such_check"):
+        load_lab(LAB)
