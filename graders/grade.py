@@ -16,10 +16,14 @@ from graders.student import Student
 
 
 def site_for(lab: LabSpec) -> Site:
-    name = lab.config["site"]
+    return site_named(lab.config["site"], f"lab {lab.id}")
+
+
+def site_named(name: str, who: str = "a lab") -> Site:
+    """A Chameleon site by name, with its auth URL from rubrics/course.yaml."""
     sites = load_yaml(rubrics_dir() / "course.yaml", "course", "course file")["sites"]
     if name not in sites:
-        raise BadInput(f"lab {lab.id} uses site {name!r}, which rubrics/course.yaml does not list")
+        raise BadInput(f"{who} uses site {name!r}, which rubrics/course.yaml does not list")
     return Site(name, sites[name]["auth_url"])
 
 

@@ -145,9 +145,17 @@ def require_whole(lab: Lab, resp: Any) -> None:
     )
 
 
-def get_json(lab: Lab, url: str, what: str) -> Any:
-    """GET a JSON document; anything else (HTML, garbage, an error code) is a Failure."""
-    resp = lab.http.get(url)
+def get_json(lab: Lab, url: str, what: str, *, login: str = "", help: str = "", **send: Any) -> Any:
+    """GET a JSON document; anything else (HTML, garbage, an error code) is a Failure.
+
+    `send`: headers or auth for the request; `login` names those credentials, so that a
+    401/403 says they were refused. `help`: what to do when the answer is not JSON."""
+    resp = lab.http.get(url, **send)
+    if login and resp.status in (401, 403):
+        raise Failure(
+            f"GET {url} refused {login} (HTTP {resp.status}: {resp.text[:80]!r})",
+            "The grader logs in with the lab's own credentials: keep them while grading runs.",
+        )
     lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status} ({what})")
     require_whole(lab, resp)
     try:
@@ -155,7 +163,7 @@ def get_json(lab: Lab, url: str, what: str) -> Any:
     except ValueError:
         ctype = resp.headers.get("Content-Type", "?")
         raise Failure(
-            f"GET {url} did not answer JSON ({ctype}: {resp.text[:80]!r}); expected {what}"
+            f"GET {url} did not answer JSON ({ctype}: {resp.text[:80]!r}); expected {what}", help
         ) from None
 
 

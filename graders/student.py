@@ -17,6 +17,7 @@ class Student:
     ssh_key: str
     project: int | None = None
     repo: str | None = None
+    github_repo: str | None = None  # owner/name: GitHub Actions runs are read there
     email: str | None = None
     section: str | None = None
 
@@ -33,6 +34,7 @@ def from_dict(data: dict, base: Path, label: str) -> Student:
         ssh_key=str(key),
         project=data.get("project"),
         repo=data.get("repo"),
+        github_repo=data.get("github_repo"),
         email=data.get("email"),
         section=data.get("section"),
     )

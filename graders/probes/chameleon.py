@@ -125,6 +125,57 @@ class Chameleon:
             "floatingips", lambda chi: chi.neutron().list_floatingips()["floatingips"]
         )
 
+    def at(self, site: Site) -> Chameleon:
+        """The same probe at another site (e.g. the object store of a KVM@TACC lab)."""
+        return Chameleon(site, self.record)
+
+    def volume(self, name: str) -> dict[str, Any] | None:
+        """The Cinder volume with exactly this name (`chi.clients.cinder()`), or None."""
+        vols = self._list("volumes", lambda chi: [v._info for v in chi.cinder().volumes.list()])
+        found = [v for v in vols if v.get("name") == name]
+        self.record(
+            Evidence.make(
+                "api",
+                f"cinder volumes/detail at {self.site.name}: {len(vols)} volumes, "
+                f"{len(found)} named {name}",
+                found[0] if found else "",
+            )
+        )
+        return found[0] if found else None
+
+    def objects(self, container: str) -> list[dict[str, Any]] | None:
+        """The objects of a Swift container (`name`, `bytes`, `hash`), or None without one.
+
+        Through swiftclient on python-chi's session, as `chi.storage` does, but with the
+        site's region and one try (swiftclient retries five times by default)."""
+
+        def swift(chi: Any) -> Any:
+            import swiftclient
+
+            return swiftclient.Connection(
+                session=chi.session(),
+                os_options={"region_name": self.site.name},
+                retries=0,
+                timeout=API_TIMEOUT_S,
+            )
+
+        names = self._list(
+            "swift", lambda chi: [c["name"] for c in swift(chi).get_account(full_listing=True)[1]]
+        )
+        if container not in names:
+            self.record(
+                Evidence.make(
+                    "api",
+                    f"swift account at {self.site.name}: {len(names)} containers, "
+                    f"none named {container}",
+                )
+            )
+            return None
+        return self._list(
+            f"swift/{container}",
+            lambda chi: swift(chi).get_container(container, full_listing=True)[1],
+        )
+
     # --- plumbing ---------------------------------------------------------------------------
     def _list(
         self, what: str, fetch: Callable[[Any], list[dict[str, Any]]]

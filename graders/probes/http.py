@@ -69,6 +69,11 @@ class Http:
     def post(self, url: str, **kwargs: Any) -> HttpResponse:
         return self.request("POST", url, **kwargs)
 
+    def send(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
+        """Send one request and return its answer as is: a redirect is not followed (a login
+        form's answer carries its cookie on the redirect itself)."""
+        return self._send(method, url, **kwargs)
+
     def request(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
         """Send one request, following redirects only within the same host."""
         history: list[str] = []

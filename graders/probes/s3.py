@@ -33,7 +33,7 @@ class S3:
             config=Config(
                 connect_timeout=3,
                 read_timeout=5,
-                retries={"max_attempts": 1},
+                retries={"total_max_attempts": 1},  # "max_attempts": 1 means two
                 s3={"addressing_style": "path"},
             ),
         )
@@ -60,6 +60,14 @@ class S3:
             )
         )
         return objs
+
+    def tags(self, bucket: str, key: str) -> dict[str, str]:
+        """An object's tags (GetObjectTagging), as a dict; recorded by the caller."""
+        doc = self._call(
+            f"get tags of {bucket}/{key}",
+            lambda: self.client.get_object_tagging(Bucket=bucket, Key=key),
+        )
+        return {t["Key"]: t["Value"] for t in doc.get("TagSet", []) if "Key" in t}
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         from botocore.exceptions import (
