@@ -11,6 +11,8 @@ sudo=""
 packages=()
 [ -x /usr/sbin/sshd ] || packages+=(openssh-server)
 command -v ssh-keygen >/dev/null || packages+=(openssh-client)
+# eval-online-chi's simulated nodes each run a real Prometheus (Debian's package, 2.42).
+command -v prometheus >/dev/null || packages+=(prometheus)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing ${packages[*]}" >&2
   $sudo apt-get update -qq

@@ -25,13 +25,17 @@ from types import TracebackType
 import yaml
 
 from . import cluster
+from .evaluation import EvaluationLabs
 from .gourmetgram import CLASSES, GourmetGramServer
 from .hosts import SimHost, install_standins
+from .mlops import MlopsLabs
+from .monitoring import MonitoringLabs
 from .openstack import NO_VALID_HOST, FakeOpenStack
 from .profiles import LAB_CHECKS, PROFILES, Profile
 from .serve import Hub
 from .serving import ServingLabs
 from .sshd import SshdFleet, ensure_login_user
+from .storage import StorageLabs
 from .tarpit import Tarpit
 from .training import LABS as TRAINING_LABS
 from .training import TrainingLabs
@@ -51,6 +55,7 @@ class SimStudent:
     student_file: Path
     key_path: Path
     hosts: dict[str, SimHost] = field(default_factory=dict)  # lab -> its instance with a FIP
+    extra: dict[str, str] = field(default_factory=dict)  # more student.yaml fields (github_repo)
 
     def expected(self, lab: str) -> dict[str, str]:
         return PROFILES[self.profile].expected(lab)
@@ -126,6 +131,14 @@ class Classroom:
         self._builders.update({lab: self._training.builder(lab) for lab in TRAINING_LABS})
         self._serving = ServingLabs(self)  # serve-system/-model/-edge-chi, llm-chi
         self._builders.update(self._serving.builders())
+        self._evaluation = EvaluationLabs(self, self.root / "evaluation")  # eval-offline/-loop
+        self._builders.update(self._evaluation.builders())
+        self._storage = StorageLabs(self)  # data-persist-chi, data-platform-chi
+        self._builders.update(self._storage.builders())
+        self._mlops = MlopsLabs(self)  # mlops-chi
+        self._builders.update(self._mlops.builders())
+        self._monitoring = MonitoringLabs(self)  # eval-online-chi
+        self._builders.update(self._monitoring.builders())
 
     # ---- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Classroom:
@@ -151,6 +164,10 @@ class Classroom:
         """Stop everything started (idempotent): sshd and all its sessions, every listener."""
         self._training.stop()
         self._serving.stop()
+        self._evaluation.stop()
+        self._storage.stop()
+        self._mlops.stop()
+        self._monitoring.stop()
         if self._sshd:
             self._sshd.stop()
         if self._hub:
@@ -171,9 +188,18 @@ class Classroom:
 
     def pids(self) -> list[int]:
         """Every process this classroom runs now (sshd supervisor, listeners, sessions)."""
-        return (
-            (self._sshd.pids() if self._sshd else []) + self._training.pids() + self._serving.pids()
+        families = (
+            self._training,
+            self._serving,
+            self._evaluation,
+            self._storage,
+            self._mlops,
+            self._monitoring,
         )
+        return [
+            *(self._sshd.pids() if self._sshd else []),
+            *(p for f in families for p in f.pids()),
+        ]
 
     def sshd_logs(self) -> str:
         return self._sshd.logs() if self._sshd else ""
@@ -263,6 +289,7 @@ class Classroom:
                         "netid": student.netid,
                         "chameleon_user": student.chameleon_user,
                         "ssh_key": str(student.key_path),
+                        **student.extra,
                     },
                     sort_keys=False,
                 )
@@ -285,11 +312,7 @@ class Classroom:
             self.cloud.add_server(server, "m1.small", [], error=NO_VALID_HOST)
             return None
         fixed_ip = next_fixed()
-        port = self.cloud.add_port(
-            self.cloud.network("sharednet1"), fixed_ip, security_groups=("default", "allow-ssh")
-        )
-        self.cloud.add_server(server, "m1.small", [port], ("default", "allow-ssh"))
-        self.cloud.add_floating_ip(address, port)
+        self.cloud.add_instance(server, "m1.small", address, fixed_ip, ("default", "allow-ssh"))
         hostname = f"hello-chameleon-{student.chameleon_user.replace('_', '-')}"
         line = f"Hello from {hostname}\n"
         files = {
@@ -381,6 +404,11 @@ class Classroom:
         self._sshd.start(h.ssh() for h in up if h.sshd)
         self._training.start(hosts, self._hub, self._tarpit)
         self._serving.start(self._hub, self._tarpit, (self.root / "hosts").resolve())
+        self._evaluation.start(self._hub, self._tarpit)
+        self._storage.start(self._hub, self._tarpit)
+        self._monitoring.start(self._hub, self._tarpit)  # waits for Prometheus's first scrape
+        self._mlops.start(self._hub, self._tarpit, self.root / "mlops")
+        self.openstack_env = {**self.openstack_env, **self._mlops.env}  # + the GitHub API's
         self._wait_listening([h.address for h in up if h.sshd])
 
     def _wait_listening(self, addresses: list[str]) -> None:

@@ -30,6 +30,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,20 @@ class DockerEngine:
         self._procs: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self._closing = False
+        self._temp: Path | None = None
+
+    @classmethod
+    def under(cls, hosts_dir: Path, name: str) -> DockerEngine:
+        """An engine whose socket is `hosts_dir/name`, or in a short temporary folder when
+        that path is too long for AF_UNIX (107 bytes); close() removes that folder."""
+        path, temp = hosts_dir / name, None
+        if len(str(path)) > 100:
+            temp = Path(tempfile.mkdtemp(prefix="labgrader-dockerd-"))
+            temp.chmod(0o755)
+            path = temp / name
+        engine = cls(path)
+        engine._temp = temp
+        return engine
 
     def register(self, state_file: Path, root: Path, bin_dir: Path) -> None:
         self._hosts[str(state_file)] = {"root": root, "bin": bin_dir}
@@ -108,6 +123,9 @@ class DockerEngine:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
 
     # ---- one exec ----------------------------------------------------------------------
     def _accept(self, conn: socket.socket, addr: Any) -> None:

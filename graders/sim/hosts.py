@@ -21,7 +21,7 @@ from .profiles import Network
 from .sshd import SYSTEM_PATH, SshHost
 
 STANDINS = Path(__file__).with_name("standins")
-TOOLS = ("hostname", "kubectl", "docker", "nvidia-smi", "rocm-smi")
+TOOLS = ("hostname", "kubectl", "docker", "nvidia-smi", "rocm-smi", "findmnt")
 
 
 def stand_in_python() -> str:

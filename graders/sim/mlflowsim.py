@@ -263,15 +263,22 @@ def seed_host(url: str, seed: Json) -> Json:
     registered = []
     for reg in seed.get("registered", []):
         run_name = seed["runs"][reg["run"]]["name"]
-        model_id = models[run_name][-1]
         run_id = runs[reg["run"]]
         try:
             client.get_registered_model(reg["name"])
         except Exception:  # noqa: BLE001  # RESOURCE_DOES_NOT_EXIST: create it
             client.create_registered_model(reg["name"])
-        version = client.create_model_version(
-            reg["name"], source=f"models:/{model_id}", run_id=run_id, model_id=model_id
-        )
+        if reg.get("from_run"):  # registered from runs:/<id>/model (no logged model here)
+            version = client.create_model_version(
+                reg["name"], source=f"runs:/{run_id}/model", run_id=run_id
+            )
+        else:
+            model_id = models[run_name][-1]
+            version = client.create_model_version(
+                reg["name"], source=f"models:/{model_id}", run_id=run_id, model_id=model_id
+            )
+        for alias in reg.get("aliases", ()):  # an alias moves to the newest version given it
+            client.set_registered_model_alias(reg["name"], alias, version.version)
         registered.append({"name": reg["name"], "version": version.version})
     return {
         "experiment_id": experiment_id,

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import blockobject
 from .serve import Hub, TrackedHTTPServer
 
 Json = dict[str, Any]
@@ -33,6 +34,7 @@ FLAVORS = {  # Chameleon KVM@TACC flavors
     "m1.small": {"vcpus": 1, "ram": 2048, "disk": 20},
     "m1.medium": {"vcpus": 2, "ram": 4096, "disk": 40},
     "m1.large": {"vcpus": 4, "ram": 8192, "disk": 40},
+    "m1.xlarge": {"vcpus": 8, "ram": 16384, "disk": 40},
     # Bare-metal sites (CHI@TACC, CHI@UC): one flavor; the node type is in the lease.
     "baremetal": {"vcpus": 48, "ram": 196608, "disk": 240},
     "g1.h100.pci.1": {"vcpus": 24, "ram": 245760, "disk": 240},  # KVM@TACC H100 VM
@@ -243,6 +245,23 @@ class FakeOpenStack:
             for port in ports:
                 port.update(device_id=server_id, device_owner="compute:nova", status="ACTIVE")
             self.servers.append(server)
+        return server
+
+    def add_instance(
+        self,
+        name: str,
+        flavor: str,
+        address: str,
+        fixed_ip: str,
+        groups: tuple[str, ...] = ("default",),
+        image: str = "CC-Ubuntu24.04",
+        region: str | None = None,
+    ) -> Json:
+        """An ACTIVE server on sharednet1 at `fixed_ip`, reached at floating IP `address`: what
+        a student's launch cell makes."""
+        port = self.add_port(self.network("sharednet1", region), fixed_ip, security_groups=groups)
+        server = self.add_server(name, flavor, [port], groups, image, region=region)
+        self.add_floating_ip(address, port)
         return server
 
     def add_floating_ip(self, address: str, port: Json, description: str = "") -> Json:
@@ -477,6 +496,8 @@ class FakeOpenStack:
         regions = tuple(dict.fromkeys((self.region, *REGIONS)))
         if kind == "container":
             regions = ("CHI@Edge", *(r for r in regions if r != "CHI@Edge"))
+        if kind == "object-store":  # likewise swiftclient: CHI@TACC's object store first
+            regions = ("CHI@TACC", *(r for r in regions if r != "CHI@TACC"))
         return regions
 
     def catalog(self) -> list[Json]:
@@ -485,6 +506,9 @@ class FakeOpenStack:
             ("compute", "nova", "/compute/v2.1"),
             ("network", "neutron", "/network"),
             ("container", "zun", "/container/v1"),  # Zun's catalog URL ends in its version
+            # Swift and Cinder (blockobject.py): their URLs end in the project
+            ("object-store", "swift", f"/object-store/v1/AUTH_{self.project_id}"),
+            ("volumev3", "cinderv3", f"/volume/v3/{self.project_id}"),
         ]
         return [
             {
@@ -629,6 +653,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._nova(path.removeprefix("/compute/v2.1"), query)
         if path.startswith("/network/v2.0/"):
             return self._neutron(path.removeprefix("/network/v2.0/"), query)
+        if path.startswith(("/object-store/", "/volume/")):
+            return blockobject.serve(self, self.cloud, self.site, path, query)
         self._reply(404, b"404 Not Found\n\nThe resource could not be found.\n\n   ")
 
     def _identity_version(self) -> Json:

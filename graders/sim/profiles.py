@@ -87,6 +87,61 @@ LAB_CHECKS: dict[str, dict[str, tuple[str, ...]]] = {
         "checkpoints": ("server_active",),
         "worker_gpus": ("ray_containers",),
     },
+    "mlops-chi": {
+        "nodes_active": (),
+        "floating_ip": (),
+        "ssh_login": ("floating_ip",),
+        "argo_templates": ("ssh_login",),
+        "argo_workflows": ("argo_templates",),
+        "argocd_apps": ("ssh_login",),
+        "mlflow_model": ("floating_ip",),
+        "env_staging": ("floating_ip",),
+        "env_canary": ("floating_ip",),
+        "env_production": ("floating_ip",),
+        "versions_agree": ("env_canary", "env_production", "mlflow_model"),
+        "github_actions": (),
+    },
+    "eval-online-chi": {
+        "server_active": (),
+        "app_metrics": ("server_active",),
+        "prometheus_target": ("server_active",),
+        "prometheus_metrics": ("prometheus_target",),
+        "grafana_dashboards": ("server_active",),
+        "dashboard_queries": ("grafana_dashboards", "prometheus_target"),
+        "alert_rule": ("server_active",),
+    },
+    "eval-offline-chi": {
+        "server_active": (),
+        "ssh_login": ("server_active",),
+        "jupyter_container": ("ssh_login",),
+        "test_files": ("ssh_login",),
+        "suite_runs": ("jupyter_container", "test_files"),
+        "lab_tests": ("suite_runs",),
+        "tests_pass": ("suite_runs",),
+    },
+    "eval-loop-chi": {
+        "server_active": (),
+        "production_bucket": ("server_active",),
+        "labelstudio_projects": ("server_active",),
+        "airflow_dags": ("server_active",),
+        "dag_runs": ("airflow_dags",),
+    },
+    "data-persist-chi": {
+        "server_active": (),
+        "object_container": ("server_active",),
+        "volume_attached": ("server_active",),
+        "ssh_login": ("server_active",),
+        "block_mounted": ("ssh_login", "volume_attached"),
+        "mlflow_on_volume": ("block_mounted",),
+    },
+    "data-platform-chi": {
+        "server_active": (),
+        "ssh_login": ("server_active",),
+        "compose_services": ("ssh_login",),
+        "api_health": ("server_active",),
+        "airflow_health": ("server_active",),
+        "web_uis": ("server_active",),
+    },
 }
 LABS = tuple(LAB_CHECKS)
 
@@ -111,6 +166,10 @@ class Profile:
     # "empty_bucket", "mlflow_garbage", "jobs_failed", "worker_missing", "no_checkpoints",
     # "infeasible_pending", and "amd" (gpu_mi100 nodes: ROCm, rocm-smi).
     training: frozenset[str] = frozenset()
+    mlops: frozenset[str] = frozenset()  # mlops-chi deviations (mlops.py docstring lists them)
+    monitoring: frozenset[str] = frozenset()  # eval-online-chi deviations (monitoring.py)
+    evaluation: frozenset[str] = frozenset()  # eval-offline/-loop-chi (evaluation.py KNOBS)
+    storage: frozenset[str] = frozenset()  # data-persist/-platform-chi (storage.py docstring)
 
     def expected(self, lab: str) -> dict[str, str]:
         """Status of every check of `lab`, in the lab's check order."""
@@ -197,11 +256,67 @@ _BAD_PREDICTION = {  # the model server answers /predict, but not a valid predic
     "throughput_c16": SKIPPED,
     "gpu_sampled": SKIPPED,
 }
+_MLOPS_UNREACHABLE = {  # GitHub answers all the same: CI records outlive the instance
+    "ssh_login": UNREACHABLE,
+    "argo_templates": SKIPPED,
+    "argo_workflows": SKIPPED,
+    "argocd_apps": SKIPPED,
+    "mlflow_model": UNREACHABLE,
+    "env_staging": UNREACHABLE,
+    "env_canary": UNREACHABLE,
+    "env_production": UNREACHABLE,
+    "versions_agree": SKIPPED,
+}
+_EVAL_UNREACHABLE = {  # eval-offline-chi and eval-loop-chi (evaluation.py)
+    "eval-offline-chi": {
+        "ssh_login": UNREACHABLE,
+        "jupyter_container": SKIPPED,
+        "test_files": SKIPPED,
+        "suite_runs": SKIPPED,
+        "lab_tests": SKIPPED,
+        "tests_pass": SKIPPED,
+    },
+    "eval-loop-chi": {
+        "production_bucket": UNREACHABLE,
+        "labelstudio_projects": UNREACHABLE,
+        "airflow_dags": UNREACHABLE,
+        "dag_runs": SKIPPED,
+    },
+}
 _HELLO_UNREACHABLE = {
     "ssh_login": UNREACHABLE,
     "hostname": SKIPPED,
     "hello_file": SKIPPED,
     "hello_file_edited": SKIPPED,
+}
+# eval-online-chi (monitoring.py): the node's ports 8000, 9090 and 3000
+_EVAL_ONLINE_UNREACHABLE = {
+    "app_metrics": UNREACHABLE,
+    "prometheus_target": UNREACHABLE,
+    "prometheus_metrics": SKIPPED,
+    "grafana_dashboards": UNREACHABLE,
+    "dashboard_queries": SKIPPED,
+    "alert_rule": UNREACHABLE,
+}
+_EVAL_ONLINE_SKIPPED = {  # the Prometheus target or the dashboards fail
+    "prometheus_metrics": SKIPPED,
+    "dashboard_queries": SKIPPED,
+}
+# data-persist-chi and data-platform-chi (storage.py): the Chameleon APIs still answer for a
+# dead host, so the object store and the volume are judged all the same
+_STORAGE_UNREACHABLE = {
+    "data-persist-chi": {
+        "ssh_login": UNREACHABLE,
+        "block_mounted": SKIPPED,
+        "mlflow_on_volume": SKIPPED,
+    },
+    "data-platform-chi": {
+        "ssh_login": UNREACHABLE,
+        "compose_services": SKIPPED,
+        "api_health": UNREACHABLE,
+        "airflow_health": UNREACHABLE,
+        "web_uis": UNREACHABLE,
+    },
 }
 
 _ALL = [
@@ -237,6 +352,10 @@ _ALL = [
             },
             "cloud-chi": {"nodes_active": FAILED},
             **_SERVING_SERVER_ERROR,
+            "eval-online-chi": {
+                "server_active": FAILED,
+                **{c: SKIPPED for c in _EVAL_ONLINE_UNREACHABLE},
+            },
         },
         hello_server_error=True,
         cloud_error_nodes=frozenset({"node3"}),
@@ -262,7 +381,11 @@ _ALL = [
             "cloud-chi": _CLOUD_UNREACHABLE,
             "mlflow-chi": _MLFLOW_UNREACHABLE,
             "mltrain-chi": _MLTRAIN_UNREACHABLE,
+            "mlops-chi": _MLOPS_UNREACHABLE,
+            "eval-online-chi": _EVAL_ONLINE_UNREACHABLE,
             **_SERVING_UNREACHABLE,
+            **_EVAL_UNREACHABLE,
+            **_STORAGE_UNREACHABLE,
         },
         network="down",
     ),
@@ -274,7 +397,11 @@ _ALL = [
             "cloud-chi": _CLOUD_UNREACHABLE,
             "mlflow-chi": _MLFLOW_UNREACHABLE,
             "mltrain-chi": _MLTRAIN_UNREACHABLE,
+            "mlops-chi": _MLOPS_UNREACHABLE,
+            "eval-online-chi": _EVAL_ONLINE_UNREACHABLE,
             **_SERVING_UNREACHABLE,
+            **_EVAL_UNREACHABLE,
+            **_STORAGE_UNREACHABLE,
         },
         network="tarpit",
     ),
@@ -352,6 +479,54 @@ _ALL = [
         "Both labs on gpu_mi100 nodes (AMD, ROCm): rocm-smi instead of nvidia-smi on the "
         "host, in gpu-info.txt and in the Ray workers; everything works.",
         training=frozenset({"amd"}),
+    ),
+    # ---- mlops-chi (mlops.py) ------------------------------------------------------------------
+    Profile(
+        "staging_test_failed",
+        "mlops: stopped right after Part 3's mlops-bad run: the newest test-staging workflow "
+        "Failed, so version 3 has the staging alias but stayed out of canary (version 2 "
+        "there and in production, as MLflow says).",
+        {"mlops-chi": {"argo_workflows": FAILED}},
+        mlops=frozenset({"staging_test_failed"}),
+    ),
+    Profile(
+        "canary_stale",
+        "mlops: MLflow's canary alias is on version 4, but canary's /version still answers "
+        "1.0.2 (the rollout never happened).",
+        {"mlops-chi": {"versions_agree": FAILED}},
+        mlops=frozenset({"canary_stale"}),
+    ),
+    Profile(
+        "argocd_degraded",
+        "mlops: ArgoCD application gourmetgram-canary is OutOfSync and Degraded.",
+        {"mlops-chi": {"argocd_apps": FAILED}},
+        mlops=frozenset({"argocd_degraded"}),
+    ),
+    Profile(
+        "argo_missing",
+        "mlops: Argo Workflows is not installed (no CRDs: the server doesn't have a resource "
+        "type workflowtemplates); ArgoCD and the environments work.",
+        {"mlops-chi": {"argo_templates": FAILED, "argo_workflows": SKIPPED}},
+        mlops=frozenset({"argo_missing"}),
+    ),
+    Profile(
+        "version_garbage",
+        "mlops: production's /version answers 200 text/html (a page that mentions the version) "
+        "instead of the app's JSON.",
+        {"mlops-chi": {"env_production": FAILED, "versions_agree": SKIPPED}},
+        mlops=frozenset({"version_garbage"}),
+    ),
+    Profile(
+        "ci_failed",
+        "mlops: the newest GitHub Actions run of the student's repository concluded failure.",
+        {"mlops-chi": {"github_actions": FAILED}},
+        mlops=frozenset({"ci_failed"}),
+    ),
+    Profile(
+        "no_github_repo",
+        "mlops: student.yaml names no github_repo: the GitHub Actions check does not apply.",
+        {"mlops-chi": {"github_actions": SKIPPED}},
+        mlops=frozenset({"no_github_repo"}),
     ),
     # ---- serve-system-chi, serve-model-chi, serve-edge-chi, llm-chi (serving.py) ------------
     Profile(
@@ -458,6 +633,188 @@ _ALL = [
         "serve-edge: the Zun container is Running with its floating IP, but nothing listens "
         "on 8888 (Jupyter exited).",
         {"serve-edge-chi": {"jupyter_up": UNREACHABLE}},
+    ),
+    # ---- eval-online-chi (monitoring.py) ----------------------------------------------------
+    Profile(
+        "prometheus_target_down",
+        "eval-online: the fastapi_server container is gone (nothing on 8000); Prometheus and "
+        "Grafana still run, and Prometheus shows the food11 target down.",
+        {
+            "eval-online-chi": {
+                "app_metrics": UNREACHABLE,
+                "prometheus_target": FAILED,
+                **_EVAL_ONLINE_SKIPPED,
+            }
+        },
+        monitoring=frozenset({"target_down"}),
+    ),
+    Profile(
+        "no_custom_metrics",
+        "eval-online: never made the lab's app.py edits: only the instrumentator's metrics, no "
+        "prediction_confidence, predicted_class_total or drift metrics; dashboards imported.",
+        {
+            "eval-online-chi": {
+                "app_metrics": FAILED,
+                "prometheus_metrics": FAILED,
+                "dashboard_queries": FAILED,
+            }
+        },
+        monitoring=frozenset({"no_custom_metrics"}),
+    ),
+    Profile(
+        "missing_dashboard",
+        "eval-online: never imported the Drift Monitoring dashboard; the other two are there.",
+        {"eval-online-chi": {"grafana_dashboards": FAILED, "dashboard_queries": SKIPPED}},
+        monitoring=frozenset({"missing_dashboard"}),
+    ),
+    Profile(
+        "panel_unknown_metric",
+        "eval-online: the Requests per second panel queries http_request_total (a typo: no such "
+        "metric in Prometheus).",
+        {"eval-online-chi": {"dashboard_queries": FAILED}},
+        monitoring=frozenset({"unknown_metric"}),
+    ),
+    Profile(
+        "no_alert_rule",
+        "eval-online: Grafana has the Low prediction confidence rule, but no Failed requests rule.",
+        {"eval-online-chi": {"alert_rule": FAILED}},
+        monitoring=frozenset({"no_alert_rule"}),
+    ),
+    Profile(
+        "grafana_garbage",
+        "eval-online: port 3000 answers every path with 200 text/html bytes that are not JSON.",
+        {
+            "eval-online-chi": {
+                "grafana_dashboards": FAILED,
+                "dashboard_queries": SKIPPED,
+                "alert_rule": FAILED,
+            }
+        },
+        monitoring=frozenset({"grafana_garbage"}),
+    ),
+    Profile(
+        "grafana_huge",
+        "eval-online: port 3000 answers every path with a 20 MiB JSON body.",
+        {
+            "eval-online-chi": {
+                "grafana_dashboards": FAILED,
+                "dashboard_queries": SKIPPED,
+                "alert_rule": FAILED,
+            }
+        },
+        monitoring=frozenset({"grafana_huge"}),
+    ),
+]
+
+_ALL += [  # ---- eval-offline-chi and eval-loop-chi (evaluation.py) -----------------------------
+    Profile(
+        "tests_failing",
+        "eval-offline: the suite runs; test_cake_looks_like_accuracy (40%) and "
+        "test_indian_dessert_accuracy (50%) fail, the other three pass.",
+        {"eval-offline-chi": {"tests_pass": FAILED}},
+        evaluation=frozenset({"tests_failing"}),
+    ),
+    Profile(
+        "tests_collection_error",
+        "eval-offline: test_food11_test_cases.py has a syntax error (a missing colon): pytest "
+        "stops at collection (exit 2) and its report holds a 'collection failure'.",
+        {"eval-offline-chi": {"suite_runs": FAILED, "lab_tests": SKIPPED, "tests_pass": SKIPPED}},
+        evaluation=frozenset({"collection_error"}),
+    ),
+    Profile(
+        "production_empty",
+        "eval-loop: bucket production exists (minio_init made it) but holds nothing.",
+        {"eval-loop-chi": {"production_bucket": FAILED}},
+        evaluation=frozenset({"production_empty"}),
+    ),
+    Profile(
+        "production_untagged",
+        "eval-loop: a dozen images under class_NN/ in production, none with tags (the app "
+        "before the put_object_tagging step).",
+        {"eval-loop-chi": {"production_bucket": FAILED}},
+        evaluation=frozenset({"production_untagged"}),
+    ),
+    Profile(
+        "labelstudio_no_project",
+        "eval-loop: Label Studio has every project but 'Food11 Low Confidence'.",
+        {"eval-loop-chi": {"labelstudio_projects": FAILED}},
+        evaluation=frozenset({"no_ls_project"}),
+    ),
+    Profile(
+        "airflow_dag_failed",
+        "eval-loop: pipeline_2_process_labeled_data succeeded once, then its last run failed.",
+        {"eval-loop-chi": {"dag_runs": FAILED}},
+        evaluation=frozenset({"dag_failed"}),
+    ),
+    Profile(
+        "loop_api_garbage",
+        "eval-loop: Label Studio's /api/projects answers 200 with a page that is not JSON; "
+        "Airflow's /api/v1/dags answers a 3 MiB JSON document.",
+        {
+            "eval-loop-chi": {
+                "labelstudio_projects": FAILED,
+                "airflow_dags": FAILED,
+                "dag_runs": SKIPPED,
+            }
+        },
+        evaluation=frozenset({"api_garbage"}),
+    ),
+]
+
+_ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ---------------------------
+    Profile(
+        "block_not_mounted",
+        "data-persist: the new instance never ran `mount /dev/vdb1 /mnt/block`: /mnt/block is "
+        "a plain directory on the root disk, where compose made minio_data and postgres_data.",
+        {"data-persist-chi": {"block_mounted": FAILED, "mlflow_on_volume": SKIPPED}},
+        storage=frozenset({"block_not_mounted"}),
+    ),
+    Profile(
+        "volume_detached",
+        "data-persist: block-persist-<netid> is `available`, attached to nothing (the "
+        "re-attach cell never ran); /mnt/block is a plain directory.",
+        {
+            "data-persist-chi": {
+                "volume_attached": FAILED,
+                "block_mounted": SKIPPED,
+                "mlflow_on_volume": SKIPPED,
+            }
+        },
+        storage=frozenset({"volume_detached"}),
+    ),
+    Profile(
+        "empty_object_container",
+        "data-persist: object-persist-<netid> exists at CHI@TACC but holds nothing (the ETL "
+        "load stage never ran).",
+        {"data-persist-chi": {"object_container": FAILED}},
+        storage=frozenset({"empty_object_container"}),
+    ),
+    Profile(
+        "no_object_container",
+        "data-persist: there is no container object-persist-<netid> at CHI@TACC.",
+        {"data-persist-chi": {"object_container": FAILED}},
+        storage=frozenset({"no_object_container"}),
+    ),
+    Profile(
+        "compose_service_down",
+        "data-platform: redpanda is up but unhealthy, stream_consumer is restarting (exit 1), "
+        "airflow-scheduler was stopped 20 minutes ago, so Airflow's /health says the "
+        "scheduler is unhealthy.",
+        {"data-platform-chi": {"compose_services": FAILED, "airflow_health": FAILED}},
+        storage=frozenset({"compose_service_down"}),
+    ),
+    Profile(
+        "health_garbage",
+        "data-platform: port 8000 answers /health with 200 text/html of bytes that are neither "
+        "UTF-8 nor JSON.",
+        {"data-platform-chi": {"api_health": FAILED}},
+        storage=frozenset({"health_garbage"}),
+    ),
+    Profile(
+        "health_huge",
+        "data-platform: port 8000 answers /health with a 20 MiB JSON document.",
+        {"data-platform-chi": {"api_health": FAILED}},
+        storage=frozenset({"health_huge"}),
     ),
 ]
 

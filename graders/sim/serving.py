@@ -22,7 +22,6 @@ import io
 import os
 import pwd
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -349,7 +348,6 @@ class ServingLabs:
     fleet: ModelServerFleet = field(default_factory=ModelServerFleet)
     engine: DockerEngine | None = None
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
-    _temp: Path | None = None
 
     def builders(self) -> dict[str, Callable[..., SimHost | None]]:
         return {
@@ -362,12 +360,7 @@ class ServingLabs:
     # -- helpers
     def _engine_path(self, hosts_dir: Path) -> Path:
         if self.engine is None:
-            path = hosts_dir / "dockerd.sock"
-            if len(str(path)) > 100:  # AF_UNIX paths are at most 107 bytes
-                self._temp = Path(tempfile.mkdtemp(prefix="labgrader-dockerd-"))
-                self._temp.chmod(0o755)
-                path = self._temp / "dockerd.sock"
-            self.engine = DockerEngine(path)
+            self.engine = DockerEngine.under(hosts_dir, "dockerd.sock")
         return self.engine.socket_path
 
     def _server(
@@ -388,9 +381,7 @@ class ServingLabs:
             cloud.add_server(name, "baremetal", [], (), image, NO_VALID_HOST, region=region)
             return None
         fixed_ip = next_fixed()
-        port = cloud.add_port(cloud.network("sharednet1", region), fixed_ip)
-        cloud.add_server(name, "baremetal", [port], ("default",), image, region=region)
-        cloud.add_floating_ip(address, port)
+        cloud.add_instance(name, "baremetal", address, fixed_ip, image=image, region=region)
         return fixed_ip
 
     @staticmethod
@@ -715,8 +706,3 @@ class ServingLabs:
         self.plans = []
         self.fleet = ModelServerFleet()
         self.engine = None
-        if self._temp is not None:
-            import shutil
-
-            shutil.rmtree(self._temp, ignore_errors=True)
-            self._temp = None

@@ -611,10 +611,8 @@ class TrainingLabs:
         """The bare-metal server at CHI@TACC with the student's floating IP; its fixed IP."""
         assert self.cloud is not None, "TrainingLabs.reset(cloud) first"
         fixed_ip = next_fixed()
-        port = self.cloud.add_port(self.cloud.network("sharednet1", SITE), fixed_ip)
         image = "CC-Ubuntu24.04-ROCm" if amd else "CC-Ubuntu24.04-CUDA"
-        self.cloud.add_server(name, "baremetal", [port], ("default",), image=image, region=SITE)
-        self.cloud.add_floating_ip(address, port)
+        self.cloud.add_instance(name, "baremetal", address, fixed_ip, image=image, region=SITE)
         return fixed_ip
 
     def build_mlflow(

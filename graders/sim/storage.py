@@ -1,0 +1,500 @@
+"""The data labs' resources: data-persist-chi and data-platform-chi, both on KVM@TACC VMs.
+
+* data-persist-chi: server `node-persist-{USER}` (m1.large); the Cinder volume
+  `block-persist-{netid}` (2 GiB, attached as /dev/vdb, partition /dev/vdb1 ext4 mounted at
+  /mnt/block: the findmnt stand-in reads the mounts); the Swift container
+  `object-persist-{netid}` at CHI@TACC holding Food-11 as `rclone copy` left it
+  (`{training,validation,evaluation}/class_NN/<i>_<n>.jpg`, a few per class); compose project
+  `persist_block` whose minio and postgres keep their data in /mnt/block/minio_data and
+  /mnt/block/postgres_data (docker-compose-block.yaml's bind mounts), plus the rclone FUSE
+  mount of the container at /mnt/object.
+* data-platform-chi: server `node-data-{USER}` (m1.xlarge) with compose project `docker` in
+  the state the lab ends in (api_v1 stopped, api_v2 and the streaming, Airflow, Nimtable and
+  Jupyter services up; the one-shot services exited 0), and HTTP stand-ins on the published
+  ports: the FastAPI `/health` on 8000, Airflow 2.10's `/health` on 8080, and the web UIs
+  (Redpanda Console 8090, Adminer 5050, RedisInsight 8081, MinIO console 9001, Nimtable 3000).
+
+A profile's `storage` knobs break one thing each (see profiles.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import blockobject
+from .hosts import SimHost
+from .serve import Hub, TrackedHTTPServer
+
+if TYPE_CHECKING:
+    from .classroom import Classroom, SimStudent
+    from .profiles import Profile
+    from .tarpit import Tarpit
+
+Json = dict[str, Any]
+PERSIST, PLATFORM = "data-persist-chi", "data-platform-chi"
+LABS = (PERSIST, PLATFORM)
+OBJECT_SITE = "CHI@TACC"
+SPLITS = ("training", "validation", "evaluation")
+PER_CLASS = 2  # objects per class and split (the real set has 16,643 images)
+ROOT_MOUNTS = [
+    {
+        "target": "/",
+        "source": "/dev/vda1",
+        "fstype": "ext4",
+        "options": "rw,relatime,discard,errors=remount-ro,commit=30",
+    },
+    {"target": "/boot", "source": "/dev/vda16", "fstype": "ext4", "options": "rw,relatime"},
+    {
+        "target": "/boot/efi",
+        "source": "/dev/vda15",
+        "fstype": "vfat",
+        "options": "rw,relatime,fmask=0077,dmask=0077,codepage=437,iocharset=iso8859-1,"
+        "shortname=mixed,errors=remount-ro",
+    },
+]
+PLATFORM_DIR = "/home/cc/data-platform-chi/docker"
+# service -> (container name, image, published (host, container) ports, has a healthcheck)
+PLATFORM_SERVICES: dict[str, tuple[str, str, tuple[tuple[int, int], ...], bool]] = {
+    "postgres": ("postgres", "postgres:18", ((5432, 5432),), True),
+    "minio": (
+        "minio",
+        "minio/minio:RELEASE.2025-09-07T16-13-09Z",
+        ((9000, 9000), (9001, 9001)),
+        True,
+    ),
+    "redpanda": (
+        "redpanda",
+        "docker.redpanda.com/redpandadata/redpanda:v25.3.7",
+        ((18081, 18081), (18082, 18082), (19092, 19092), (19644, 9644)),
+        True,
+    ),
+    "redis": ("redis", "redis:7-alpine", ((6379, 6379),), True),
+    "api_v2": ("api-v2", "docker-api_v2", ((8000, 8000),), True),
+    "data_generator": ("generator", "docker-data_generator", (), False),
+    "stream_consumer": ("stream-consumer", "docker-stream_consumer", (), False),
+    "risk_scoring_service": ("risk-scoring-service", "docker-risk_scoring_service", (), False),
+    "airflow-webserver": ("airflow-webserver", "docker-airflow-webserver", ((8080, 8080),), False),
+    "airflow-scheduler": ("airflow-scheduler", "docker-airflow-scheduler", (), False),
+    "adminer": ("adminer", "adminer:latest", ((5050, 8080),), False),
+    "redpanda-console": (
+        "redpanda-console",
+        "docker.redpanda.com/redpandadata/console:v3.5.2",
+        ((8090, 8080),),
+        False,
+    ),
+    "redisinsight": ("redisinsight", "redis/redisinsight:latest", ((8081, 5540),), False),
+    "nimtable": ("nimtable", "ghcr.io/nimtable/nimtable:nightly", ((8182, 8182),), False),
+    "nimtable-web": (
+        "nimtable-web",
+        "ghcr.io/nimtable/nimtable-web:nightly",
+        ((3000, 3000),),
+        False,
+    ),
+    "jupyter": ("jupyter", "docker-jupyter", ((8888, 8888),), False),
+}
+# one-shot services, exited 0; api_v1 was stopped when api_v2 replaced it
+PLATFORM_DONE = {
+    "extract-data": ("extract", "python:3.11"),
+    "transform-data": ("transform", "python:3.11"),
+    "minio-init": ("minio-init", "minio/mc:RELEASE.2025-08-13T08-35-41Z-cpuv1"),
+    "airflow-init": ("airflow-init", "docker-airflow-init"),
+    "api_v1": ("api-v1", "docker-api_v1"),
+}
+UI_TITLES = {  # port -> the page title its UI serves at /
+    8090: "Redpanda Console",
+    5050: "Login - Adminer",
+    8081: "Redis Insight",
+    9001: "MinIO Console",
+    3000: "Nimtable",
+}
+
+
+def _container(
+    key: str,
+    name: str,
+    image: str,
+    created: datetime,
+    project: str,
+    service: str,
+    ports: tuple[tuple[int, int], ...] = (),
+    mounts: tuple[tuple[str, str], ...] = (),
+    state: str = "running",
+    health: str | None = None,
+    exit_code: int = 0,
+    status: str | None = None,
+) -> Json:
+    """A container as the Engine lists it (docker stand-in state), with compose's labels."""
+    cid = hashlib.sha256(f"{key}:{name}".encode()).hexdigest()
+    labels = {
+        "com.docker.compose.project": project,
+        "com.docker.compose.service": service,
+        "com.docker.compose.container-number": "1",
+        "com.docker.compose.oneoff": "False",
+        "com.docker.compose.version": "2.40.3",
+    }
+    item: Json = {
+        "Id": cid,
+        "Names": ["/" + name],
+        "Image": image,
+        "ImageID": "sha256:" + hashlib.sha256(image.encode()).hexdigest(),
+        "Command": "docker-entrypoint.sh",
+        "Created": int(created.timestamp()),
+        "Ports": [
+            {"IP": ip, "PrivatePort": c, "PublicPort": h, "Type": "tcp"}
+            for h, c in ports
+            for ip in ("0.0.0.0", "::")
+        ],
+        "Labels": labels,
+        "State": state,
+        "NetworkSettings": {"Networks": {f"{project}_default": {}}},
+        "Mounts": [
+            {
+                "Type": "bind",
+                "Source": src,
+                "Destination": dst,
+                "Mode": "",
+                "RW": True,
+                "Propagation": "rprivate",
+            }
+            for src, dst in mounts
+        ],
+        "_started": int(created.timestamp()) + 5,
+    }
+    if health:
+        item["_health"] = health
+    if state == "exited":
+        item["_exit_code"] = exit_code
+        item["_finished"] = int(created.timestamp()) + 60
+    if status:
+        item["Status"] = status
+    return item
+
+
+@dataclass
+class _Plan:
+    host: SimHost
+    knobs: frozenset[str]
+
+
+@dataclass
+class StorageLabs:
+    room: Classroom
+    plans: list[_Plan] = field(default_factory=list)
+    _servers: list[TrackedHTTPServer] = field(default_factory=list)
+
+    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+        return {PERSIST: self._persist, PLATFORM: self._platform}
+
+    def _vm(
+        self, name: str, flavor: str, groups: tuple[str, ...], address: str, fixed_ip: str
+    ) -> Json:
+        cloud = self.room.cloud
+        assert cloud
+        return cloud.add_instance(name, flavor, address, fixed_ip, groups)
+
+    # -- data-persist-chi
+    def _persist(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost:
+        cloud = self.room.cloud
+        assert cloud
+        knobs, netid, fixed_ip = profile.storage, student.netid, next_fixed()
+        name = f"node-persist-{student.chameleon_user}"
+        groups = ("default", "allow-ssh", "allow-8888", "allow-8000", "allow-9000", "allow-9001")
+        server = self._vm(name, "m1.large", groups, address, fixed_ip)
+        created = now - timedelta(hours=3)
+        attached = "volume_detached" not in knobs
+        blockobject.add_volume(
+            cloud, f"block-persist-{netid}", 2, created, server if attached else None
+        )
+        if "no_object_container" not in knobs:
+            objects = [] if "empty_object_container" in knobs else self._food11(netid, created)
+            blockobject.add_container(cloud, OBJECT_SITE, f"object-persist-{netid}", objects)
+        mounts = list(ROOT_MOUNTS)
+        if attached and "block_not_mounted" not in knobs:
+            mounts.append(
+                {
+                    "target": "/mnt/block",
+                    "source": "/dev/vdb1",
+                    "fstype": "ext4",
+                    "options": "rw,relatime",
+                }
+            )
+        mounts.append(
+            {
+                "target": "/mnt/object",
+                "source": f"chi_tacc:object-persist-{netid}",
+                "fstype": "fuse.rclone",
+                "options": "ro,nosuid,nodev,relatime,user_id=1000,group_id=1000,allow_other",
+            }
+        )
+        up = created + timedelta(minutes=30)
+        project, data = "persist_block", "/mnt/block"
+        containers = [
+            _container(
+                netid,
+                "minio",
+                "minio/minio",
+                up,
+                project,
+                "minio",
+                ((9000, 9000), (9001, 9001)),
+                ((f"{data}/minio_data", "/data"),),
+                health="healthy",
+            ),
+            _container(
+                netid,
+                "persist_block-minio-create-bucket-1",
+                "minio/mc",
+                up,
+                project,
+                "minio-create-bucket",
+                state="exited",
+            ),
+            _container(
+                netid,
+                "postgres",
+                "postgres:latest",
+                up,
+                project,
+                "postgres",
+                ((5432, 5432),),
+                ((f"{data}/postgres_data", "/var/lib/postgresql/data"),),
+            ),
+            _container(
+                netid,
+                "mlflow",
+                "ghcr.io/mlflow/mlflow:v2.20.2",
+                up,
+                project,
+                "mlflow",
+                ((8000, 8000),),
+            ),
+            _container(
+                netid,
+                "jupyter",
+                "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
+                up,
+                project,
+                "jupyter",
+                ((8888, 8888),),
+                (
+                    ("/home/cc/data-persist-chi/workspace", "/home/jovyan/work"),
+                    ("/mnt/object", "/mnt/Food-11"),
+                ),
+            ),
+        ]
+        dirs = [
+            "/mnt/block/lost+found",
+            "/mnt/block/minio_data/mlflow-artifacts",
+            "/mnt/block/postgres_data/base",
+            "/mnt/object/training",
+        ]
+        host = SimHost(
+            name,
+            name,
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            ("hostname", "docker", "findmnt"),
+            state={"docker": {"containers": containers}, "fs": {"mounts": mounts, "dirs": dirs}},
+        )
+        return host
+
+    @staticmethod
+    def _food11(netid: str, created: datetime) -> list[blockobject.SwiftObject]:
+        when = created + timedelta(minutes=20)
+        return [
+            blockobject.sample_object(netid, f"{split}/class_{c:02d}/{c}_{n}.jpg", when)
+            for split in SPLITS
+            for c in range(11)
+            for n in range(PER_CLASS)
+        ]
+
+    # -- data-platform-chi
+    def _platform(
+        self,
+        student: SimStudent,
+        profile: Profile,
+        address: str,
+        next_fixed: Callable[[], str],
+        hosts_dir: Path,
+        now: datetime,
+    ) -> SimHost:
+        knobs, key, fixed_ip = profile.storage, student.netid, next_fixed()
+        name = f"node-data-{student.chameleon_user}"
+        groups = (
+            "default",
+            "allow-ssh",
+            "allow-8888",
+            "allow-8000",
+            "allow-8080",
+            "allow-5050",
+            "allow-8090",
+            "allow-8081",
+            "allow-9001",
+            "allow-3000",
+        )
+        self._vm(name, "m1.xlarge", groups, address, fixed_ip)
+        up = now - timedelta(hours=2)
+        down = "compose_service_down" in knobs
+        containers = []
+        for service, (cname, image, ports, checked) in PLATFORM_SERVICES.items():
+            c = _container(
+                key,
+                cname,
+                image,
+                up,
+                "docker",
+                service,
+                ports,
+                health="healthy" if checked else None,
+            )
+            if down and service == "redpanda":
+                c["_health"] = "unhealthy"
+            if down and service == "stream_consumer":
+                c.update(State="restarting", Status="Restarting (1) 8 seconds ago")
+            if down and service == "airflow-scheduler":
+                c.update(State="exited", _exit_code=0, _finished=int(now.timestamp()) - 1200)
+            containers.append(c)
+        for service, (cname, image) in PLATFORM_DONE.items():
+            containers.append(_container(key, cname, image, up, "docker", service, state="exited"))
+        host = SimHost(
+            name,
+            name,
+            address,
+            fixed_ip,
+            hosts_dir / address,
+            profile.network,
+            ("hostname", "docker"),
+            state={
+                "docker": {"containers": containers},
+                "compose_files": {f"{PLATFORM_DIR}/docker-compose.yaml": "docker"},
+            },
+        )
+        self.plans.append(_Plan(host, knobs))
+        return host
+
+    # ---- running ----------------------------------------------------------------------
+    def start(self, hub: Hub, tarpit: Tarpit) -> None:
+        for plan in self.plans:
+            host = plan.host
+            ports = [8000, 8080, *UI_TITLES]
+            if host.network == "tarpit":
+                for port in ports:
+                    tarpit.listen(host.address, port)
+            if host.network != "up":
+                continue
+            for port in ports:
+                server = TrackedHTTPServer((host.address, port), _PlatformHandler)
+                server.knobs = plan.knobs  # type: ignore[attr-defined]
+                self._servers.append(server)
+                hub.add(server.socket, server.accept)
+
+    def pids(self) -> list[int]:
+        return []  # everything runs in the classroom's own process
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers = []
+        self.plans = []
+
+
+class _PlatformHandler(BaseHTTPRequestHandler):
+    """The platform's web services, by the port they listen on."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 30
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(
+        self, code: int, body: bytes, ctype: str, server: str, extra: Json | None = None
+    ) -> None:
+        self.send_response_only(code)
+        self.send_header("date", self.date_time_string())
+        self.send_header("server", server)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the grader stops reading a huge body
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        port = self.server.server_address[1]
+        knobs: frozenset[str] = self.server.knobs  # type: ignore[attr-defined]
+        path = self.path.split("?", 1)[0]
+        if port == 8000:
+            return self._api(path, knobs)
+        if port == 8080:
+            return self._airflow(path, knobs)
+        title = UI_TITLES[port]
+        page = f'<!doctype html><html><head><title>{title}</title></head><body><div id="root">'
+        page += "</div></body></html>"
+        self._send(200, page.encode(), "text/html; charset=utf-8", "nginx")
+
+    def _api(self, path: str, knobs: frozenset[str]) -> None:
+        """api_v2 (FastAPI under uvicorn): /health reports the Kafka producer too."""
+        if path != "/health":
+            return self._send(404, b'{"detail":"Not Found"}', "application/json", "uvicorn")
+        if "health_garbage" in knobs:  # not JSON, not even UTF-8
+            return self._send(200, bytes(range(128, 256)) * 8, "text/html", "uvicorn")
+        if "health_huge" in knobs:  # 20 MiB of JSON
+            pad = "0," * (10 << 20)
+            body = ('{"status":"healthy","kafka_stats":[' + pad + "0]}").encode()
+            return self._send(200, body, "application/json", "uvicorn")
+        stats = {
+            "enabled": True,
+            "total_events": 5312,
+            "events_by_topic": {
+                "gourmetgram.views": 4410,
+                "gourmetgram.comments": 702,
+                "gourmetgram.uploads": 171,
+                "gourmetgram.flags": 29,
+            },
+        }
+        body = {"status": "healthy", "kafka_enabled": True, "kafka_stats": stats}
+        self._send(
+            200, json.dumps(body, separators=(",", ":")).encode(), "application/json", "uvicorn"
+        )
+
+    def _airflow(self, path: str, knobs: frozenset[str]) -> None:
+        """Airflow 2.10's webserver: /health, and / redirecting to /home."""
+        server = "gunicorn"
+        if path == "/":
+            return self._send(302, b"", "text/html; charset=utf-8", server, {"location": "/home"})
+        if path != "/health":
+            return self._send(404, b"<h1>404 Not Found</h1>", "text/html; charset=utf-8", server)
+        now = datetime.now(UTC)
+        beat = now - timedelta(minutes=20 if "compose_service_down" in knobs else 0, seconds=3)
+        body = {
+            "metadatabase": {"status": "healthy"},
+            "scheduler": {
+                "latest_scheduler_heartbeat": beat.isoformat(),
+                "status": "unhealthy" if "compose_service_down" in knobs else "healthy",
+            },
+            "triggerer": {"latest_triggerer_heartbeat": None, "status": None},
+            "dag_processor": {"latest_dag_processor_heartbeat": None, "status": None},
+        }
+        self._send(200, json.dumps(body).encode(), "application/json", server)

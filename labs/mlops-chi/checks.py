@@ -1,0 +1,352 @@
+"""Build an MLOps pipeline: the checks follow the lab (2026, with gourmetgram-iac).
+
+Provision node1-3 with Terraform and Kubernetes with Ansible; ArgoCD deploys the platform
+(MLflow on 8000) and GourmetGram's staging (8082), canary (8081) and production (8080); Argo
+Workflows trains, builds, deploys, tests in staging and promotes, and MLflow's aliases say
+which model version each environment serves. Optionally, the student's GitHub Actions runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any
+from urllib.parse import quote
+
+from graders.checks import Lab, check
+from graders.errors import Failure, Skip
+from graders.labkit import get_json, require_cc_login, require_whole
+from graders.probes.chameleon import floating_ip as floating_address
+from graders.probes.github import GitHub
+
+VERSION = re.compile(r"^1\.0\.(\d+)$")
+
+
+@check(title="Instances node1, node2 and node3 are ACTIVE")
+def nodes_active(lab: Lab) -> None:
+    """Terraform made node1-mlops-<netid>, node2-... and node3-... at KVM@TACC; all ACTIVE."""
+    problems = []
+    for key in ("node1", "node2", "node3"):
+        name = lab.name(key)
+        server = lab.chameleon.server(name)
+        if server is None:
+            problems.append(f"{name} does not exist")
+        elif server["status"] != "ACTIVE":
+            problems.append(f"{name} is {server['status']}")
+    lab.measure("nodes_active", 3 - len(problems))
+    lab.require(not problems, "; ".join(problems), "Run terraform apply again; check the lease.")
+
+
+@check(title="node1 has a floating IP")
+def floating_ip(lab: Lab) -> None:
+    """node1 has the floating IP through which the grader reaches SSH, MLflow and the apps."""
+    name = lab.name("node1")
+    server = lab.chameleon.server(name)
+    lab.require(server, f"no server named {name}", "Terraform names it node1-mlops-<netid>.")
+    address = floating_address(server)
+    lab.require(address, f"{name} has no floating IP", "terraform apply attaches one to node1.")
+    lab.facts["address"] = address
+
+
+@check(title="SSH as cc works on node1", depends=["floating_ip"], vantage="host")
+def ssh_login(lab: Lab) -> None:
+    """node1 accepts the student's key for user cc on port 22."""
+    require_cc_login(lab)
+
+
+@check(
+    title="Argo's workflow templates and cron-train exist", depends=["ssh_login"], vantage="host"
+)
+def argo_templates(lab: Lab) -> None:
+    """`kubectl get workflowtemplates,cronworkflows,workflows -n argo` on node1 lists the five
+    templates of the pipeline and the CronWorkflow cron-train (one kubectl call, which the
+    next check reads too)."""
+    objects = _argo(lab)
+    cfg = lab.config["argo"]
+    have = {o["metadata"].get("name") for o in objects if o.get("kind") == "WorkflowTemplate"}
+    crons = {o["metadata"].get("name") for o in objects if o.get("kind") == "CronWorkflow"}
+    missing = [t for t in cfg["templates"] if t not in have]
+    lab.measure("templates", len(cfg["templates"]) - len(missing))
+    lab.require(
+        not missing,
+        f"WorkflowTemplate(s) missing in namespace {cfg['namespace']}: {', '.join(missing)}",
+        "Run the workflow_templates_apply.yml playbook again.",
+    )
+    lab.require(
+        cfg["cron"] in crons,
+        f"no CronWorkflow {cfg['cron']} in namespace {cfg['namespace']}",
+        "It comes with the workflow templates; apply cron-train.yaml.",
+    )
+
+
+@check(
+    title="Each step of the pipeline has run, and staging let the newest model through",
+    depends=["argo_templates"],
+    vantage="host",
+)
+def argo_workflows(lab: Lab) -> None:
+    """Every template of the pipeline has a Succeeded workflow, and the newest test-staging
+    workflow Succeeded (a Failed one kept its model out of canary)."""
+    runs = sorted(
+        (_summary(o) for o in _argo(lab) if o.get("kind") == "Workflow"),
+        key=lambda r: r["started"],
+        reverse=True,
+    )
+    lab.note(f"{len(runs)} workflows, newest first", runs[:40])
+    lab.measure("workflows", len(runs))
+    lab.measure("succeeded", sum(r["phase"] == "Succeeded" for r in runs))
+    lab.measure("failed", sum(r["phase"] in ("Failed", "Error") for r in runs))
+    never = [
+        t
+        for t in lab.config["argo"]["pipeline"]
+        if not any(r["template"] == t and r["phase"] == "Succeeded" for r in runs)
+    ]
+    lab.require(
+        not never,
+        f"no Succeeded workflow of {', '.join(never)} ({len(runs)} workflows in all)",
+        "Submit train-model from the Argo UI and follow what it triggers.",
+    )
+    tests = [r for r in runs if r["template"] == "test-staging"]
+    newest = tests[0]
+    lab.measure("latest_test_staging", newest["phase"])
+    lab.require(
+        newest["phase"] == "Succeeded",
+        f"the newest test-staging workflow {newest['name']} (started {newest['started']}) "
+        f"ended {newest['phase']}: its model version stayed out of canary",
+        "After Part 3's mlops-bad run, let cron-train (every 15 min) train a good model, "
+        "then grade again.",
+    )
+
+
+@check(
+    title="ArgoCD's four GourmetGram applications are Synced and Healthy",
+    depends=["ssh_login"],
+    vantage="host",
+)
+def argocd_apps(lab: Lab) -> None:
+    """`kubectl get applications -n argocd` lists gourmetgram-platform, -staging, -canary and
+    -production, each Synced and Healthy."""
+    ns = lab.config["argocd"]["namespace"]
+    doc = _kubectl_json(lab, f"get applications.argoproj.io -n {shlex.quote(ns)} -o json")
+    apps = {
+        o["metadata"].get("name"): o
+        for o in doc.get("items", [])
+        if isinstance(o, dict) and isinstance(o.get("metadata"), dict)
+    }
+    problems, synced = [], 0
+    for name in lab.config["argocd"]["apps"]:
+        app = apps.get(name)
+        if app is None:
+            problems.append(f"{name} missing")
+            continue
+        status = app.get("status") or {}
+        sync = (status.get("sync") or {}).get("status", "Unknown")
+        health = (status.get("health") or {}).get("status", "Unknown")
+        synced += sync == "Synced" and health == "Healthy"
+        if (sync, health) != ("Synced", "Healthy"):
+            problems.append(f"{name} is {sync}/{health}")
+    lab.measure("apps_synced_healthy", synced)
+    lab.require(
+        not problems,
+        "; ".join(problems),
+        "Open the ArgoCD dashboard (port-forward 8888:443) and look at the app's events.",
+    )
+
+
+@check(title="MLflow knows GourmetGramFood11Model and its aliases", depends=["floating_ip"])
+def mlflow_model(lab: Lab) -> None:
+    """MLflow's REST API on port 8000 has the registered model, with aliases staging, canary
+    and production."""
+    name = lab.config["registered_model"]
+    url = (
+        f"http://{lab.address}:{lab.port('mlflow')}/api/2.0/mlflow/registered-models/get"
+        f"?name={quote(name)}"
+    )
+    resp = lab.http.get(url)
+    require_whole(lab, resp)
+    try:
+        doc = resp.json()
+    except ValueError:
+        ctype = resp.headers.get("Content-Type", "?")
+        raise Failure(
+            f"GET {url} did not answer JSON (HTTP {resp.status}, {ctype}); is this MLflow?"
+        ) from None
+    if isinstance(doc, dict) and doc.get("error_code"):
+        raise Failure(
+            f"MLflow has no registered model {name}: {str(doc.get('message'))[:160]}",
+            "train-model registers it when flow.py's tests pass.",
+        )
+    model = doc.get("registered_model") if isinstance(doc, dict) else None
+    lab.require(
+        resp.status == 200 and isinstance(model, dict),
+        f"GET {url} answered HTTP {resp.status} without a registered_model",
+    )
+    aliases = {
+        a.get("alias"): str(a.get("version"))
+        for a in model.get("aliases") or []
+        if isinstance(a, dict)
+    }
+    lab.facts["aliases"] = aliases
+    for alias, version in aliases.items():
+        lab.measure(f"alias_{alias}", version)
+    missing = [a for a in lab.config["aliases"] if a not in aliases]
+    lab.require(
+        not missing,
+        f"{name} has no alias {', '.join(missing)} (aliases: {aliases or 'none'})",
+        "promote-model sets the alias named after its target environment.",
+    )
+
+
+@check(title="Staging answers /version and /test on port 8082", depends=["floating_ip"])
+def env_staging(lab: Lab) -> None:
+    """`GET :8082/version` answers {"model_version": "1.0.N"}; `GET :8082/test` a class."""
+    _environment(lab, "staging")
+
+
+@check(title="Canary answers /version and /test on port 8081", depends=["floating_ip"])
+def env_canary(lab: Lab) -> None:
+    """`GET :8081/version` answers {"model_version": "1.0.N"}; `GET :8081/test` a class."""
+    _environment(lab, "canary")
+
+
+@check(title="Production answers /version and /test on port 8080", depends=["floating_ip"])
+def env_production(lab: Lab) -> None:
+    """`GET :8080/version` answers {"model_version": "1.0.N"}; `GET :8080/test` a class."""
+    _environment(lab, "production")
+
+
+@check(
+    title="Canary and production serve the versions MLflow's aliases name",
+    depends=["env_canary", "env_production", "mlflow_model"],
+)
+def versions_agree(lab: Lab) -> None:
+    """Canary's and production's /version are 1.0.N with N the version of the MLflow alias of
+    that name (promote-model sets the alias once it deployed; staging's alias is set before
+    its tests, so staging is only reported)."""
+    aliases = lab.facts.get("aliases", {})
+    staging = lab.facts.get("version_staging")
+    if staging:
+        lab.measure("staging_matches_alias", staging == aliases.get("staging"))
+    wrong = [
+        f"{env} serves 1.0.{lab.facts[f'version_{env}']}, its alias is on version "
+        f"{aliases.get(env)} (1.0.{aliases.get(env)})"
+        for env in ("canary", "production")
+        if lab.facts[f"version_{env}"] != aliases.get(env)
+    ]
+    lab.require(
+        not wrong,
+        "; ".join(wrong),
+        "Check the app's rollout in ArgoCD; promote-model deploys, then moves the alias.",
+    )
+
+
+@check(title="GitHub Actions runs of the student's repository")
+def github_actions(lab: Lab) -> None:
+    """The newest finished GitHub Actions run of the repository in student.yaml
+    (`github_repo`) concluded success; runs, conclusions, runners and commits are recorded."""
+    repo = lab.student.github_repo
+    if not repo:
+        raise Skip(
+            "student.yaml names no github_repo (owner/name), so there are no CI runs to read"
+        )
+    gh = GitHub(lab.record)
+    total, runs = gh.runs(repo, lab.config.get("github_runs", 10))
+    lab.measure("runs_total", total)
+    lab.require(
+        runs, f"{repo} has no GitHub Actions runs", "Push a workflow under .github/workflows/."
+    )
+    done = [r for r in runs if r.status == "completed"]
+    lab.require(done, f"none of the {len(runs)} newest runs of {repo} has finished yet")
+    latest = done[0]
+    jobs = gh.jobs(repo, latest.id)
+    lab.note(
+        f"{repo}: newest runs",
+        [r.summary() for r in runs]
+        + [f"job {j.name}: {j.conclusion} on {j.runner_name} {list(j.labels)}" for j in jobs],
+    )
+    lab.measure("latest_conclusion", latest.conclusion)
+    lab.measure("latest_head_sha", latest.head_sha)
+    lab.measure("runner_labels", ",".join(sorted({x for j in jobs for x in j.labels})))
+    lab.measure("success_rate", round(sum(r.conclusion == "success" for r in done) / len(done), 3))
+    lab.require(
+        latest.conclusion == "success",
+        f"the newest run of {repo}, {latest.summary()}",
+        "Open the run on GitHub and fix the failing job.",
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _kubectl_json(lab: Lab, args: str) -> dict[str, Any]:
+    result = lab.run(f"kubectl {args}")
+    if not result.ok:
+        err = (result.stderr or result.stdout).strip().splitlines()
+        first = err[0] if err else f"exit {result.exited}"
+        help = (
+            "Argo is not installed: run the post_k8s playbook."
+            if "doesn't have a resource type" in first
+            else "Run it yourself on node1 as cc; is ~/.kube/config in place?"
+        )
+        raise Failure(f"`kubectl {args}` failed: {first[:200]}", help)
+    try:
+        doc = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise Failure(f"`kubectl {args}` did not print JSON: {result.stdout[:80]!r}") from None
+    lab.require(isinstance(doc, dict), f"`kubectl {args}` printed JSON that is not an object")
+    return doc
+
+
+def _argo(lab: Lab) -> list[dict[str, Any]]:
+    """The templates, cron workflows and workflows of namespace argo, read once per student."""
+    with lab.session.lock:
+        cached = lab.facts.get("argo")
+        if cached is None:
+            ns = shlex.quote(lab.config["argo"]["namespace"])
+            doc = _kubectl_json(
+                lab, f"get workflowtemplates,cronworkflows,workflows -n {ns} -o json"
+            )
+            items = doc.get("items") if doc.get("kind") == "List" else [doc]
+            cached = lab.facts["argo"] = [
+                o
+                for o in items or []
+                if isinstance(o, dict) and isinstance(o.get("metadata"), dict)
+            ]
+    return cached
+
+
+def _summary(wf: dict[str, Any]) -> dict[str, str]:
+    """Name, template, phase and times of a Workflow: the template from spec.workflowTemplateRef
+    (how the pipeline's steps create each other) or the label the Argo UI sets."""
+    meta, spec, status = wf["metadata"], wf.get("spec") or {}, wf.get("status") or {}
+    labels = meta.get("labels") or {}
+    template = (spec.get("workflowTemplateRef") or {}).get("name") or labels.get(
+        "workflows.argoproj.io/workflow-template", ""
+    )
+    return {
+        "name": str(meta.get("name", "")),
+        "template": str(template),
+        "phase": str(status.get("phase") or "Pending"),
+        "started": str(status.get("startedAt") or meta.get("creationTimestamp") or ""),
+        "finished": str(status.get("finishedAt") or ""),
+    }
+
+
+def _environment(lab: Lab, env: str) -> None:
+    base = f"http://{lab.address}:{lab.port(env)}"
+    doc = get_json(lab, f"{base}/version", '{"model_version": "1.0.N"}')
+    version = doc.get("model_version") if isinstance(doc, dict) else None
+    m = VERSION.match(version) if isinstance(version, str) else None
+    lab.require(
+        m,
+        f'GET {base}/version answered {json.dumps(doc)[:80]}, not {{"model_version": "1.0.N"}}',
+        "Deploy an image built from gourmetgram's workflow branch (it writes versions.txt).",
+    )
+    lab.facts[f"version_{env}"] = m.group(1)
+    lab.measure("model_version", version)
+    resp = lab.http.get(f"{base}/test")
+    answer = resp.text.strip()
+    lab.require(
+        resp.status == 200 and answer in lab.config["classes"],
+        f"GET {base}/test answered HTTP {resp.status} {answer[:60]!r}, not a Food-11 class",
+        f"The {env} pod's model did not load; check `kubectl logs -n gourmetgram-{env}`.",
+    )
