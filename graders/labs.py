@@ -34,6 +34,27 @@ class LabSpec:
         return self.config["title"]
 
 
+def course_year() -> int | None:
+    """The course's year (rubrics/course.yaml `year`), which picks each lab's variant."""
+    path = rubrics_dir() / "course.yaml"
+    return load_yaml(path, "course", "course file").get("year") if path.is_file() else None
+
+
+def for_year(config: dict[str, Any], year: int | None) -> dict[str, Any]:
+    """The lab's settings for `year`: its `years` entry replaces the defaults, key by key
+    one level down (`ports: {staging: 8081}` changes that port only)."""
+    variant = {str(k): v for k, v in (config.get("years") or {}).items()}.get(str(year))
+    if not variant:
+        return config
+    merged = dict(config)
+    for key, value in variant.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def lab_ids() -> list[str]:
     d = labs_dir()
     return sorted(p.name for p in d.iterdir() if (p / "lab.yaml").is_file()) if d.is_dir() else []
@@ -44,7 +65,7 @@ def load_lab(lab_id: str) -> LabSpec:
     if "/" in lab_id or not (folder / "lab.yaml").is_file():
         known = ", ".join(lab_ids()) or "none"
         raise BadInput(f"unknown lab {lab_id!r} (known labs: {known})")
-    config = load_yaml(folder / "lab.yaml", "lab", "lab file")
+    config = for_year(load_yaml(folder / "lab.yaml", "lab", "lab file"), course_year())
     spec = importlib.util.spec_from_file_location(
         f"labs.{lab_id.replace('-', '_')}.checks", folder / "checks.py"
     )
