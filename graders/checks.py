@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graders.errors import Failure, GraderFault
-from graders.evidence import Evidence
+from graders.evidence import MAX_EXCERPT, Evidence
 
 if TYPE_CHECKING:
     from graders.probes.chameleon import Chameleon
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from graders.student import Student
 
 VANTAGES = ("grader", "host")
+DURABLE_EXCERPT = 256 * 1024  # bytes kept of a durable check's note (e.g. a bucket listing)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,11 @@ class Lab:
         self.evidence.append(evidence)
 
     def note(self, summary: str, excerpt: Any = "") -> None:
-        self.record(Evidence.make("note", summary, excerpt))
+        """Record what was concluded. A durable check's notes (lab.yaml `durable`) are the
+        record a later regrade relies on, so they are kept whole up to DURABLE_EXCERPT."""
+        durable = self.check.id in self.config.get("durable", ())
+        limit = DURABLE_EXCERPT if durable else MAX_EXCERPT
+        self.record(Evidence.make("note", summary, excerpt, limit=limit))
 
     def measure(self, name: str, value: float | int | str | bool | None) -> None:
         self.measurements[name] = value

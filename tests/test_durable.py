@@ -61,3 +61,23 @@ def test_a_new_reading_of_a_durable_record_wins(tmp_path: Path) -> None:
     seen = {i["check"]: i for i in result["checks"]}
     assert seen["experiment_runs"]["observed"] == "failed"
     assert "carried forward" not in json.dumps(seen["experiment_runs"]["evidence"])
+
+
+def test_a_durable_checks_notes_are_kept_whole() -> None:
+    from graders.checks import Lab, Session, check, collect
+    from graders.probes.ssh import SshPool
+    from graders.student import Student
+
+    @check(title="Listing")
+    def listing(lab: Lab) -> None:
+        pass
+
+    listing_ = [{"name": f"training/class_{i % 11:02d}/{i}.jpg", "bytes": i} for i in range(400)]
+    kept = {}
+    for durable in ([], ["listing"]):
+        session = Session(Student("s1", "s1", "/k"), {"durable": durable}, None, SshPool())
+        lab = Lab(session, collect({"listing": listing})[0])
+        lab.note("bucket: 400 objects", listing_)
+        kept[bool(durable)] = lab.evidence[0]
+    assert kept[False].truncated and len(kept[False].excerpt) <= 4096 + 200
+    assert not kept[True].truncated and "training/class_03/399.jpg" in kept[True].excerpt
