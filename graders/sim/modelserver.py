@@ -117,7 +117,8 @@ class HostModel:
     busy_s: float = 0.0
     # ground truth for measurement tests: each request's time in the app, arrival to answer
     applied_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=5000))
-    answered_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=5000))
+    # (wall-clock arrival, path, ms from arrival to the last byte handed to the transport)
+    answered: collections.deque = field(default_factory=lambda: collections.deque(maxlen=5000))
     _queue: asyncio.Queue | None = None
     _worker: asyncio.Task | None = None
     _rng: random.Random = field(default_factory=random.Random)
@@ -256,6 +257,7 @@ class ModelServerFleet:
                     return
         address, port = scope["server"][0], scope["server"][1]
         arrival = scope["labgrader.arrival"] = time.perf_counter()  # headers parsed
+        arrived_at = time.time()
         host = self.hosts.get(address)
 
         async def timed_send(message: dict) -> None:
@@ -267,7 +269,8 @@ class ModelServerFleet:
             ):
                 # ground truth for measurement tests: arrival to the last byte handed to
                 # the transport
-                host.answered_ms.append((time.perf_counter() - arrival) * 1000)
+                ms = (time.perf_counter() - arrival) * 1000
+                host.answered.append((arrived_at, scope["path"], ms))
 
         await self._ports[(address, port)](scope, receive, timed_send)
 
