@@ -21,6 +21,7 @@ PROFILES = [
     "version_garbage",
     "ci_failed",
     "no_github_repo",
+    "gateway_no_canary",
     "host_down",
     "tarpit",
 ]
@@ -44,6 +45,7 @@ def test_every_profile_is_graded_as_expected(room) -> None:
     assert 'resource type "workflowtemplates"' in by["argo_missing"]["argo_templates"].feedback
     assert "did not answer JSON" in by["version_garbage"]["env_production"].feedback
     assert "no github_repo" in by["no_github_repo"]["github_actions"].feedback
+    assert "answered 0 of 40" in by["gateway_no_canary"]["gateway_split"].feedback
     # a check that does not apply (worth 0 points) does not make `check` exit 1
     results = {s.profile: result for s, result in graded}
     now = datetime.now(UTC)
@@ -57,3 +59,4 @@ def test_every_profile_is_graded_as_expected(room) -> None:
     assert healthy["mlflow_model"].measurements["alias_canary"] == "4"
     assert healthy["argo_workflows"].measurements["failed"] == 2  # accuracy; mlops-bad at staging
     assert healthy["github_actions"].measurements["runner_labels"] == "ubuntu-latest"
+    assert healthy["gateway_split"].measurements["canary_share"] == 0.1  # 4 of 40

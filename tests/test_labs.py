@@ -31,6 +31,8 @@ def test_the_course_year_picks_the_labs_ports(tmp_path: Path, monkeypatch) -> No
     course = rubrics / "course.yaml"
     course.write_text(course.read_text().replace("year: 2026", "year: 2025"))
     monkeypatch.setenv("LABGRADER_RUBRICS", str(rubrics))
-    ports = load_lab("mlops-chi").config["ports"]
+    config = load_lab("mlops-chi").config
+    ports = config["ports"]
     assert (ports["staging"], ports["canary"], ports["production"]) == (8081, 8080, 80)
     assert ports["mlflow"] == 8000  # what the year does not name stays
+    assert config["gateway"] is None  # 2025 had no gateway: gateway_split skips itself

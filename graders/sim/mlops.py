@@ -9,19 +9,22 @@ One student's node1 (the floating IP) gets:
   production}` (namespace `argocd`), as the CRDs' JSON has them;
 * GourmetGram's `workflow` branch on 8082, 8081 and 8080 (staging, canary, production):
   `/version` answers `{"model_version": "1.0.N"}` as Flask's jsonify writes it, `/test` a class;
+* the Traefik gateway on 80 (2026): HTTPRoute gourmetgram-route sends 90% of requests to
+  production and 10% to canary, in weighted round robin;
 * the real MLflow server (mlflowsim.py) on 8000 with the runs of flow.py and registered model
   `GourmetGramFood11Model`, its versions and aliases set through MLflow's own REST API.
 A GitHub API stand-in (github.py) holds each student's CI runs; its address and token reach
 the grader as LABGRADER_GITHUB_API / LABGRADER_GITHUB_TOKEN (`env`).
 
 Profile knobs (Profile.mlops): staging_test_failed, canary_stale, argocd_degraded,
-argo_missing, version_garbage, ci_failed, no_github_repo.
+argo_missing, version_garbage, ci_failed, no_github_repo, gateway_no_canary.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -44,6 +47,7 @@ Json = dict[str, Any]
 MLOPS = "mlops-chi"
 MODEL = "GourmetGramFood11Model"
 ENV_PORTS = {"staging": 8082, "canary": 8081, "production": 8080}  # 2026
+GATEWAY_PORT, CANARY_WEIGHT = 80, 10  # the platform chart's HTTPRoute: 90 / 10
 TEMPLATES = (
     "train-model",
     "build-container-image",
@@ -263,6 +267,34 @@ class EnvServer(GourmetGramServer):
         self.garbage = garbage
 
 
+class GatewayHandler(EnvHandler):
+    server: GatewayServer
+
+    def _route(self) -> None:
+        if self.path.split("?", 1)[0] != "/version" or self.command not in ("GET", "HEAD"):
+            return super()._route()
+        body = json.dumps({"model_version": self.server.pick()}, separators=(",", ":")) + "\n"
+        self._send(200, body, "application/json")
+
+
+class GatewayServer(EnvServer):
+    """Traefik's gourmetgram-gateway: each /version goes to production or canary by the
+    route's weights, spread evenly (smooth weighted round robin)."""
+
+    def __init__(self, address: str, versions: dict[str, str], canary: int, test_class: str):
+        super().__init__(address, GATEWAY_PORT, versions["production"], test_class, False)
+        self.RequestHandlerClass = GatewayHandler
+        self.versions, self.canary_weight = versions, canary
+        self._served = 0
+        self._lock = threading.Lock()
+
+    def pick(self) -> str:
+        with self._lock:
+            n, self._served = self._served, self._served + 1
+        to_canary = (n + 1) * self.canary_weight // 100 > n * self.canary_weight // 100
+        return self.versions["canary" if to_canary else "production"]
+
+
 class MlopsLabs:
     """Builds and serves the mlops-chi hosts of a classroom."""
 
@@ -397,6 +429,7 @@ class MlopsLabs:
         serve = {
             "versions": {env: f"1.0.{v}" for env, v in served.items()},
             "garbage": "version_garbage" in knobs,
+            "canary_weight": 0 if "gateway_no_canary" in knobs else CANARY_WEIGHT,
             "test_class": CLASSES[student.index % len(CLASSES)],
             "seed": _seed(now, plan, aliases),
         }
@@ -434,6 +467,11 @@ class MlopsLabs:
                 )
                 self._servers.append(server)
                 hub.add(server.socket, server.accept)
+            gateway = GatewayServer(
+                host.address, serve["versions"], serve["canary_weight"], serve["test_class"]
+            )
+            self._servers.append(gateway)
+            hub.add(gateway.socket, gateway.accept)
         for host, _ in self._hosts:
             if host.network == "tarpit":  # 22 and 80 are the classroom's
                 for port in (MLFLOW_PORT, *ENV_PORTS.values()):

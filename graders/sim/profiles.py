@@ -99,6 +99,7 @@ LAB_CHECKS: dict[str, dict[str, tuple[str, ...]]] = {
         "env_canary": ("floating_ip",),
         "env_production": ("floating_ip",),
         "versions_agree": ("env_canary", "env_production", "mlflow_model"),
+        "gateway_split": ("env_canary", "env_production"),
         "github_actions": (),
     },
     "eval-online-chi": {
@@ -266,6 +267,7 @@ _MLOPS_UNREACHABLE = {  # GitHub answers all the same: CI records outlive the in
     "env_canary": UNREACHABLE,
     "env_production": UNREACHABLE,
     "versions_agree": SKIPPED,
+    "gateway_split": SKIPPED,
 }
 _EVAL_UNREACHABLE = {  # eval-offline-chi and eval-loop-chi (evaluation.py)
     "eval-offline-chi": {
@@ -513,8 +515,21 @@ _ALL = [
         "version_garbage",
         "mlops: production's /version answers 200 text/html (a page that mentions the version) "
         "instead of the app's JSON.",
-        {"mlops-chi": {"env_production": FAILED, "versions_agree": SKIPPED}},
+        {
+            "mlops-chi": {
+                "env_production": FAILED,
+                "versions_agree": SKIPPED,
+                "gateway_split": SKIPPED,
+            }
+        },
         mlops=frozenset({"version_garbage"}),
+    ),
+    Profile(
+        "gateway_no_canary",
+        "mlops: HTTPRoute gourmetgram-route sends every request on port 80 to production "
+        "(canary's weight 0); canary itself answers on 8081.",
+        {"mlops-chi": {"gateway_split": FAILED}},
+        mlops=frozenset({"gateway_no_canary"}),
     ),
     Profile(
         "ci_failed",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
@@ -238,6 +239,44 @@ def versions_agree(lab: Lab) -> None:
         not wrong,
         "; ".join(wrong),
         "Check the app's rollout in ArgoCD; promote-model deploys, then moves the alias.",
+    )
+
+
+@check(
+    title="The gateway on port 80 sends most requests to production, some to canary",
+    depends=["env_canary", "env_production"],
+)
+def gateway_split(lab: Lab) -> None:
+    """`GET :80/version`, 40 times: every answer is production's or canary's version, and
+    when the two differ, canary answers some and production most (the lab's HTTPRoute
+    weighs them 90/10)."""
+    cfg = lab.config.get("gateway")
+    if not cfg:
+        raise Skip("this year's lab has no gateway")
+    url, n = f"http://{lab.address}:{cfg['port']}/version", int(cfg["requests"])
+    production, canary = (f"1.0.{lab.facts[f'version_{env}']}" for env in ("production", "canary"))
+    seen: Counter[str] = Counter()
+    for _ in range(n):
+        doc = get_json(lab, url, '{"model_version": "1.0.N"}')
+        seen[str(doc.get("model_version") if isinstance(doc, dict) else doc)[:40]] += 1
+    lab.note(f"GET {url} x{n}: model versions answered", dict(seen))
+    other = [v for v in seen if v not in (production, canary)]
+    lab.require(
+        not other,
+        f"GET {url} answered {other[0]!r}, neither production's {production} nor canary's {canary}"
+        if other
+        else "",
+        "The gateway's HTTPRoute must point at the gourmetgram-app services of both.",
+    )
+    if production == canary:
+        lab.note(f"production and canary both serve {production}: the split cannot be seen")
+        return
+    lab.measure("canary_share", round(seen[canary] / n, 3))
+    lab.require(
+        0 < seen[canary] <= n // 2,
+        f"canary ({canary}) answered {seen[canary]} of {n} requests to {url}, production "
+        f"({production}) {seen[production]}: not a canary split",
+        "HTTPRoute gourmetgram-route should weigh production 90 and canary 10.",
     )
 
 
