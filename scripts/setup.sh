@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 
-# The simulator runs a real OpenSSH server; ssh-keygen makes the simulated students' keys.
 packages=()
+# Python with venv (Debian splits ensurepip out into python3-venv); the simulator's stand-ins
+# run with /usr/bin/python3, which the login user cc can read.
+[ -x /usr/bin/python3 ] || packages+=(python3)
+python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
+# The simulator runs a real OpenSSH server; ssh-keygen makes the simulated students' keys.
 [ -x /usr/sbin/sshd ] || packages+=(openssh-server)
 command -v ssh-keygen >/dev/null || packages+=(openssh-client)
 # eval-online-chi's simulated nodes each run a real Prometheus (Debian's package, 2.42).
