@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import shlex
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from graders.checks import Lab
 from graders.errors import Failure
@@ -39,6 +40,31 @@ def require_active_server(lab: Lab, key: str = "server") -> dict[str, Any]:
     lab.facts["address"] = address
     lab.note(f"{name} is ACTIVE at floating IP {address}")
     return server
+
+
+def require_servers_active(lab: Lab, keys: tuple[str, ...], help: str) -> None:
+    """Each of the lab's servers named by `keys` (e.g. node1-3) exists and is ACTIVE."""
+    problems = []
+    for key in keys:
+        name = lab.name(key)
+        server = lab.chameleon.server(name)
+        if server is None:
+            problems.append(f"{name} does not exist")
+        elif server["status"] != "ACTIVE":
+            fault = (server.get("fault") or {}).get("message", "")
+            problems.append(f"{name} is {server['status']}" + (f" ({fault})" if fault else ""))
+    lab.measure("nodes_active", len(keys) - len(problems))
+    lab.require(not problems, "; ".join(problems), help)
+
+
+def require_floating_ip(lab: Lab, key: str, help: str) -> None:
+    """The lab's server `key` has a floating IP, through which the grader reaches it (-> facts)."""
+    name = lab.name(key)
+    server = lab.chameleon.server(name)
+    lab.require(server, f"no server named {name}")
+    address = floating_ip(server)
+    lab.require(address, f"{name} has no floating IP", help)
+    lab.facts["address"] = address
 
 
 def require_cc_login(lab: Lab) -> None:
@@ -145,6 +171,73 @@ def require_whole(lab: Lab, resp: Any) -> None:
     )
 
 
+T = TypeVar("T")
+
+
+def once(lab: Lab, key: str, compute: Callable[[], T]) -> T:
+    """A fact computed once per student and shared by the checks that read it (one kubectl
+    call for several checks); concurrent checks wait for the first to compute it."""
+    with lab.session.lock:
+        if key not in lab.facts:
+            lab.facts[key] = compute()
+        return lab.facts[key]
+
+
+def kubectl_json(lab: Lab, args: str, missing: str = "") -> dict[str, Any]:
+    """`kubectl ARGS` on the instance, its JSON object. A failure gives kubectl's first error
+    line; `missing` is the help when the cluster lacks the resource type (a CRD)."""
+    result = lab.run(f"kubectl {args}")
+    if not result.ok:
+        err = (result.stderr or result.stdout).strip().splitlines()
+        first = err[0] if err else f"exit {result.exited}"
+        help = (
+            missing
+            if missing and "doesn't have a resource type" in first
+            else "Run it yourself on node1 as cc; is ~/.kube/config in place?"
+        )
+        raise Failure(f"`kubectl {args}` failed: {first[:200]}", help)
+    try:
+        doc = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise Failure(f"`kubectl {args}` did not print JSON: {result.stdout[:80]!r}") from None
+    lab.require(isinstance(doc, dict), f"`kubectl {args}` printed JSON that is not an object")
+    return doc
+
+
+def mlflow_api(
+    lab: Lab, method: str, path: str, what: str, body: Any = None, help: str = ""
+) -> dict[str, Any]:
+    """MLflow's REST API on the lab's `mlflow` port: a JSON object, or a Failure saying what
+    MLflow lacks (its error_code answer) or that this is not MLflow."""
+    url = f"http://{lab.address}:{lab.port('mlflow')}/api/2.0/mlflow/{path}"
+    resp = lab.http.request(method, url, json=body) if body else lab.http.request(method, url)
+    require_whole(lab, resp)
+    try:
+        doc = resp.json()
+    except ValueError:
+        raise Failure(
+            f"{method} {url} did not answer JSON (HTTP {resp.status}, "
+            f"{resp.headers.get('Content-Type', '?')}); is this MLflow?"
+        ) from None
+    if resp.status == 404 or (isinstance(doc, dict) and doc.get("error_code")):
+        message = doc.get("message", resp.status) if isinstance(doc, dict) else resp.status
+        raise Failure(f"MLflow has no {what}: {str(message)[:160]}", help)
+    lab.require(
+        resp.status == 200 and isinstance(doc, dict), f"{method} {url} answered HTTP {resp.status}"
+    )
+    return doc
+
+
+def lab_s3(lab: Lab) -> Any:
+    """The instance's S3 API (MinIO) on the lab's `s3` port, with lab.yaml's keys."""
+    from graders.probes.s3 import S3
+
+    cfg = lab.config["s3"]
+    return S3(
+        f"http://{lab.address}:{lab.port('s3')}", cfg["access_key"], cfg["secret_key"], lab.record
+    )
+
+
 def get_json(lab: Lab, url: str, what: str, *, login: str = "", help: str = "", **send: Any) -> Any:
     """GET a JSON document; anything else (HTML, garbage, an error code) is a Failure.
 
@@ -169,10 +262,4 @@ def get_json(lab: Lab, url: str, what: str, *, login: str = "", help: str = "", 
 
 def bucket_objects(lab: Lab) -> list[dict[str, Any]]:
     """Objects of the lab's bucket, through the instance's S3 API (MinIO) with lab.yaml's keys."""
-    from graders.probes.s3 import S3
-
-    cfg = lab.config["s3"]
-    s3 = S3(
-        f"http://{lab.address}:{lab.port('s3')}", cfg["access_key"], cfg["secret_key"], lab.record
-    )
-    return s3.objects(cfg["bucket"])
+    return lab_s3(lab).objects(lab.config["s3"]["bucket"])

@@ -76,42 +76,16 @@ class Chameleon:
     def server(self, name: str) -> dict[str, Any] | None:
         """The server with exactly this name, as Nova reports it (raw JSON), or None."""
         servers = self._list("servers", lambda chi: [s._info for s in chi.nova().servers.list()])
-        found = [s for s in servers if s.get("name") == name]
-        self.record(
-            Evidence.make(
-                "api",
-                f"nova servers/detail at {self.site.name}: {len(servers)} servers, "
-                f"{len(found)} named {name}",
-                found[0] if found else "",
-            )
-        )
-        return found[0] if found else None
+        return self._named(servers, name, "nova servers/detail", "servers")
 
     def network(self, name: str) -> dict[str, Any] | None:
         nets = self._list("networks", lambda chi: chi.neutron().list_networks()["networks"])
-        found = [n for n in nets if n.get("name") == name]
-        self.record(
-            Evidence.make(
-                "api",
-                f"neutron networks at {self.site.name}: {len(found)} named {name}",
-                found[0] if found else "",
-            )
-        )
-        return found[0] if found else None
+        return self._named(nets, name, "neutron networks", "networks")
 
     def container(self, name: str) -> dict[str, Any] | None:
         """The Zun container (CHI@Edge) with exactly this name, as Zun reports it, or None."""
         items = self._list("containers", lambda chi: [c._info for c in chi.zun().containers.list()])
-        found = [c for c in items if c.get("name") == name]
-        self.record(
-            Evidence.make(
-                "api",
-                f"zun containers at {self.site.name}: {len(items)} containers, "
-                f"{len(found)} named {name}",
-                found[0] if found else "",
-            )
-        )
-        return found[0] if found else None
+        return self._named(items, name, "zun containers", "containers")
 
     def floating_ip_of_ports(self, ports: set[str]) -> str | None:
         """The floating IP attached to one of these Neutron ports (how Zun containers get one)."""
@@ -132,16 +106,7 @@ class Chameleon:
     def volume(self, name: str) -> dict[str, Any] | None:
         """The Cinder volume with exactly this name (`chi.clients.cinder()`), or None."""
         vols = self._list("volumes", lambda chi: [v._info for v in chi.cinder().volumes.list()])
-        found = [v for v in vols if v.get("name") == name]
-        self.record(
-            Evidence.make(
-                "api",
-                f"cinder volumes/detail at {self.site.name}: {len(vols)} volumes, "
-                f"{len(found)} named {name}",
-                found[0] if found else "",
-            )
-        )
-        return found[0] if found else None
+        return self._named(vols, name, "cinder volumes/detail", "volumes")
 
     def objects(self, container: str) -> list[dict[str, Any]] | None:
         """The objects of a Swift container (`name`, `bytes`, `hash`), or None without one.
@@ -177,6 +142,20 @@ class Chameleon:
         )
 
     # --- plumbing ---------------------------------------------------------------------------
+    def _named(
+        self, items: list[dict[str, Any]], name: str, listing: str, noun: str
+    ) -> dict[str, Any] | None:
+        """The item with exactly this name, or None; the lookup is recorded as evidence."""
+        found = [i for i in items if i.get("name") == name]
+        self.record(
+            Evidence.make(
+                "api",
+                f"{listing} at {self.site.name}: {len(items)} {noun}, {len(found)} named {name}",
+                found[0] if found else "",
+            )
+        )
+        return found[0] if found else None
+
     def _list(
         self, what: str, fetch: Callable[[Any], list[dict[str, Any]]]
     ) -> list[dict[str, Any]]:

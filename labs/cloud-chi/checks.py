@@ -14,26 +14,21 @@ from typing import Any
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit import require_cc_login
-from graders.probes.chameleon import floating_ip as floating_address
+from graders.labkit import (
+    kubectl_json,
+    once,
+    require_cc_login,
+    require_floating_ip,
+    require_servers_active,
+)
 
 
 @check(title="Instances node1, node2 and node3 are ACTIVE")
 def nodes_active(lab: Lab) -> None:
     """Servers node1-cloud-<netid>, node2-... and node3-... exist at KVM@TACC and are ACTIVE."""
-    problems = []
-    for key in ("node1", "node2", "node3"):
-        name = lab.name(key)
-        server = lab.chameleon.server(name)
-        if server is None:
-            problems.append(f"{name} does not exist")
-        elif server["status"] != "ACTIVE":
-            fault = (server.get("fault") or {}).get("message", "")
-            problems.append(f"{name} is {server['status']}" + (f" ({fault})" if fault else ""))
-    lab.measure("nodes_active", 3 - len(problems))
-    lab.require(
-        not problems,
-        "; ".join(problems),
+    require_servers_active(
+        lab,
+        ("node1", "node2", "node3"),
         "Create node1 in the GUI and node2/node3 with the openstack CLI, named exactly.",
     )
 
@@ -52,16 +47,11 @@ def private_network(lab: Lab) -> None:
 @check(title="node1 has a floating IP")
 def floating_ip(lab: Lab) -> None:
     """node1 has a floating IP, through which the grader reaches its web page and SSH."""
-    name = lab.name("node1")
-    server = lab.chameleon.server(name)
-    lab.require(server, f"no server named {name}")
-    address = floating_address(server)
-    lab.require(
-        address,
-        f"{name} has no floating IP",
+    require_floating_ip(
+        lab,
+        "node1",
         "Allocate one (description 'Cloud IP for <netid>') and associate it with node1.",
     )
-    lab.facts["address"] = address
 
 
 @check(title="GourmetGram's page is served on port 80", depends=["floating_ip"])
@@ -103,7 +93,7 @@ def ssh_login(lab: Lab) -> None:
 @check(title="kubectl shows 3 Ready nodes", depends=["ssh_login"], vantage="host")
 def k8s_nodes(lab: Lab) -> None:
     """On node1, `kubectl get nodes` lists the three nodes of the cluster, all Ready."""
-    doc = kubectl(lab, "get nodes -o json")
+    doc = kubectl_json(lab, "get nodes -o json")
     ready = [n["metadata"]["name"] for n in doc.get("items", []) if _ready(n)]
     want = lab.config["kubernetes"]["nodes"]
     lab.measure("ready_nodes", len(ready))
@@ -189,20 +179,6 @@ def registry_container(lab: Lab) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def kubectl(lab: Lab, args: str) -> dict[str, Any]:
-    result = lab.run(f"kubectl {args}")
-    if not result.ok:
-        err = (result.stderr or result.stdout).strip().splitlines()
-        raise Failure(
-            f"`kubectl {args}` failed: {err[0] if err else f'exit {result.exited}'}",
-            "Run it yourself on node1 as cc; is ~/.kube/config in place?",
-        )
-    try:
-        return json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise Failure(f"`kubectl {args}` did not print JSON") from None
-
-
 KINDS = {
     "Namespace": "namespace",
     "Deployment": "deployment",
@@ -218,38 +194,35 @@ NOT_FOUND = {
 
 
 def _app_objects(lab: Lab) -> tuple[dict[str, Any], dict[str, str]]:
-    """The namespace, deployment, service and HPA of the lab, fetched once per student.
+    """The namespace, deployment, service and HPA of the lab, fetched once per student."""
+    return once(lab, "k8s_app", lambda: _fetch_app_objects(lab))
 
-    kubectl prints what it found as a List and a NotFound line per missing object (exit 1).
-    """
-    with lab.session.lock:
-        cached = lab.facts.get("k8s_app")
-        if cached is None:
-            k8s = lab.config["kubernetes"]
-            names = " ".join(
-                f"{kind}/{shlex.quote(k8s[kind])}" for kind in ("deployment", "service", "hpa")
-            )
-            ns = shlex.quote(k8s["namespace"])
-            result = lab.run(f"kubectl get namespace/{ns} {names} -n {ns} -o json")
-            errors = {}
-            for line in result.stderr.splitlines():
-                m = re.match(r'Error from server \(NotFound\): (\S+) "', line)
-                if m and m.group(1) in NOT_FOUND:
-                    errors[NOT_FOUND[m.group(1)]] = line.strip()
-            if not result.ok and not errors:
-                err = (result.stderr or result.stdout).strip().splitlines()
-                raise Failure(
-                    f"`kubectl get` failed on the instance: {err[0] if err else result.exited}",
-                    "Run it yourself on node1 as cc; is ~/.kube/config in place?",
-                )
-            try:
-                doc = json.loads(result.stdout) if result.stdout.strip() else {"items": []}
-            except json.JSONDecodeError:
-                raise Failure("`kubectl get ... -o json` did not print JSON") from None
-            items = doc.get("items", [doc]) if doc.get("kind") == "List" else [doc]
-            objects = {KINDS[o["kind"]]: o for o in items if o.get("kind") in KINDS}
-            cached = lab.facts["k8s_app"] = (objects, errors)
-    return cached
+
+def _fetch_app_objects(lab: Lab) -> tuple[dict[str, Any], dict[str, str]]:
+    """kubectl prints what it found as a List and a NotFound line per missing object (exit 1)."""
+    k8s = lab.config["kubernetes"]
+    names = " ".join(
+        f"{kind}/{shlex.quote(k8s[kind])}" for kind in ("deployment", "service", "hpa")
+    )
+    ns = shlex.quote(k8s["namespace"])
+    result = lab.run(f"kubectl get namespace/{ns} {names} -n {ns} -o json")
+    errors = {}
+    for line in result.stderr.splitlines():
+        m = re.match(r'Error from server \(NotFound\): (\S+) "', line)
+        if m and m.group(1) in NOT_FOUND:
+            errors[NOT_FOUND[m.group(1)]] = line.strip()
+    if not result.ok and not errors:
+        err = (result.stderr or result.stdout).strip().splitlines()
+        raise Failure(
+            f"`kubectl get` failed on the instance: {err[0] if err else result.exited}",
+            "Run it yourself on node1 as cc; is ~/.kube/config in place?",
+        )
+    try:
+        doc = json.loads(result.stdout) if result.stdout.strip() else {"items": []}
+    except json.JSONDecodeError:
+        raise Failure("`kubectl get ... -o json` did not print JSON") from None
+    items = doc.get("items", [doc]) if doc.get("kind") == "List" else [doc]
+    return {KINDS[o["kind"]]: o for o in items if o.get("kind") in KINDS}, errors
 
 
 def _object(lab: Lab, kind: str) -> dict[str, Any]:

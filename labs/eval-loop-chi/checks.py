@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit import get_json, require_active_server
+from graders.labkit import get_json, lab_s3, require_active_server
 
 
 @check(title="Server node-eval-loop-<user> is ACTIVE with a floating IP")
@@ -27,11 +27,9 @@ def server_active(lab: Lab) -> None:
 def production_bucket(lab: Lab) -> None:
     """MinIO's bucket production has images under class_NN/ carrying the tags
     predicted_class, confidence and timestamp (read with GetObjectTagging)."""
-    from graders.probes.s3 import S3
-
     cfg = lab.config["s3"]
     endpoint = f"http://{lab.address}:{lab.port('s3')}"
-    s3 = S3(endpoint, cfg["access_key"], cfg["secret_key"], lab.record)
+    s3 = lab_s3(lab)
     objects = s3.objects(cfg["bucket"])
     lab.measure("objects", len(objects))
     lab.require(

@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import quote
 
 from graders.checks import Lab, check
-from graders.errors import Failure
 from graders.labkit import (
     bucket_objects,
+    mlflow_api,
     require_active_server,
     require_cc_login,
     require_containers,
@@ -57,11 +57,11 @@ def mlflow_up(lab: Lab) -> None:
 def experiment_runs(lab: Lab) -> None:
     """The experiment exists and a FINISHED run logged the lab's test metrics and params."""
     name = lab.config["experiment"]
-    doc = _api(
+    doc = mlflow_api(
         lab, "GET", f"experiments/get-by-name?experiment_name={quote(name)}", f"experiment {name}"
     )
     exp_id = doc["experiment"]["experiment_id"]
-    runs = _api(
+    runs = mlflow_api(
         lab, "POST", "runs/search", "runs", {"experiment_ids": [exp_id], "max_results": 200}
     ).get("runs", [])
     finished = [r for r in runs if r.get("info", {}).get("status") == "FINISHED"]
@@ -84,7 +84,7 @@ def experiment_runs(lab: Lab) -> None:
 def registered_model(lab: Lab) -> None:
     """The model registry has food11-staging with at least one version."""
     name = lab.config["registered_model"]
-    doc = _api(
+    doc = mlflow_api(
         lab, "GET", "model-versions/search?filter=" + quote(f"name='{name}'"), f"versions of {name}"
     )
     versions = doc.get("model_versions") or []
@@ -113,24 +113,6 @@ def artifact_bucket(lab: Lab) -> None:
 # --- helpers ----------------------------------------------------------------------------------
 def _base(lab: Lab) -> str:
     return f"http://{lab.address}:{lab.port('mlflow')}"
-
-
-def _api(lab: Lab, method: str, path: str, what: str, body: Any = None) -> dict[str, Any]:
-    url = f"{_base(lab)}/api/2.0/mlflow/{path}"
-    resp = lab.http.request(method, url, json=body) if body else lab.http.request(method, url)
-    try:
-        doc = resp.json()
-    except ValueError:
-        raise Failure(
-            f"{method} {url} did not answer JSON (HTTP {resp.status}, "
-            f"{resp.headers.get('Content-Type', '?')}); is this MLflow?"
-        ) from None
-    if resp.status == 404 or (isinstance(doc, dict) and doc.get("error_code")):
-        raise Failure(f"MLflow has no {what}: {str(doc.get('message', resp.status))[:160]}")
-    lab.require(
-        resp.status == 200 and isinstance(doc, dict), f"{method} {url} answered HTTP {resp.status}"
-    )
-    return doc
 
 
 def _metrics(run: dict[str, Any]) -> dict[str, float]:

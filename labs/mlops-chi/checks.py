@@ -16,9 +16,16 @@ from typing import Any
 from urllib.parse import quote
 
 from graders.checks import Lab, check
-from graders.errors import Failure, Skip
-from graders.labkit import get_json, require_cc_login, require_whole
-from graders.probes.chameleon import floating_ip as floating_address
+from graders.errors import Skip
+from graders.labkit import (
+    get_json,
+    kubectl_json,
+    mlflow_api,
+    once,
+    require_cc_login,
+    require_floating_ip,
+    require_servers_active,
+)
 from graders.probes.github import GitHub
 
 VERSION = re.compile(r"^1\.0\.(\d+)$")
@@ -27,27 +34,15 @@ VERSION = re.compile(r"^1\.0\.(\d+)$")
 @check(title="Instances node1, node2 and node3 are ACTIVE")
 def nodes_active(lab: Lab) -> None:
     """Terraform made node1-mlops-<netid>, node2-... and node3-... at KVM@TACC; all ACTIVE."""
-    problems = []
-    for key in ("node1", "node2", "node3"):
-        name = lab.name(key)
-        server = lab.chameleon.server(name)
-        if server is None:
-            problems.append(f"{name} does not exist")
-        elif server["status"] != "ACTIVE":
-            problems.append(f"{name} is {server['status']}")
-    lab.measure("nodes_active", 3 - len(problems))
-    lab.require(not problems, "; ".join(problems), "Run terraform apply again; check the lease.")
+    require_servers_active(
+        lab, ("node1", "node2", "node3"), "Run terraform apply again; check the lease."
+    )
 
 
 @check(title="node1 has a floating IP")
 def floating_ip(lab: Lab) -> None:
     """node1 has the floating IP through which the grader reaches SSH, MLflow and the apps."""
-    name = lab.name("node1")
-    server = lab.chameleon.server(name)
-    lab.require(server, f"no server named {name}", "Terraform names it node1-mlops-<netid>.")
-    address = floating_address(server)
-    lab.require(address, f"{name} has no floating IP", "terraform apply attaches one to node1.")
-    lab.facts["address"] = address
+    require_floating_ip(lab, "node1", "terraform apply attaches one to node1.")
 
 
 @check(title="SSH as cc works on node1", depends=["floating_ip"], vantage="host")
@@ -129,7 +124,7 @@ def argocd_apps(lab: Lab) -> None:
     """`kubectl get applications -n argocd` lists gourmetgram-platform, -staging, -canary and
     -production, each Synced and Healthy."""
     ns = lab.config["argocd"]["namespace"]
-    doc = _kubectl_json(lab, f"get applications.argoproj.io -n {shlex.quote(ns)} -o json")
+    doc = kubectl_json(lab, f"get applications.argoproj.io -n {shlex.quote(ns)} -o json")
     apps = {
         o["metadata"].get("name"): o
         for o in doc.get("items", [])
@@ -160,29 +155,15 @@ def mlflow_model(lab: Lab) -> None:
     """MLflow's REST API on port 8000 has the registered model, with aliases staging, canary
     and production."""
     name = lab.config["registered_model"]
-    url = (
-        f"http://{lab.address}:{lab.port('mlflow')}/api/2.0/mlflow/registered-models/get"
-        f"?name={quote(name)}"
+    doc = mlflow_api(
+        lab,
+        "GET",
+        f"registered-models/get?name={quote(name)}",
+        f"registered model {name}",
+        help="train-model registers it when flow.py's tests pass.",
     )
-    resp = lab.http.get(url)
-    require_whole(lab, resp)
-    try:
-        doc = resp.json()
-    except ValueError:
-        ctype = resp.headers.get("Content-Type", "?")
-        raise Failure(
-            f"GET {url} did not answer JSON (HTTP {resp.status}, {ctype}); is this MLflow?"
-        ) from None
-    if isinstance(doc, dict) and doc.get("error_code"):
-        raise Failure(
-            f"MLflow has no registered model {name}: {str(doc.get('message'))[:160]}",
-            "train-model registers it when flow.py's tests pass.",
-        )
-    model = doc.get("registered_model") if isinstance(doc, dict) else None
-    lab.require(
-        resp.status == 200 and isinstance(model, dict),
-        f"GET {url} answered HTTP {resp.status} without a registered_model",
-    )
+    model = doc.get("registered_model")
+    lab.require(isinstance(model, dict), f"MLflow's answer for {name} has no registered_model")
     aliases = {
         a.get("alias"): str(a.get("version"))
         for a in model.get("aliases") or []
@@ -316,41 +297,22 @@ def github_actions(lab: Lab) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def _kubectl_json(lab: Lab, args: str) -> dict[str, Any]:
-    result = lab.run(f"kubectl {args}")
-    if not result.ok:
-        err = (result.stderr or result.stdout).strip().splitlines()
-        first = err[0] if err else f"exit {result.exited}"
-        help = (
-            "Argo is not installed: run the post_k8s playbook."
-            if "doesn't have a resource type" in first
-            else "Run it yourself on node1 as cc; is ~/.kube/config in place?"
-        )
-        raise Failure(f"`kubectl {args}` failed: {first[:200]}", help)
-    try:
-        doc = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise Failure(f"`kubectl {args}` did not print JSON: {result.stdout[:80]!r}") from None
-    lab.require(isinstance(doc, dict), f"`kubectl {args}` printed JSON that is not an object")
-    return doc
-
-
 def _argo(lab: Lab) -> list[dict[str, Any]]:
     """The templates, cron workflows and workflows of namespace argo, read once per student."""
-    with lab.session.lock:
-        cached = lab.facts.get("argo")
-        if cached is None:
-            ns = shlex.quote(lab.config["argo"]["namespace"])
-            doc = _kubectl_json(
-                lab, f"get workflowtemplates,cronworkflows,workflows -n {ns} -o json"
-            )
-            items = doc.get("items") if doc.get("kind") == "List" else [doc]
-            cached = lab.facts["argo"] = [
-                o
-                for o in items or []
-                if isinstance(o, dict) and isinstance(o.get("metadata"), dict)
-            ]
-    return cached
+
+    def fetch() -> list[dict[str, Any]]:
+        ns = shlex.quote(lab.config["argo"]["namespace"])
+        doc = kubectl_json(
+            lab,
+            f"get workflowtemplates,cronworkflows,workflows -n {ns} -o json",
+            missing="Argo is not installed: run the post_k8s playbook.",
+        )
+        items = doc.get("items") if doc.get("kind") == "List" else [doc]
+        return [
+            o for o in items or [] if isinstance(o, dict) and isinstance(o.get("metadata"), dict)
+        ]
+
+    return once(lab, "argo", fetch)
 
 
 def _summary(wf: dict[str, Any]) -> dict[str, str]:
