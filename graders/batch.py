@@ -51,7 +51,7 @@ def in_shard(netid: str, shard: tuple[int, int] | None) -> bool:
     return int(hashlib.sha256(netid.encode()).hexdigest()[:12], 16) % n == k - 1
 
 
-def open_out(out: Path, lab: str, *, resume: bool, must_exist: bool = False) -> Store:
+def open_out(out: Path, lab: str, *, resume: bool) -> Store:
     """Claim an output folder for `lab`; refuse one holding another lab or an unfinished run."""
     manifest = out / MANIFEST
     if out.exists() and not out.is_dir():
@@ -69,11 +69,9 @@ def open_out(out: Path, lab: str, *, resume: bool, must_exist: bool = False) -> 
             raise BadInput(
                 f"--out {out} holds results of lab {held}, not {lab}; choose another folder"
             )
-    elif must_exist:
-        raise BadInput(f"{out} holds no labgrader batch")
     out.mkdir(parents=True, exist_ok=True)
     store = Store(out / STORE, lab)
-    if store.count() and not resume and not must_exist:
+    if store.count() and not resume:
         n = store.count()
         store.close()
         raise BadInput(
@@ -95,7 +93,7 @@ def observe_all(
     jobs: int,
     shard: str = "",
     on_done: Callable[[Grading], None] = lambda g: None,
-) -> list[Grading]:
+) -> None:
     """Observe every student, `jobs` at a time; each is stored the moment it is finished."""
     from graders.grade import observe
 
@@ -121,24 +119,26 @@ def observe_all(
         )
         return store.add(g)
 
-    done: list[Grading] = []
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="student") as pool:
         futures = [pool.submit(one, s) for s in students]
         try:
             for f in as_completed(futures):
-                g = f.result()
-                done.append(g)
-                on_done(g)
+                on_done(f.result())
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-    return done
 
 
 def write_outputs(
-    store: Store, rubric: Rubric, out: Path, durable: tuple[str, ...] = ()
+    store: Store,
+    rubric: Rubric,
+    out: Path,
+    durable: tuple[str, ...] = (),
+    *,
+    gradings: list[Grading] | None = None,
 ) -> list[tuple[dict, Result | None, str]]:
-    """Score every student's newest grading and write their files and the gradebooks.
+    """Score each student's newest grading (`gradings`, when the caller has read
+    `store.latest()` already) and write their files and the gradebooks.
 
     A `durable` check the newest grading could not read is judged from the latest earlier
     reading of it (graders/durable.py)."""
@@ -147,7 +147,7 @@ def write_outputs(
     from graders.report.csv import canvas, gradebook
 
     rows: list[tuple[dict, Result | None, str]] = []
-    for g in store.latest():
+    for g in store.latest() if gradings is None else gradings:
         if g.outcome != "graded":
             rows.append((g.student, None, f"grader crashed: {g.reason}"))
             continue

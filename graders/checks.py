@@ -164,11 +164,7 @@ class Lab:
 
     def run(self, command: str, timeout: float = 20.0) -> CommandResult:
         """Run a command on the instance over SSH as cc; the result keeps exit code and output."""
-        if self.check.vantage != "host":
-            raise GraderFault(
-                f"check {self.check.id!r} runs commands on the host but does not "
-                "declare vantage='host'"
-            )
+        self._host_only("runs commands on")
         return self.session.ssh.run(
             self.address, self.student.ssh_key, command, timeout=timeout, record=self.record
         )

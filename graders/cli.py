@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "--roster",
         required=True,
         metavar="CSV",
-        help="netid,chameleon_user,ssh_key[,email,section,project]",
+        help="netid,chameleon_user,ssh_key[,email,section,project,repo,github_repo]",
     )
     b.add_argument("--out", required=True, metavar="DIR", help="results, gradebooks, store")
     b.add_argument("--jobs", type=int, default=64, metavar="N", help="students at once")
@@ -186,10 +186,12 @@ def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float, lab: LabSpec
     from graders.batch import write_outputs
     from graders.report.cohort import render
 
-    rows = write_outputs(store, rubric, out, tuple(lab.config.get("durable", ())))
+    gradings = list(store.latest())  # read once: outputs and the cohort report share it
+    durable = tuple(lab.config.get("durable", ()))
+    rows = write_outputs(store, rubric, out, durable, gradings=gradings)
     results = [r for _, r, _ in rows if r is not None]
     crashed = sum(1 for _, r, _ in rows if r is None)
-    sys.stdout.write(render(results, list(store.latest()), crashed, wall_s))
+    sys.stdout.write(render(results, gradings, crashed, wall_s))
     print(
         f"Wrote {out}/students/<netid>/result.json and results.json, {out}/gradebook.csv, "
         f"{out}/canvas.csv; store {store.path}"
@@ -203,9 +205,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from graders.store import Store
 
     lab, rubric = _load(args.lab, args.rubric)
-    held = Store.lab_of(args.store)
-    if held != lab.id:
-        raise BadInput(f"store {args.store} holds lab {held}, not {lab.id}")
+    store = Store.open_existing(args.store, lab.id)
     out = Path(args.out) if args.out else Path(args.store).parent
     if args.out:
         from graders.batch import open_out
@@ -214,7 +214,6 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     elif not (out / MANIFEST).is_file():
         raise BadInput(f"{out} is not a batch folder; give --out")
     t0 = time.monotonic()
-    store = Store(args.store, lab.id, create=False)
     return _finish(store, rubric, out, time.monotonic() - t0, lab)
 
 
@@ -223,21 +222,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from graders.store import Store
 
     lab, rubric = _load(args.lab, args.rubric)
-    sources = []
-    for path in args.stores:
-        p = Path(path)
-        p = p / "store.sqlite" if p.is_dir() else p
-        if Store.lab_of(p) != lab.id:
-            raise BadInput(f"store {p} holds lab {Store.lab_of(p)}, not {lab.id}")
-        sources.append(p)
-    out = Path(args.out)
-    store = open_out(out, lab.id, resume=False)
+    paths = [Path(p) / "store.sqlite" if Path(p).is_dir() else Path(p) for p in args.stores]
+    sources = [Store.open_existing(p, lab.id) for p in paths]  # all checked before writing
+    store = open_out(Path(args.out), lab.id, resume=False)
     t0 = time.monotonic()
-    for p in sources:
-        other = Store(p, lab.id, create=False)
+    for other in sources:
         store.copy_from(other)
         other.close()
-    return _finish(store, rubric, out, time.monotonic() - t0, lab)
+    return _finish(store, rubric, Path(args.out), time.monotonic() - t0, lab)
 
 
 def cmd_rubric_diff(args: argparse.Namespace) -> int:

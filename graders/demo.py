@@ -28,7 +28,7 @@ DEMO_PROFILES = [
 ]
 
 
-def run_demo(out: Path, labs: list[str], profiles: list[str] | None = None) -> int:
+def run_demo(out: Path, labs: list[str]) -> int:
     from graders.labs import load_lab
     from graders.rubric import load_rubric, rubric_path
 
@@ -41,7 +41,7 @@ def run_demo(out: Path, labs: list[str], profiles: list[str] | None = None) -> i
     rubrics = {s.id: load_rubric(rubric_path(s.id), s) for s in specs}
     from graders.sim import Classroom
 
-    profiles = profiles or DEMO_PROFILES
+    profiles = DEMO_PROFILES
     with tempfile.TemporaryDirectory(prefix="labgrader-sim-") as root:
         print(
             f"demo: starting a simulated class of {len(profiles)} students on loopback ...",

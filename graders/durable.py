@@ -25,7 +25,8 @@ def carry_forward(
 ) -> list[Observation]:
     """`newest` with each durable check that could not read its record now replaced by the
     latest earlier reading of it. `earlier`: (finished_at, observations), newest first."""
-    wanted = {o.check for o in newest if o.check in set(durable) and o.status not in READ}
+    durable = set(durable)
+    wanted = {o.check for o in newest if o.check in durable and o.status not in READ}
     if not wanted:
         return newest
     prior: dict[str, tuple[str, Observation]] = {}

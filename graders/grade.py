@@ -5,26 +5,13 @@ from __future__ import annotations
 from graders.checks import Session
 from graders.errors import BadInput
 from graders.evidence import Observation, now
-from graders.files import load_yaml
-from graders.labs import LabSpec, rubrics_dir
+from graders.labs import LabSpec, site_for, site_named  # noqa: F401 - site_named re-exported
 from graders.probes.chameleon import Chameleon, Site, credentials_problem
 from graders.probes.ssh import SshPool
 from graders.results import Result
 from graders.rubric import Rubric, score
 from graders.runner import run_lab
 from graders.student import Student
-
-
-def site_for(lab: LabSpec) -> Site:
-    return site_named(lab.config["site"], f"lab {lab.id}")
-
-
-def site_named(name: str, who: str = "a lab") -> Site:
-    """A Chameleon site by name, with its auth URL from rubrics/course.yaml."""
-    sites = load_yaml(rubrics_dir() / "course.yaml", "course", "course file")["sites"]
-    if name not in sites:
-        raise BadInput(f"{who} uses site {name!r}, which rubrics/course.yaml does not list")
-    return Site(name, sites[name]["auth_url"])
 
 
 def preflight(lab: LabSpec) -> Site | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 from graders.checks import Check, collect
 from graders.errors import BadInput
 from graders.files import load_yaml
+from graders.probes.chameleon import Site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,10 +36,32 @@ class LabSpec:
         return self.config["title"]
 
 
+def course() -> dict[str, Any]:
+    """rubrics/course.yaml, validated; read again only when the file changes."""
+    path = rubrics_dir() / "course.yaml"
+    return _course(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _course(path: str, mtime_ns: int) -> dict[str, Any]:
+    return load_yaml(path, "course", "course file")
+
+
 def course_year() -> int | None:
     """The course's year (rubrics/course.yaml `year`), which picks each lab's variant."""
-    path = rubrics_dir() / "course.yaml"
-    return load_yaml(path, "course", "course file").get("year") if path.is_file() else None
+    return course().get("year") if (rubrics_dir() / "course.yaml").is_file() else None
+
+
+def site_for(lab: LabSpec) -> Site:
+    return site_named(lab.config["site"], f"lab {lab.id}")
+
+
+def site_named(name: str, who: str = "a lab") -> Site:
+    """A Chameleon site by name, with its auth URL from rubrics/course.yaml."""
+    sites = course()["sites"]
+    if name not in sites:
+        raise BadInput(f"{who} uses site {name!r}, which rubrics/course.yaml does not list")
+    return Site(name, sites[name]["auth_url"])
 
 
 def for_year(config: dict[str, Any], year: int | None) -> dict[str, Any]:

@@ -17,10 +17,7 @@ def diff(old_path: str, new_path: str, store_path: str) -> str:
     old, new = load_rubric(old_path, lab), load_rubric(new_path, lab)
     if new.lab != old.lab:
         raise BadInput(f"rubrics are for different labs: {old.lab} and {new.lab}")
-    held = Store.lab_of(store_path)
-    if held != lab_id:
-        raise BadInput(f"store {store_path} holds lab {held}, not {lab_id}")
-    store = Store(store_path, lab_id, create=False)
+    store = Store.open_existing(store_path, lab_id)
     before, after, changed = [], [], []
     for g in store.latest():
         if g.outcome != "graded":

@@ -115,6 +115,14 @@ class Store:
             raise BadInput(f"store {p}: not a labgrader store (no lab recorded)")
         return row[0]
 
+    @classmethod
+    def open_existing(cls, path: str | Path, lab: str) -> Store:
+        """An existing store of `lab`; another lab's, or no store, is refused in one line."""
+        held = cls.lab_of(path)
+        if held != lab:
+            raise BadInput(f"store {path} holds lab {held}, not {lab}")
+        return cls(path, lab, create=False)
+
     def add(self, g: Grading) -> Grading:
         payload = json.dumps([o.to_dict() for o in g.observations], sort_keys=True)
         g.sha256 = hashlib.sha256(payload.encode()).hexdigest()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -51,7 +51,6 @@ class Run:
     status: str
     conclusion: str | None
     created_at: str
-    jobs: tuple[Job, ...] = field(default=())
 
     def summary(self) -> str:
         state = self.conclusion or self.status
@@ -81,7 +80,7 @@ class GitHub:
     def jobs(self, repo: str, run_id: int) -> list[Job]:
         """The jobs of one run: where each ran (labels, runner) and how it ended."""
         doc = self._get(f"/repos/{_repo_path(repo)}/actions/runs/{int(run_id)}/jobs", repo)
-        return [_job(item, repo) for item in _list(doc, "jobs", repo)]
+        return [_job(item) for item in _list(doc, "jobs", repo)]
 
     def _get(self, path: str, repo: str) -> dict[str, Any]:
         url = self.base + path
@@ -152,7 +151,7 @@ def _run(item: dict[str, Any], repo: str) -> Run:
         raise GraderFault(f"a workflow run of {repo} lacks id, head_sha or status") from None
 
 
-def _job(item: dict[str, Any], repo: str) -> Job:
+def _job(item: dict[str, Any]) -> Job:
     labels = item.get("labels")
     return Job(
         name=str(item.get("name", "?")),

@@ -27,15 +27,23 @@ MAX_BODY = 1 << 20
 
 @dataclass
 class LoadResult:
-    url: str
-    concurrency: int
-    requests: int  # counted (after warm-up)
     samples: list[list[Any]] = field(repr=False)  # [i, start_s, ms, status, bytes, error, cpu_ms]
-    wall_s: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        """Requests counted (after warm-up)."""
+        return len(self.samples)
 
     @property
     def ok_samples(self) -> list[list[Any]]:
         return [s for s in self.samples if 200 <= s[3] < 300 and not s[5]]
+
+    def first_error(self) -> str:
+        """What went wrong with the first request that did not succeed ("none" if none)."""
+        for s in self.samples:
+            if s[5] or not 200 <= s[3] < 300:
+                return s[5] or f"HTTP {s[3]}"
+        return "none"
 
     @property
     def errors(self) -> int:
@@ -112,7 +120,7 @@ def run_load(
         raise GraderFault(f"load worker failed: {proc.stderr.strip()[-300:]}")
     out = json.loads(proc.stdout)
     counted = [s for s in out["samples"] if s[0] >= out["warmup"]]
-    result = LoadResult(url, concurrency, len(counted), counted, out["wall_s"])
+    result = LoadResult(counted)
     m = result.measurements()
     record(
         Evidence.make(

@@ -9,9 +9,12 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from graders.results import Result
-from graders.store import Grading
+
+if TYPE_CHECKING:  # report reads results; the store is only named in annotations
+    from graders.store import Grading
 
 BROKEN_CHECK_FAIL_RATE = 0.8
 

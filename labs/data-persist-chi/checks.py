@@ -16,8 +16,8 @@ from typing import Any
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.grade import site_named
 from graders.labkit import require_active_server, require_cc_login
+from graders.labs import site_named
 
 VOLUME_DEVICE = re.compile(r"/dev/(vd|sd)[b-z]\d*")  # the root disk is vda
 

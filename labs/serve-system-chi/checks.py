@@ -188,15 +188,8 @@ def _load(lab: Lab, level: str) -> None:
     lab.require(
         result.ok_samples,
         f"none of {result.requests} requests to {url} succeeded "
-        f"(first error: {_first_error(result.samples)})",
+        f"(first error: {result.first_error()})",
     )
-
-
-def _first_error(samples: list[list[Any]]) -> str:
-    for s in samples:
-        if s[5] or not 200 <= s[3] < 300:
-            return s[5] or f"HTTP {s[3]}"
-    return "none"
 
 
 def _fastapi_predict(lab: Lab, base: str) -> tuple[Any, Any]:
