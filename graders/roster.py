@@ -10,6 +10,7 @@ from graders.files import validate
 from graders.student import Student, from_dict
 
 MAX_LISTED = 20
+REQUIRED = ("netid", "chameleon_user", "ssh_key")  # columns; a roster names each user
 
 
 def load_roster(path: str | Path) -> list[Student]:
@@ -23,7 +24,7 @@ def load_roster(path: str | Path) -> list[Student]:
         raise BadInput(f"roster {p}: cannot read ({exc})") from None
     reader = csv.DictReader(text.splitlines())
     header = [h.strip() for h in reader.fieldnames or []]
-    missing = {"netid", "chameleon_user", "ssh_key"} - set(header)
+    missing = set(REQUIRED) - set(header)
     if missing:
         raise BadInput(
             f"roster {p}: header lacks column(s) {', '.join(sorted(missing))} "
@@ -39,11 +40,13 @@ def load_roster(path: str | Path) -> list[Student]:
         row = {k.strip(): (v or "").strip() for k, v in raw.items()}
         if not any(row.values()):
             continue  # blank line
-        row = {k: v for k, v in row.items() if v != "" or k in ("netid", "ssh_key")}
+        # a row is a student file (the same schema), with chameleon_user required: empty
+        # cells are left out, except the required ones, so that an empty one is refused
+        row = {k: v for k, v in row.items() if v != "" or k in REQUIRED}
         if row.get("project", "").isdigit():
             row["project"] = int(row["project"])  # type: ignore[assignment]
         try:
-            validate(row, "roster", f"line {n}")
+            validate(row, "student", f"line {n}")
             student = from_dict(row, p.resolve().parent, f"line {n}")
         except BadInput as exc:
             problems.append(str(exc))
