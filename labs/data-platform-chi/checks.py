@@ -98,14 +98,11 @@ def airflow_health(lab: Lab) -> None:
     doc = get_json(lab, url, "Airflow's health JSON")
     if not isinstance(doc, dict):
         raise Failure(f"GET {url} answered {json.dumps(doc)[:100]}, not Airflow's health JSON")
-    bad = {}
-    for part in ("metadatabase", "scheduler"):
-        entry = doc.get(part)
-        status = entry.get("status") if isinstance(entry, dict) else None
-        if status != "healthy":
-            bad[part] = status
-    beat = (doc.get("scheduler") or {}) if isinstance(doc.get("scheduler"), dict) else {}
-    lab.measure("scheduler_heartbeat", beat.get("latest_scheduler_heartbeat"))
+    parts = {
+        p: doc.get(p) if isinstance(doc.get(p), dict) else {} for p in ("metadatabase", "scheduler")
+    }
+    bad = {p: e.get("status") for p, e in parts.items() if e.get("status") != "healthy"}
+    lab.measure("scheduler_heartbeat", parts["scheduler"].get("latest_scheduler_heartbeat"))
     lab.require(
         not bad,
         f"Airflow at {url}: " + ", ".join(f"{k} is {v}" for k, v in bad.items()),

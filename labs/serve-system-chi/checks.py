@@ -154,7 +154,6 @@ def gpu_sampled(lab: Lab) -> None:
     lab.require("gpu" in lab.facts, lab.facts.get("gpu_problem", "no GPU sample was read"))
     for k, v in lab.facts["gpu"].items():
         lab.measure(k, v)
-    lab.note("GPU utilization during the concurrency-16 load", lab.facts["gpu"])
 
 
 # --- helpers ----------------------------------------------------------------------------------
