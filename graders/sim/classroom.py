@@ -139,6 +139,14 @@ class Classroom:
         self._builders.update(self._mlops.builders())
         self._monitoring = MonitoringLabs(self)  # eval-online-chi
         self._builders.update(self._monitoring.builders())
+        self._families = (  # stopped in this order; their pids are the classroom's
+            self._training,
+            self._serving,
+            self._evaluation,
+            self._storage,
+            self._mlops,
+            self._monitoring,
+        )
 
     # ---- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Classroom:
@@ -162,12 +170,8 @@ class Classroom:
 
     def stop(self) -> None:
         """Stop everything started (idempotent): sshd and all its sessions, every listener."""
-        self._training.stop()
-        self._serving.stop()
-        self._evaluation.stop()
-        self._storage.stop()
-        self._mlops.stop()
-        self._monitoring.stop()
+        for family in self._families:
+            family.stop()
         if self._sshd:
             self._sshd.stop()
         if self._hub:
@@ -188,17 +192,9 @@ class Classroom:
 
     def pids(self) -> list[int]:
         """Every process this classroom runs now (sshd supervisor, listeners, sessions)."""
-        families = (
-            self._training,
-            self._serving,
-            self._evaluation,
-            self._storage,
-            self._mlops,
-            self._monitoring,
-        )
         return [
             *(self._sshd.pids() if self._sshd else []),
-            *(p for f in families for p in f.pids()),
+            *(p for f in self._families for p in f.pids()),
         ]
 
     def sshd_logs(self) -> str:
