@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -19,6 +20,11 @@ ALL_PROFILES = [
     "host_down",
     "tarpit",
 ]
+# For the modules that start a Classroom themselves (sshd on port 22 of loopback addresses).
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"),
+    reason="the simulator needs root and OpenSSH's sshd",
+)
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +69,108 @@ def lab_classroom(root: Path, lab: str, profiles: list[str]) -> AbstractContextM
     return running_classroom(root, profiles, (lab,))
 
 
-def graded_as_expected(lab_id: str, students: list, lab=None) -> list:
-    """Grade each student (6 at a time); assert every check ends as the profile says, every
-    item keeps evidence, and nothing that did not pass lacks feedback. Returns the results."""
-    from concurrent.futures import ThreadPoolExecutor
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`lab_room`: one classroom per lab of the module's PROFILES ({lab: [profile, ...]})."""
+    if "lab_room" in metafunc.fixturenames:
+        labs = list(metafunc.module.PROFILES)
+        metafunc.parametrize("lab_room", labs, indirect=True, scope="module", ids=labs)
 
+
+@pytest.fixture(scope="module")
+def lab_room(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
+    """(lab, started classroom of that lab's profiles in the module's PROFILES)."""
+    lab = request.param
+    with lab_classroom(tmp_path_factory.mktemp(lab), lab, request.module.PROFILES[lab]) as r:
+        yield lab, r
+
+
+def student_of(room, profile: str):
+    """The room's first student of that profile."""
+    return next(s for s in room.students if s.profile == profile)
+
+
+def address_of(room, profile: str, lab: str) -> str:
+    found = student_of(room, profile).address(lab)
+    assert found, (profile, lab)
+    return found
+
+
+def ssh_connect(room, profile: str, lab: str, key_of: str | None = None):
+    """A fabric Connection as `cc` to the student's instance of the lab, with the student's
+    key (or, with key_of, another profile's), and short timeouts."""
+    from fabric import Connection
+
+    key = student_of(room, key_of or profile).key_path
+    return Connection(
+        address_of(room, profile, lab),
+        user="cc",
+        connect_timeout=5,
+        connect_kwargs={
+            "key_filename": str(key),
+            "look_for_keys": False,
+            "allow_agent": False,
+            "banner_timeout": 5,
+            "auth_timeout": 5,
+        },
+    )
+
+
+def ssh_run(room, profile: str, lab: str, command: str):
+    """Run a command over SSH on the student's instance; its fabric Result (warn: no raise)."""
+    with ssh_connect(room, profile, lab) as c:
+        return c.run(command, hide=True, warn=True, timeout=30, in_stream=False)
+
+
+@pytest.fixture()
+def key(tmp_path: Path) -> Path:
+    """A fresh ed25519 private key without a passphrase (its .pub beside it)."""
+    k = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(k)], check=True)
+    return k
+
+
+def session(config: dict | None = None):
+    """A grading Session for a student whose key does not exist, with no site and no SSH."""
+    from graders.checks import Session
+    from graders.probes.ssh import SshPool
+    from graders.student import Student
+
+    return Session(Student("s1", "s1", "/nonexistent"), config or {}, None, SshPool())
+
+
+_ABSENT = "<absent>"
+
+
+def assert_as_expected(student, lab_id: str, result, strict_feedback: bool = False) -> None:
+    """One student's result: every check ends as the profile says (no more, no fewer), the
+    result validates, every item keeps evidence, and every check that did not pass has
+    feedback that is not a grader error (skipped checks too with strict_feedback)."""
     import jsonschema
 
     from graders.files import schema
+
+    got = {c.check: c.observed for c in result.checks}
+    want = student.expected(lab_id)
+    wrong = {
+        k: (want.get(k, _ABSENT), got.get(k, _ABSENT))
+        for k in {**want, **got}
+        if want.get(k, _ABSENT) != got.get(k, _ABSENT)
+    }
+    assert not wrong, f"{student.profile}: (expected, observed) {wrong}"
+    jsonschema.validate(result.to_dict(), schema("result"))
+    for c in result.checks:
+        assert c.evidence, f"{student.profile}: {c.id} kept no evidence"
+        if c.observed == "passed" or (c.observed == "skipped" and not strict_feedback):
+            continue
+        assert c.feedback, f"{student.profile}: {c.id} {c.observed} without feedback"
+        assert "grader error" not in c.feedback, (student.profile, c.id, c.feedback)
+
+
+def graded_as_expected(lab_id: str, students: list, lab=None) -> list:
+    """Grade each student (6 at a time); assert_as_expected on each, every failing student
+    named at once. Returns the (student, result) pairs."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from graders.grade import grade, site_for
     from graders.labs import load_lab
     from graders.rubric import load_rubric, rubric_path
@@ -85,17 +185,11 @@ def graded_as_expected(lab_id: str, students: list, lab=None) -> list:
                 students,
             )
         )
-    wrong = {}
+    failed = []
     for s, result in graded:
-        got = {c.check: c.observed for c in result.checks}
-        if got != s.expected(lab_id):
-            wrong[s.profile] = {
-                k: (v, got.get(k)) for k, v in s.expected(lab_id).items() if got.get(k) != v
-            }
-        jsonschema.validate(result.to_dict(), schema("result"))
-        for c in result.checks:
-            assert c.evidence, f"{s.profile}: {c.id} kept no evidence"
-            if c.observed not in ("passed", "skipped"):
-                assert c.feedback and "grader error" not in c.feedback, (s.profile, c.feedback)
-    assert not wrong, wrong
+        try:
+            assert_as_expected(s, lab_id, result)
+        except AssertionError as e:
+            failed.append(str(e))
+    assert not failed, "\n".join(failed)
     return graded

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from graders.files import schema
+from tests.conftest import student_of
 
 PROFILES = ["healthy"] * 5 + ["missing_file", "server_error", "endpoint_500", "host_down", "tarpit"]
 
@@ -226,7 +227,7 @@ def test_rescore_and_rubric_diff_need_no_network(room, batch, tmp_path) -> None:
         str(rescored),
     )
     assert proc.returncode == 0, proc.stderr
-    healthy = next(s for s in room.students if s.profile == "healthy")
+    healthy = student_of(room, "healthy")
     doc = json.loads((rescored / "students" / healthy.netid / "result.json").read_text())
     assert doc["max_score"] == json.loads(first[healthy.netid])["max_score"] + 4
 

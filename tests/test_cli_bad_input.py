@@ -11,13 +11,6 @@ import pytest
 from graders.cli import main
 
 
-@pytest.fixture()
-def key(tmp_path: Path) -> Path:
-    k = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(k)], check=True)
-    return k
-
-
 def student(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "student.yaml"
     p.write_text(text)

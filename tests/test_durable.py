@@ -64,9 +64,8 @@ def test_a_new_reading_of_a_durable_record_wins(tmp_path: Path) -> None:
 
 
 def test_a_durable_checks_notes_are_kept_whole() -> None:
-    from graders.checks import Lab, Session, check, collect
-    from graders.probes.ssh import SshPool
-    from graders.student import Student
+    from graders.checks import Lab, check, collect
+    from tests.conftest import session
 
     @check(title="Listing")
     def listing(lab: Lab) -> None:
@@ -75,8 +74,7 @@ def test_a_durable_checks_notes_are_kept_whole() -> None:
     listing_ = [{"name": f"training/class_{i % 11:02d}/{i}.jpg", "bytes": i} for i in range(400)]
     kept = {}
     for durable in ([], ["listing"]):
-        session = Session(Student("s1", "s1", "/k"), {"durable": durable}, None, SshPool())
-        lab = Lab(session, collect({"listing": listing})[0])
+        lab = Lab(session({"durable": durable}), collect({"listing": listing})[0])
         lab.note("bucket: 400 objects", listing_)
         kept[bool(durable)] = lab.evidence[0]
     assert kept[False].truncated and len(kept[False].excerpt) <= 4096 + 200

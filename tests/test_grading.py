@@ -16,7 +16,7 @@ from graders.labs import load_lab
 from graders.probes import http, ssh
 from graders.rubric import load_rubric, rubric_path
 from graders.student import load_student
-from tests.conftest import ALL_PROFILES
+from tests.conftest import ALL_PROFILES, assert_as_expected
 
 LABS = ["hello-chameleon", "cloud-chi"]
 # Per attempt, the slower of an HTTP connect+read and an SSH connect+banner; one retry after a
@@ -46,13 +46,7 @@ def test_every_profile_is_graded_as_expected(by_profile, profile: str, lab_id: s
     result, took = graded(student, lab_id)
     if profile == "tarpit":  # a host that never answers costs only the timeouts it is given
         assert took < TARPIT_BUDGET_S, f"tarpit took {took:.1f} s"
-    got = {c.check: c.observed for c in result.checks}
-    assert got == student.expected(lab_id)
-    jsonschema.validate(result.to_dict(), schema("result"))
-    for c in result.checks:
-        assert c.evidence, f"{c.id} kept no evidence"
-        if c.observed != "passed":
-            assert c.feedback, f"{c.id} failed without feedback"
+    assert_as_expected(student, lab_id, result, strict_feedback=True)
 
 
 def test_unreachable_feedback_names_address_and_port(by_profile) -> None:

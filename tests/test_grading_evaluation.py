@@ -4,11 +4,7 @@ real S3 server (moto) with Label Studio and Airflow stand-ins."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.conftest import graded_as_expected, lab_classroom
+from tests.conftest import graded_as_expected
 
 # The tarpit first: its checks wait out their timeouts, so it should not wait for a free slot.
 PROFILES = {
@@ -32,15 +28,8 @@ PROFILES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(PROFILES))
-def room(request, tmp_path_factory) -> Iterator[tuple[str, object]]:
-    lab = request.param
-    with lab_classroom(tmp_path_factory.mktemp(lab), lab, PROFILES[lab]) as r:
-        yield lab, r
-
-
-def test_every_profile_is_graded_as_expected(room) -> None:
-    lab_id, r = room
+def test_every_profile_is_graded_as_expected(lab_room) -> None:
+    lab_id, r = lab_room
     graded = {s.profile: result for s, result in graded_as_expected(lab_id, r.students)}
     checks = {p: {c.id: c for c in result.checks} for p, result in graded.items()}
     if lab_id == "eval-offline-chi":

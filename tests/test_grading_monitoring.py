@@ -13,7 +13,7 @@ import requests
 
 from graders.probes.promql import metric_names
 from graders.sim.prometheus import INSTALL
-from tests.conftest import graded_as_expected, lab_classroom
+from tests.conftest import graded_as_expected, lab_classroom, student_of
 
 LAB = "eval-online-chi"
 PROFILES = [
@@ -42,10 +42,6 @@ def room(tmp_path_factory) -> Iterator[object]:
         yield r
 
 
-def _student(room, profile: str):
-    return next(s for s in room.students if s.profile == profile)
-
-
 def test_every_profile_is_graded_as_expected(room) -> None:
     graded = dict((s.profile, r) for s, r in graded_as_expected(LAB, room.students))
     feedback = {c.id: c.feedback for c in graded["prometheus_target_down"].checks}
@@ -60,7 +56,7 @@ def test_every_profile_is_graded_as_expected(room) -> None:
 
 def test_the_simulated_services_answer_as_the_real_ones(room) -> None:
     """Prometheus is real and scraped the app; Grafana's stand-in wants the lab's login."""
-    address = _student(room, "healthy").address(LAB)
+    address = student_of(room, "healthy").address(LAB)
     targets = requests.get(f"http://{address}:9090/api/v1/targets", timeout=5).json()
     (target,) = targets["data"]["activeTargets"]
     assert (target["labels"]["job"], target["health"]) == ("food11", "up")

@@ -3,12 +3,8 @@ stand-in, real ONNX models timed by onnxruntime in the 'container', GPU stand-in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from graders.labs import load_lab
-from tests.conftest import graded_as_expected, lab_classroom
+from tests.conftest import graded_as_expected
 
 PROFILES = {
     "serve-system-chi": [
@@ -51,15 +47,8 @@ QUICK = {
 }
 
 
-@pytest.fixture(scope="module", params=list(PROFILES))
-def room(request, tmp_path_factory) -> Iterator[tuple[str, object]]:
-    lab = request.param
-    with lab_classroom(tmp_path_factory.mktemp(lab), lab, PROFILES[lab]) as r:
-        yield lab, r
-
-
-def test_every_profile_is_graded_as_expected(room) -> None:
-    lab_id, r = room
+def test_every_profile_is_graded_as_expected(lab_room) -> None:
+    lab_id, r = lab_room
     lab = load_lab(lab_id)
     for key, value in QUICK.get(lab_id, {}).items():
         for sub, v in value.items():

@@ -3,11 +3,7 @@ per simulated host, a Ray dashboard stand-in, GPU stand-ins inside the Ray worke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.conftest import graded_as_expected, lab_classroom
+from tests.conftest import graded_as_expected
 
 PROFILES = {
     "mlflow-chi": [
@@ -29,13 +25,6 @@ PROFILES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(PROFILES))
-def room(request, tmp_path_factory) -> Iterator[tuple[str, object]]:
-    lab = request.param
-    with lab_classroom(tmp_path_factory.mktemp(lab), lab, PROFILES[lab]) as r:
-        yield lab, r
-
-
-def test_every_profile_is_graded_as_expected(room) -> None:
-    lab_id, r = room
+def test_every_profile_is_graded_as_expected(lab_room) -> None:
+    lab_id, r = lab_room
     graded_as_expected(lab_id, r.students)

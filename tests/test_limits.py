@@ -6,11 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from graders.checks import Lab, Session, check, collect
+from graders.checks import Lab, check, collect
 from graders.limits import host_slot, measuring
-from graders.probes.ssh import SshPool
 from graders.runner import run_lab
-from graders.student import Student
+from tests.conftest import session
 
 A, B = "127.9.0.1", "127.9.0.2"
 
@@ -95,8 +94,7 @@ def test_time_queued_at_the_gate_is_not_the_checks_own() -> None:
 
     t = _in_thread(measure_elsewhere)
     assert hold.wait(5)
-    session = Session(Student("s1", "s1", "/nonexistent"), {}, None, SshPool())
-    (obs,) = run_lab(collect({"short": short}), session)
+    (obs,) = run_lab(collect({"short": short}), session())
     t.join(5)
     assert obs.status == "passed", obs.message
     assert obs.duration_s >= 1.0
@@ -107,6 +105,5 @@ def test_a_check_that_outruns_its_own_time_is_still_an_error() -> None:
     def slow(lab: Lab) -> None:
         time.sleep(1.0)
 
-    session = Session(Student("s1", "s1", "/nonexistent"), {}, None, SshPool())
-    (obs,) = run_lab(collect({"slow": slow}), session)
+    (obs,) = run_lab(collect({"slow": slow}), session())
     assert obs.status == "error" and "0.3 s limit" in obs.message

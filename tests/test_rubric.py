@@ -165,3 +165,4 @@ def test_simulator_contract_matches_the_lab(lab_id: str) -> None:
 
     declared = {c.id: set(c.depends) for c in load_lab(lab_id).checks}
     assert {k: set(v) for k, v in LAB_CHECKS[lab_id].items()} == declared
+    assert list(LAB_CHECKS[lab_id]) == list(declared)  # the same order as the lab's checks

@@ -7,15 +7,10 @@ import time
 
 import pytest
 
-from graders.checks import Lab, Session, check, collect
+from graders.checks import Lab, check, collect
 from graders.errors import Failure, TransportError
-from graders.probes.ssh import SshPool
 from graders.runner import order, run_lab
-from graders.student import Student
-
-
-def session() -> Session:
-    return Session(Student("s1", "s1", "/nonexistent"), {}, None, SshPool())
+from tests.conftest import session
 
 
 def run(namespace: dict) -> dict:

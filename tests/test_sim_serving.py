@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from fabric import Connection
 from paramiko.ssh_exception import NoValidConnectionsError
 
 from graders.sim import Classroom
@@ -29,11 +28,9 @@ from graders.sim.gourmetgram import CLASSES
 from graders.sim.modelserver import REDIRECT_TARGET
 from graders.sim.onnxmodels import MODEL_FILES, QUANTIZED_OPS, operators
 from graders.sim.serving import injected_latency, sample_jpeg
+from tests.conftest import address_of, needs_root, ssh_connect, ssh_run, student_of
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"),
-    reason="the simulator needs root and OpenSSH's sshd",
-)
+pytestmark = needs_root
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
 logging.getLogger("neutronclient.v2_0.client").setLevel(logging.ERROR)
@@ -71,36 +68,6 @@ def room(tmp_path_factory: pytest.TempPathFactory):
         yield classroom
 
 
-def student(room: Classroom, profile: str):
-    return next(s for s in room.students if s.profile == profile)
-
-
-def address(room: Classroom, profile: str, lab: str) -> str:
-    found = student(room, profile).address(lab)
-    assert found, (profile, lab)
-    return found
-
-
-def connect(room: Classroom, profile: str, lab: str) -> Connection:
-    s = student(room, profile)
-    return Connection(
-        address(room, profile, lab),
-        user="cc",
-        connect_timeout=5,
-        connect_kwargs={
-            "key_filename": str(s.key_path),
-            "look_for_keys": False,
-            "allow_agent": False,
-            "banner_timeout": 5,
-        },
-    )
-
-
-def run(room: Classroom, profile: str, lab: str, command: str):
-    with connect(room, profile, lab) as c:
-        return c.run(command, hide=True, warn=True, timeout=30, in_stream=False)
-
-
 def predict(host: str, **kwargs):
     return requests.post(f"http://{host}:8000/predict", json={"image": B64}, timeout=10, **kwargs)
 
@@ -130,7 +97,7 @@ def test_each_region_lists_only_its_own_servers(room: Classroom, chi_at) -> None
     names = {}
     for region in ("KVM@TACC", "CHI@TACC", "CHI@UC", "CHI@Edge"):
         names[region] = {s.name: s for s in chi_at(region).nova().servers.list()}
-    s = student(room, "healthy")
+    s = student_of(room, "healthy")
     user = s.chameleon_user
     assert set(names["KVM@TACC"]) == {f"hello_chameleon-{x.chameleon_user}" for x in room.students}
     assert {f"node-serve-system-{user}", f"node-serve-model-{user}"} <= set(names["CHI@TACC"])
@@ -146,7 +113,7 @@ def test_each_region_lists_only_its_own_servers(room: Classroom, chi_at) -> None
         if a["OS-EXT-IPS:type"] == "floating"
     ]
     assert floating == [s.address(SYSTEM)]
-    broken = names["CHI@UC"][f"node-llm-single-{student(room, 'server_error').chameleon_user}"]
+    broken = names["CHI@UC"][f"node-llm-single-{student_of(room, 'server_error').chameleon_user}"]
     assert broken.status == "ERROR" and broken.addresses == {}
     fips = chi_at("CHI@UC").neutron().list_floatingips()["floatingips"]
     assert {f["floating_ip_address"] for f in fips} == {
@@ -157,7 +124,7 @@ def test_each_region_lists_only_its_own_servers(room: Classroom, chi_at) -> None
 def test_zun_lists_edge_containers(room: Classroom, chi_at) -> None:
     chi = chi_at("CHI@Edge")
     containers = {c.name: c for c in chi.zun().containers.list()}
-    name = f"node-serve-edge-{student(room, 'healthy').chameleon_user.replace('_', '-')}"
+    name = f"node-serve-edge-{student_of(room, 'healthy').chameleon_user.replace('_', '-')}"
     healthy = containers[name]
     assert (
         healthy.status == "Running" and healthy.image == "quay.io/jupyter/minimal-notebook:latest"
@@ -168,11 +135,11 @@ def test_zun_lists_edge_containers(room: Classroom, chi_at) -> None:
         f["fixed_ip_address"]: f["floating_ip_address"]
         for f in chi.neutron().list_floatingips()["floatingips"]
     }
-    assert fip[fixed] == address(room, "healthy", EDGE)
-    missing = student(room, "no_container").chameleon_user.replace("_", "-")
+    assert fip[fixed] == address_of(room, "healthy", EDGE)
+    missing = student_of(room, "no_container").chameleon_user.replace("_", "-")
     assert f"node-serve-edge-{missing}" not in containers
     error = containers[
-        f"node-serve-edge-{student(room, 'server_error').chameleon_user.replace('_', '-')}"
+        f"node-serve-edge-{student_of(room, 'server_error').chameleon_user.replace('_', '-')}"
     ]
     assert error.status == "Error" and error.status_reason.startswith("Docker internal error")
     # The raw REST API through the catalog: the container endpoint of each region.
@@ -192,13 +159,13 @@ QUERY += "temperature.gpu,power.draw"
 
 
 def test_nvidia_smi_formats(room: Classroom) -> None:
-    listing = run(room, "healthy", LLM, "nvidia-smi -L").stdout.splitlines()
+    listing = ssh_run(room, "healthy", LLM, "nvidia-smi -L").stdout.splitlines()
     assert len(listing) == 4
     assert all(
         line.startswith(f"GPU {i}: NVIDIA A100 80GB PCIe (UUID: GPU-")
         for i, line in enumerate(listing)
     )
-    csv = run(room, "healthy", LLM, f"nvidia-smi --query-gpu={QUERY} --format=csv").stdout
+    csv = ssh_run(room, "healthy", LLM, f"nvidia-smi --query-gpu={QUERY} --format=csv").stdout
     header, *rows = csv.splitlines()
     assert header == (
         "index, name, uuid, utilization.gpu [%], utilization.memory [%], memory.used [MiB], "
@@ -207,26 +174,26 @@ def test_nvidia_smi_formats(room: Classroom) -> None:
     cells = rows[0].split(", ")
     assert cells[1] == "NVIDIA A100 80GB PCIe" and cells[3].endswith(" %")
     assert cells[6] == "81920 MiB" and cells[8].endswith(" W")
-    bare = run(room, "healthy", LLM, f"nvidia-smi --query-gpu={QUERY} --format=csv,noheader")
+    bare = ssh_run(room, "healthy", LLM, f"nvidia-smi --query-gpu={QUERY} --format=csv,noheader")
     assert bare.stdout.splitlines()[0].split(", ")[6] == "81920 MiB"
-    p100 = run(
+    p100 = ssh_run(
         room,
         "healthy",
         SYSTEM,
         "nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits",
     )
     assert p100.stdout == "0, Tesla P100-PCIE-16GB, 16384\n1, Tesla P100-PCIE-16GB, 16384\n"
-    table = run(room, "healthy", SYSTEM, "nvidia-smi").stdout.splitlines()
+    table = ssh_run(room, "healthy", SYSTEM, "nvidia-smi").stdout.splitlines()
     assert table[2].startswith("| NVIDIA-SMI 550.") and "CUDA Version: 12.4" in table[2]
     assert all(len(line) == 91 for line in table[1:16] if line.startswith(("|", "+")))
     assert "Tesla P100-PCIE-16GB" in table[8] and "16384MiB" in table[9]
-    xml = run(room, "healthy", LLM, "nvidia-smi -q -x").stdout
+    xml = ssh_run(room, "healthy", LLM, "nvidia-smi -q -x").stdout
     root = ET.fromstring(xml.split("\n", 2)[2])  # after the XML declaration and DOCTYPE
     gpus = root.findall("gpu")
     assert root.findtext("attached_gpus") == "4" and len(gpus) == 4
     assert gpus[0].findtext("fb_memory_usage/total") == "81920 MiB"
     assert gpus[0].findtext("utilization/gpu_util").endswith(" %")
-    bad = run(room, "healthy", LLM, "nvidia-smi --query-gpu=bogus --format=csv")
+    bad = ssh_run(room, "healthy", LLM, "nvidia-smi --query-gpu=bogus --format=csv")
     assert bad.exited == 2 and bad.stdout.startswith('Field "bogus" is not a valid field')
 
 
@@ -234,7 +201,7 @@ def test_nvidia_smi_follows_the_trace_and_the_profiles(room: Classroom) -> None:
     sample = (
         "nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits"
     )
-    with connect(room, "healthy", LLM) as c:
+    with ssh_connect(room, "healthy", LLM) as c:
         seen = []
         for _ in range(3):
             rows = [
@@ -245,27 +212,29 @@ def test_nvidia_smi_follows_the_trace_and_the_profiles(room: Classroom) -> None:
             time.sleep(0.55)
     assert all(min(s) >= 60 for s in seen)  # four GPUs busy in every sample
     assert len(set(seen)) >= 2  # the trace moves with the clock
-    single = run(room, "single_gpu", LLM, sample).stdout.splitlines()
+    single = ssh_run(room, "single_gpu", LLM, sample).stdout.splitlines()
     assert len(single) == 1 and int(single[0].split(", ")[1]) >= 60
-    idle = run(room, "no_jupyter", LLM, sample).stdout.splitlines()
+    idle = ssh_run(room, "no_jupyter", LLM, sample).stdout.splitlines()
     assert [int(r.split(", ")[1]) for r in idle] == [0, 0, 0, 0]
-    broken = run(room, "no_gpu_driver", LLM, "nvidia-smi -L")
+    broken = ssh_run(room, "no_gpu_driver", LLM, "nvidia-smi -L")
     assert broken.exited == 9 and broken.stdout == (
         "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
         "Make sure that the latest NVIDIA driver is installed and running.\n\n"
     )
-    amd = run(room, "amd_gpus", MODEL, "nvidia-smi")
+    amd = ssh_run(room, "amd_gpus", MODEL, "nvidia-smi")
     assert amd.exited == 127 and "nvidia-smi: command not found" in amd.stderr
-    use = json.loads(run(room, "amd_gpus", MODEL, "rocm-smi --showuse --showmemuse --json").stdout)
+    use = json.loads(
+        ssh_run(room, "amd_gpus", MODEL, "rocm-smi --showuse --showmemuse --json").stdout
+    )
     assert set(use) == {"card0"} and use["card0"]["GPU use (%)"].isdigit()
     assert "GPU Memory Allocated (VRAM%)" in use["card0"]
-    vram = json.loads(run(room, "amd_gpus", MODEL, "rocm-smi --showmeminfo vram --json").stdout)
+    vram = json.loads(ssh_run(room, "amd_gpus", MODEL, "rocm-smi --showmeminfo vram --json").stdout)
     assert int(vram["card0"]["VRAM Total Memory (B)"]) == 32752 * 1024 * 1024
 
 
 # ---- the model server: FastAPI ----------------------------------------------------------------
 def test_fastapi_behaves_like_the_labs_app(room: Classroom) -> None:
-    host = address(room, "healthy", SYSTEM)
+    host = address_of(room, "healthy", SYSTEM)
     base = f"http://{host}:8000"
     spec = requests.get(base + "/openapi.json", timeout=5).json()
     assert spec["info"]["title"] == "Food Classification API (ONNX)"
@@ -274,7 +243,7 @@ def test_fastapi_behaves_like_the_labs_app(room: Classroom) -> None:
     assert (
         "Food Classification API"
         == requests.get(
-            f"http://{address(room, 'fastapi_pt', SYSTEM)}:8000/openapi.json", timeout=5
+            f"http://{address_of(room, 'fastapi_pt', SYSTEM)}:8000/openapi.json", timeout=5
         ).json()["info"]["title"]
     )
     assert requests.get(base + "/docs", timeout=5).status_code == 200
@@ -306,7 +275,7 @@ def test_fastapi_behaves_like_the_labs_app(room: Classroom) -> None:
 
 
 def test_latency_follows_the_injected_distribution(room: Classroom) -> None:
-    s = student(room, "fastapi_pt")
+    s = student_of(room, "fastapi_pt")
     injected = injected_latency(s.hosts[SYSTEM])
     assert (injected.kind, injected.median_ms, injected.p95_ms) == ("lognormal", 17.0, 28.0)
     host = s.address(SYSTEM)
@@ -326,7 +295,7 @@ def test_latency_follows_the_injected_distribution(room: Classroom) -> None:
     wall = time.perf_counter() - t0
     assert all(a.status_code == 200 for a in answers)
     assert wall >= 16 * injected.mean_ms / 1000 * 0.6, wall
-    slow = address(room, "slow", SYSTEM)
+    slow = address_of(room, "slow", SYSTEM)
     t0 = time.perf_counter()
     assert predict(slow).status_code == 200
     assert time.perf_counter() - t0 > 0.15
@@ -334,7 +303,7 @@ def test_latency_follows_the_injected_distribution(room: Classroom) -> None:
 
 # ---- the model server: Triton -----------------------------------------------------------------
 def test_triton(room: Classroom) -> None:
-    base = f"http://{address(room, 'triton', SYSTEM)}:8000"
+    base = f"http://{address_of(room, 'triton', SYSTEM)}:8000"
     ready = requests.get(base + "/v2/health/ready", timeout=5)
     assert (ready.status_code, ready.content) == (200, b"")
     assert "server" not in ready.headers
@@ -361,27 +330,27 @@ def test_triton(room: Classroom) -> None:
     bad = dict(request, inputs=[dict(request["inputs"][0], shape=[1])])
     shape = requests.post(base + "/v2/models/food_classifier/infer", json=bad, timeout=5)
     assert shape.status_code == 400 and "unexpected shape" in shape.json()["error"]
-    metrics = requests.get(f"http://{address(room, 'triton', SYSTEM)}:8002/metrics", timeout=5)
+    metrics = requests.get(f"http://{address_of(room, 'triton', SYSTEM)}:8002/metrics", timeout=5)
     assert 'nv_inference_request_success{model="food_classifier",version="1"}' in metrics.text
-    front = requests.get(f"http://{address(room, 'triton', SYSTEM)}/test", timeout=15)
+    front = requests.get(f"http://{address_of(room, 'triton', SYSTEM)}/test", timeout=15)
     assert front.status_code == 200 and front.text in CLASSES
 
 
 # ---- hostile model servers ----------------------------------------------------------------------
 def test_hostile_model_servers(room: Classroom) -> None:
-    wrong = predict(address(room, "wrong_answer", SYSTEM)).json()
+    wrong = predict(address_of(room, "wrong_answer", SYSTEM)).json()
     assert wrong["prediction"] in CLASSES and wrong["probability"] > 1
-    html = predict(address(room, "not_json", SYSTEM))
+    html = predict(address_of(room, "not_json", SYSTEM))
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
-    with predict(address(room, "huge_body", SYSTEM), stream=True) as huge:
+    with predict(address_of(room, "huge_body", SYSTEM), stream=True) as huge:
         size = sum(len(chunk) for chunk in huge.iter_content(1 << 20))
         assert int(huge.headers["content-length"]) == size >= 20 * 1024 * 1024
-    away = predict(address(room, "redirect_away", SYSTEM), allow_redirects=False)
+    away = predict(address_of(room, "redirect_away", SYSTEM), allow_redirects=False)
     assert away.status_code == 302 and away.headers["location"] == REDIRECT_TARGET
     with pytest.raises(requests.ConnectionError):  # nothing is ever served there
         requests.get(REDIRECT_TARGET, timeout=2)
     # Headers and half the body, then silence: a bounded read times out with what came.
-    sock = socket.create_connection((address(room, "stall_mid_body", SYSTEM), 8000), timeout=5)
+    sock = socket.create_connection((address_of(room, "stall_mid_body", SYSTEM), 8000), timeout=5)
     payload = json.dumps({"image": B64}).encode()
     sock.sendall(
         b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -402,31 +371,31 @@ def test_hostile_model_servers(room: Classroom) -> None:
 
 
 def test_front_forwards_to_the_model_server(room: Classroom) -> None:
-    page = requests.get(f"http://{address(room, 'healthy', SYSTEM)}/", timeout=5)
+    page = requests.get(f"http://{address_of(room, 'healthy', SYSTEM)}/", timeout=5)
     assert "<title>GourmetGram: Snap. Share. Savor.</title>" in page.text
-    test = requests.get(f"http://{address(room, 'healthy', SYSTEM)}/test", timeout=15)
+    test = requests.get(f"http://{address_of(room, 'healthy', SYSTEM)}/test", timeout=15)
     assert test.status_code == 200 and test.text in CLASSES
     uploaded = requests.post(
-        f"http://{address(room, 'healthy', SYSTEM)}/predict",
+        f"http://{address_of(room, 'healthy', SYSTEM)}/predict",
         files={"file": ("food.jpg", io.BytesIO(sample_jpeg()))},
         timeout=15,
     )
     assert (
         uploaded.text == f'<button type="button" class="btn btn-info btn-sm">{test.text}</button>'
     )
-    none = requests.get(f"http://{address(room, 'not_json', SYSTEM)}/test", timeout=15)
+    none = requests.get(f"http://{address_of(room, 'not_json', SYSTEM)}/test", timeout=15)
     assert (none.status_code, none.text) == (200, "None")
 
 
 # ---- serve-model-chi: models and docker exec ----------------------------------------------------
 def test_models_are_really_quantized(room: Classroom) -> None:
-    listing = run(
+    listing = ssh_run(
         room, "healthy", MODEL, "ls -l --time-style=+ ~/serve-model-chi/workspace/models/"
     )
     assert sorted(line.split()[-1] for line in listing.stdout.splitlines()[1:]) == sorted(
         MODEL_FILES
     )
-    sizes = run(
+    sizes = ssh_run(
         room,
         "healthy",
         MODEL,
@@ -436,18 +405,18 @@ def test_models_are_really_quantized(room: Classroom) -> None:
     assert 8_000_000 < size["food11.onnx"] < 9_500_000
     assert size["food11_quantized_dynamic.onnx"] < size["food11.onnx"] / 3
     buffer = io.BytesIO()
-    with connect(room, "healthy", MODEL) as c:
+    with ssh_connect(room, "healthy", MODEL) as c:
         c.get("serve-model-chi/workspace/models/food11_quantized_aggressive.onnx", local=buffer)
     fetched = Path(room.root) / "aggressive.onnx"
     fetched.write_bytes(buffer.getvalue())
     assert "QLinearConv" in operators(fetched)
-    home = student(room, "healthy").hosts[MODEL].home / "serve-model-chi/workspace/models"
+    home = student_of(room, "healthy").hosts[MODEL].home / "serve-model-chi/workspace/models"
     assert operators(home / "food11_quantized_dynamic.onnx") & {"ConvInteger", "MatMulInteger"}
     assert not operators(home / "food11.onnx") & QUANTIZED_OPS
-    fake = student(room, "fake_quantized").hosts[MODEL].home / "serve-model-chi/workspace/models"
+    fake = student_of(room, "fake_quantized").hosts[MODEL].home / "serve-model-chi/workspace/models"
     for name in ("food11_quantized_dynamic.onnx", "food11_quantized_aggressive.onnx"):
         assert not operators(fake / name) & QUANTIZED_OPS
-    missing = run(room, "missing_models", MODEL, "ls ~/serve-model-chi/workspace/models/")
+    missing = ssh_run(room, "missing_models", MODEL, "ls ~/serve-model-chi/workspace/models/")
     assert missing.exited == 2 and "No such file or directory" in missing.stderr
 
 
@@ -468,7 +437,7 @@ print(json.dumps({"shape": list(out.shape), "median_ms": sorted(times)[len(times
 def test_docker_exec_runs_the_script_in_the_jupyter_container(room: Classroom) -> None:
     script = Path(room.root) / "bench.py"
     script.write_text(BENCH)
-    with connect(room, "healthy", MODEL) as c:
+    with ssh_connect(room, "healthy", MODEL) as c:
         c.run("mkdir -p ~/.labgrader", hide=True, in_stream=False)
         c.put(str(script), ".labgrader/bench.py")
         r = c.run(
@@ -482,12 +451,14 @@ def test_docker_exec_runs_the_script_in_the_jupyter_container(room: Classroom) -
     assert r.exited == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["shape"] == [1, 11] and result["median_ms"] > 0
-    inspect = json.loads(run(room, "healthy", MODEL, "docker inspect jupyter").stdout)[0]
+    inspect = json.loads(ssh_run(room, "healthy", MODEL, "docker inspect jupyter").stdout)[0]
     assert {m["Destination"] for m in inspect["Mounts"]} == {"/home/jovyan/work", "/mnt"}
     assert inspect["State"]["Running"] is True and inspect["Name"] == "/jupyter"
-    failing = run(room, "healthy", MODEL, "docker exec -i jupyter python3 -c 'raise SystemExit(3)'")
+    failing = ssh_run(
+        room, "healthy", MODEL, "docker exec -i jupyter python3 -c 'raise SystemExit(3)'"
+    )
     assert failing.exited == 3
-    gone = run(room, "no_jupyter", MODEL, "docker exec -i jupyter python3 - < /dev/null")
+    gone = ssh_run(room, "no_jupyter", MODEL, "docker exec -i jupyter python3 - < /dev/null")
     assert (gone.exited, gone.stderr) == (
         1,
         "Error response from daemon: No such container: jupyter\n",
@@ -497,14 +468,16 @@ def test_docker_exec_runs_the_script_in_the_jupyter_container(room: Classroom) -
 def test_llm_jupyter_container_has_the_gpus(room: Classroom) -> None:
     rows = [
         json.loads(line)
-        for line in run(room, "healthy", LLM, "docker ps --format '{{json .}}'").stdout.splitlines()
+        for line in ssh_run(
+            room, "healthy", LLM, "docker ps --format '{{json .}}'"
+        ).stdout.splitlines()
     ]
     (jupyter,) = [r for r in rows if r["Names"] == "jupyter"]
     assert jupyter["Image"] == "llm-jupyter:latest" and "0.0.0.0:8888->8888/tcp" in jupyter["Ports"]
-    inspect = json.loads(run(room, "healthy", LLM, "docker inspect jupyter").stdout)[0]
+    inspect = json.loads(ssh_run(room, "healthy", LLM, "docker inspect jupyter").stdout)[0]
     (request,) = inspect["HostConfig"]["DeviceRequests"]
     assert request["Capabilities"] == [["gpu"]] and request["Count"] == -1
-    missing = run(room, "no_gpu_driver", LLM, "docker inspect jupyter")
+    missing = ssh_run(room, "no_gpu_driver", LLM, "docker inspect jupyter")
     assert (missing.exited, missing.stdout, missing.stderr) == (
         1,
         "[]\n",
@@ -514,33 +487,35 @@ def test_llm_jupyter_container_has_the_gpus(room: Classroom) -> None:
 
 # ---- Jupyter, unreachable hosts ------------------------------------------------------------
 def test_jupyter_and_unreachable_hosts(room: Classroom) -> None:
-    edge = f"http://{address(room, 'healthy', EDGE)}:8888"
+    edge = f"http://{address_of(room, 'healthy', EDGE)}:8888"
     api = requests.get(edge + "/api", timeout=5)
     assert api.status_code == 200 and api.json() == {"version": "2.14.2"}
     assert requests.get(edge + "/api/status", timeout=5).status_code == 403
     assert requests.get(edge + "/nope", timeout=5).status_code == 404
     for port in (22, 8888):  # a Zun container has no sshd; Jupyter exited
         target = (
-            address(room, "jupyter_down", EDGE) if port == 8888 else address(room, "healthy", EDGE)
+            address_of(room, "jupyter_down", EDGE)
+            if port == 8888
+            else address_of(room, "healthy", EDGE)
         )
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((target, port), timeout=2)
     for lab, port in ((SYSTEM, 8000), (SYSTEM, 80), (EDGE, 8888), (LLM, 22)):
         with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((address(room, "host_down", lab), port), timeout=2)
-        with socket.create_connection((address(room, "tarpit", lab), port), timeout=2) as sock:
+            socket.create_connection((address_of(room, "host_down", lab), port), timeout=2)
+        with socket.create_connection((address_of(room, "tarpit", lab), port), timeout=2) as sock:
             sock.settimeout(0.3)
             with pytest.raises(TimeoutError):
                 sock.recv(1)
     with pytest.raises(NoValidConnectionsError):
-        run(room, "host_down", MODEL, "true")
+        ssh_run(room, "host_down", MODEL, "true")
 
 
 # ---- lifecycle -------------------------------------------------------------------------------
 def test_stop_leaves_no_process_and_no_port(tmp_path: Path) -> None:
     room = Classroom(tmp_path, ["healthy"], labs=(SYSTEM, MODEL)).start()
     model_host, system_host = room.students[0].address(MODEL), room.students[0].address(SYSTEM)
-    with connect(room, "healthy", MODEL) as c:
+    with ssh_connect(room, "healthy", MODEL) as c:
         promise = c.run(
             "docker exec jupyter python3 -c 'import time; time.sleep(60)'",
             hide=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,13 +47,6 @@ def test_store_refuses_another_lab_and_garbage(tmp_path: Path) -> None:
         Store.lab_of(junk)
 
 
-@pytest.fixture()
-def key(tmp_path: Path) -> Path:
-    k = tmp_path / "k"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(k)], check=True)
-    return k
-
-
 def test_roster_reports_every_problem_with_line_numbers(tmp_path: Path, key: Path) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text(
@@ -88,6 +80,18 @@ def test_roster_good_and_header_checked(tmp_path: Path, key: Path) -> None:
     assert (s.netid, s.chameleon_user, s.project) == ("ab1", "ab1_nyu", 7)
     roster.write_text("netid,user\nab1,x\n")
     with pytest.raises(BadInput, match="lacks column"):
+        load_roster(roster)
+
+
+def test_a_roster_row_is_a_student_file(tmp_path: Path, key: Path) -> None:
+    """Every student-file field works as a column (mlops-chi reads github_repo); an empty
+    chameleon_user cell is refused, not silently replaced by the netid."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"netid,chameleon_user,ssh_key,github_repo\nab1,ab1_nyu,{key},g7/iac\n")
+    (s,) = load_roster(roster)
+    assert s.github_repo == "g7/iac"
+    roster.write_text(f"netid,chameleon_user,ssh_key\nab1,,{key}\n")
+    with pytest.raises(BadInput, match="line 2: chameleon_user"):
         load_roster(roster)
 
 
