@@ -51,11 +51,12 @@ class AirflowServer(TrackedHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: AirflowServer
     protocol_version = "HTTP/1.1"
-    server_version = "gunicorn"
-    sys_version = ""
 
     def log_message(self, *args: object) -> None:
         pass
+
+    def version_string(self) -> str:
+        return "gunicorn"  # as gunicorn sends it (not "gunicorn " with an empty sys_version)
 
     def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None):
         self.send_response(status)

@@ -22,22 +22,27 @@ APP = "gourmetgram-app"
 IMAGE = "node1:5000/gourmetgram-app:latest"
 
 
-def _uid(*parts: str) -> str:
+# Shared by the other labs' builders (mlops.py, github.py, serving.py, training.py, ray.py):
+# ids derived from their parts (the same parts give the same id), and times as text.
+def stable_uid(*parts: str) -> str:
+    """A Kubernetes-style UID (UUID 5) from `parts`."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "labgrader-sim:" + ":".join(parts)))
 
 
-def _hex(*parts: str, n: int = 64) -> str:
+def stable_hex(*parts: str, n: int = 64) -> str:
+    """The first `n` hex digits of the SHA-256 of `parts` joined by ":"."""
     return hashlib.sha256(":".join(parts).encode()).hexdigest()[:n]
 
 
-def _t(when: datetime) -> str:
+def rfc3339(when: datetime) -> str:
+    """`when` as Kubernetes and GitHub write times: 2025-01-31T12:00:00Z."""
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cond(kind: str, status: str, reason: str, message: str, when: datetime, **extra: str) -> Json:
     return {
         **extra,
-        "lastTransitionTime": _t(when),
+        "lastTransitionTime": rfc3339(when),
         "message": message,
         "reason": reason,
         "status": status,
@@ -55,11 +60,14 @@ def _applied(manifest: Json) -> Json:
     }
 
 
-def _meta(netid: str, kind: str, name: str, created: datetime, rv: int, ns: str | None) -> Json:
-    meta: Json = {"creationTimestamp": _t(created), "name": name}
+def object_meta(
+    netid: str, kind: str, name: str, created: datetime, rv: int, ns: str | None
+) -> Json:
+    """An object's metadata: its creation time, name, namespace, resourceVersion and UID."""
+    meta: Json = {"creationTimestamp": rfc3339(created), "name": name}
     if ns:
         meta["namespace"] = ns
-    meta.update(resourceVersion=str(rv), uid=_uid(netid, kind, name))
+    meta.update(resourceVersion=str(rv), uid=stable_uid(netid, kind, name))
     return meta
 
 
@@ -74,7 +82,7 @@ def _node(netid: str, n: int, now: datetime) -> Json:
     }
     if n in (1, 2):  # Kubespray's sample inventory: node1 and node2 run the control plane
         labels["node-role.kubernetes.io/control-plane"] = ""
-    meta = _meta(netid, "Node", name, created, 40000 + n, None)
+    meta = object_meta(netid, "Node", name, created, 40000 + n, None)
     meta["annotations"] = {
         "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///var/run/cri-dockerd.sock",
         "node.alpha.kubernetes.io/ttl": "0",
@@ -96,16 +104,19 @@ def _node(netid: str, n: int, now: datetime) -> Json:
             "CalicoIsUp",
             "Calico is running on this node",
             up,
-            lastHeartbeatTime=_t(up),
+            lastHeartbeatTime=rfc3339(up),
         ),
-        *[_cond(k, "False", r, m, created, lastHeartbeatTime=_t(beat)) for k, r, m in pressure],
+        *[
+            _cond(k, "False", r, m, created, lastHeartbeatTime=rfc3339(beat))
+            for k, r, m in pressure
+        ],
         _cond(
             "Ready",
             "True",
             "KubeletReady",
             "kubelet is posting ready status",
             up,
-            lastHeartbeatTime=_t(beat),
+            lastHeartbeatTime=rfc3339(beat),
         ),
     ]
     return {
@@ -138,22 +149,22 @@ def _node(netid: str, n: int, now: datetime) -> Json:
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
                 "architecture": "amd64",
-                "bootID": _uid(netid, "boot", name),
+                "bootID": stable_uid(netid, "boot", name),
                 "containerRuntimeVersion": "docker://26.1.4",
                 "kernelVersion": "6.8.0-51-generic",
                 "kubeProxyVersion": K8S_VERSION,
                 "kubeletVersion": K8S_VERSION,
-                "machineID": _hex(netid, "machine", name, n=32),
+                "machineID": stable_hex(netid, "machine", name, n=32),
                 "operatingSystem": "linux",
                 "osImage": "Ubuntu 24.04.1 LTS",
-                "systemUUID": _uid(netid, "system", name),
+                "systemUUID": stable_uid(netid, "system", name),
             },
         },
     }
 
 
 def _namespace(netid: str, name: str, created: datetime, rv: int) -> Json:
-    meta = _meta(netid, "Namespace", name, created, rv, None)
+    meta = object_meta(netid, "Namespace", name, created, rv, None)
     meta["labels"] = {"kubernetes.io/metadata.name": name}
     return {
         "apiVersion": "v1",
@@ -199,7 +210,7 @@ def kubernetes(
     if "namespace" not in missing:
         objects.append(_namespace(netid, NAMESPACE, created, 31000))
     labels = {"app": APP}
-    rs_hash = _hex(netid, "rs", n=10)
+    rs_hash = stable_hex(netid, "rs", n=10)
     if "deployment" not in missing:
         manifest = {
             "apiVersion": "apps/v1",
@@ -214,7 +225,7 @@ def kubernetes(
                 },
             },
         }
-        meta = _meta(netid, "Deployment", APP, created, 36012, NAMESPACE)
+        meta = object_meta(netid, "Deployment", APP, created, 36012, NAMESPACE)
         meta["annotations"] = {"deployment.kubernetes.io/revision": "1", **_applied(manifest)}
         meta["generation"] = 4
         template = {
@@ -254,7 +265,7 @@ def kubernetes(
                             "NewReplicaSetAvailable",
                             f'ReplicaSet "{APP}-{rs_hash}" has successfully progressed.',
                             created,
-                            lastUpdateTime=_t(created + timedelta(seconds=20)),
+                            lastUpdateTime=rfc3339(created + timedelta(seconds=20)),
                         ),
                         _cond(
                             "Available",
@@ -262,7 +273,7 @@ def kubernetes(
                             "MinimumReplicasAvailable",
                             "Deployment has minimum availability.",
                             ready,
-                            lastUpdateTime=_t(ready),
+                            lastUpdateTime=rfc3339(ready),
                         ),
                     ],
                     "observedGeneration": 4,
@@ -273,7 +284,7 @@ def kubernetes(
             }
         )
         rs_labels = {**labels, "pod-template-hash": rs_hash}
-        rs_meta = _meta(netid, "ReplicaSet", f"{APP}-{rs_hash}", created, 38790, NAMESPACE)
+        rs_meta = object_meta(netid, "ReplicaSet", f"{APP}-{rs_hash}", created, 38790, NAMESPACE)
         rs_meta["annotations"] = {
             "deployment.kubernetes.io/desired-replicas": str(replicas),
             "deployment.kubernetes.io/max-replicas": str(replicas + 1),
@@ -322,9 +333,9 @@ def kubernetes(
             "metadata": {"annotations": {}, "name": "gourmetgram-svc", "namespace": NAMESPACE},
             "spec": {"externalIPs": [node1_ip], "ports": ports, "selector": labels},
         }
-        meta = _meta(netid, "Service", "gourmetgram-svc", created, 36020, NAMESPACE)
+        meta = object_meta(netid, "Service", "gourmetgram-svc", created, 36020, NAMESPACE)
         meta["annotations"] = _applied(manifest)
-        svc_hash = int(_hex(netid, "svc", n=4), 16)
+        svc_hash = int(stable_hex(netid, "svc", n=4), 16)
         cluster_ip = f"10.233.{svc_hash % 60}.{svc_hash // 60 % 250 + 2}"
         objects.append(
             {
@@ -369,7 +380,7 @@ def kubernetes(
             },
         }
         hpa_created = now - timedelta(hours=1, minutes=45)
-        meta = _meta(
+        meta = object_meta(
             netid, "HorizontalPodAutoscaler", "gourmetgram-kube-hpa", hpa_created, 38800, NAMESPACE
         )
         meta["annotations"] = _applied(manifest)
@@ -420,7 +431,7 @@ def kubernetes(
                     ],
                     "currentReplicas": replicas,
                     "desiredReplicas": replicas,
-                    "lastScaleTime": _t(now - timedelta(hours=1, minutes=40)),
+                    "lastScaleTime": rfc3339(now - timedelta(hours=1, minutes=40)),
                 },
             }
         )
@@ -428,13 +439,13 @@ def kubernetes(
 
 
 def pod_name(netid: str, rs_hash: str, i: int) -> str:
-    return f"{APP}-{rs_hash}-{_hex(netid, 'pod', str(i), n=5)}"
+    return f"{APP}-{rs_hash}-{stable_hex(netid, 'pod', str(i), n=5)}"
 
 
 def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
     name, node = pod_name(netid, rs_hash, i), f"node{i % 3 + 1}"
     started = now - timedelta(hours=1, minutes=40)
-    meta = _meta(netid, "Pod", name, started, 38700 + i, NAMESPACE)
+    meta = object_meta(netid, "Pod", name, started, 38700 + i, NAMESPACE)
     meta["generateName"] = f"{APP}-{rs_hash}-"
     meta["labels"] = {"app": APP, "pod-template-hash": rs_hash}
     meta["ownerReferences"] = [
@@ -444,7 +455,7 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
             "controller": True,
             "kind": "ReplicaSet",
             "name": f"{APP}-{rs_hash}",
-            "uid": _uid(netid, "ReplicaSet"),
+            "uid": stable_uid(netid, "ReplicaSet"),
         }
     ]
     pod_ip = f"10.233.{64 + i % 3}.{10 + i}"
@@ -469,7 +480,12 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
         },
         "status": {
             "conditions": [
-                {"lastProbeTime": None, "lastTransitionTime": _t(t), "status": "True", "type": k}
+                {
+                    "lastProbeTime": None,
+                    "lastTransitionTime": rfc3339(t),
+                    "status": "True",
+                    "type": k,
+                }
                 for k, t in (
                     ("PodReadyToStartContainers", started),
                     ("Initialized", started),
@@ -480,16 +496,16 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
             ],
             "containerStatuses": [
                 {
-                    "containerID": "docker://" + _hex(netid, name),
+                    "containerID": "docker://" + stable_hex(netid, name),
                     "image": IMAGE,
                     "imageID": "docker-pullable://node1:5000/gourmetgram-app@sha256:"
-                    + _hex(netid, "image"),
+                    + stable_hex(netid, "image"),
                     "lastState": {},
                     "name": APP,
                     "ready": True,
                     "restartCount": 0,
                     "started": True,
-                    "state": {"running": {"startedAt": _t(started + timedelta(seconds=3))}},
+                    "state": {"running": {"startedAt": rfc3339(started + timedelta(seconds=3))}},
                 }
             ],
             "hostIP": f"192.168.1.1{i % 3 + 1}",
@@ -498,7 +514,7 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
             "podIP": pod_ip,
             "podIPs": [{"ip": pod_ip}],
             "qosClass": "Burstable",
-            "startTime": _t(started),
+            "startTime": rfc3339(started),
         },
     }
 
@@ -519,13 +535,13 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
         mounts: list | None = None,
         image_id: str | None = None,
     ) -> Json:
-        cid = _hex(netid, "container", name)
+        cid = stable_hex(netid, "container", name)
         networks = (
             {}
             if network.startswith("container:")
             else {
                 network: {
-                    "NetworkID": _hex(netid, "net", network),
+                    "NetworkID": stable_hex(netid, "net", network),
                     "EndpointID": "",
                     "Gateway": "",
                     "IPAddress": "172.17.0.2" if network == "bridge" else "",
@@ -538,7 +554,7 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
             "Id": cid,
             "Names": ["/" + name],
             "Image": image,
-            "ImageID": image_id or "sha256:" + _hex(netid, "image", image),
+            "ImageID": image_id or "sha256:" + stable_hex(netid, "image", image),
             "Command": command,
             "Created": int(created.timestamp()),
             "Ports": ports or [],
@@ -602,12 +618,12 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
                 meta["name"],
                 NAMESPACE,
                 meta["uid"],
-                "sha256:" + _hex(netid, "image"),
+                "sha256:" + stable_hex(netid, "image"),
                 "python app.py",
                 started,
                 False,
             )
-    volume = _hex(netid, "registry-volume")
+    volume = stable_hex(netid, "registry-volume")
     add(
         "registry",
         "registry:2",
@@ -660,13 +676,13 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
     ]
     for i, (container, pod, command) in enumerate(system):
         if pod.endswith("-"):
-            pod += _hex(netid, pod, n=5)
+            pod += stable_hex(netid, pod, n=5)
         k8s(
             container,
             pod,
             "kube-system",
-            _uid(netid, pod),
-            "sha256:" + _hex(container),
+            stable_uid(netid, pod),
+            "sha256:" + stable_hex(container),
             command,
             boot - timedelta(minutes=i * 2),
             True,

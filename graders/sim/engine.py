@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .serve import Hub
 
@@ -80,7 +80,7 @@ class DockerEngine:
         self._temp: Path | None = None
 
     @classmethod
-    def under(cls, hosts_dir: Path, name: str) -> DockerEngine:
+    def under(cls, hosts_dir: Path, name: str) -> Self:
         """An engine whose socket is `hosts_dir/name`, or in a short temporary folder when
         that path is too long for AF_UNIX (107 bytes); close() removes that folder."""
         path, temp = hosts_dir / name, None

@@ -10,7 +10,14 @@
   `production` branch tags them; Label Studio on 8080 (labelstudio.py) and Airflow's webserver
   on 8081 (airflow.py), stand-ins in the real tools' shapes. No SSH is needed for this lab.
 
-Profile.evaluation knobs break one thing each (see KNOBS).
+Profile.evaluation knobs break one thing each:
+* tests_failing: two of the five tests fail (cake-looks-like, Indian desserts)
+* collection_error: test_food11_test_cases.py has a syntax error
+* production_empty: bucket production exists, empty
+* production_untagged: images saved without tags (the app before the tagging step)
+* no_ls_project: Label Studio lacks "Food11 Low Confidence"
+* dag_failed: pipeline_2_process_labeled_data's last run failed
+* api_garbage: Label Studio answers non-JSON; Airflow a 3 MiB DAG list
 """
 
 from __future__ import annotations
@@ -41,17 +48,6 @@ if TYPE_CHECKING:
 
 OFFLINE, LOOP = "eval-offline-chi", "eval-loop-chi"
 LABS = (OFFLINE, LOOP)
-KNOBS = frozenset(
-    {
-        "tests_failing",  # two of the five tests fail (cake-looks-like, Indian desserts)
-        "collection_error",  # test_food11_test_cases.py has a syntax error
-        "production_empty",  # bucket production exists, empty
-        "production_untagged",  # images saved without tags (the app before the tagging step)
-        "no_ls_project",  # Label Studio lacks "Food11 Low Confidence"
-        "dag_failed",  # pipeline_2_process_labeled_data's last run failed
-        "api_garbage",  # Label Studio answers non-JSON; Airflow a 3 MiB DAG list
-    }
-)
 WORKSPACE = "eval-offline-chi/workspace"
 TOKEN = "ab9927067c51ff279d340d7321e4890dc2841c4a"
 S3_PORT, LS_PORT, AIRFLOW_PORT = 9000, 8080, 8081
@@ -278,8 +274,8 @@ class EvaluationLabs:
             now - timedelta(hours=1),
             [_bind(home / WORKSPACE, "/home/jovyan/work"), _volume("food11", "/mnt")],
             False,
+            env=("FOOD11_DATA_DIR=/mnt/Food-11",),
         )
-        jupyter["_inspect"]["Config"]["Env"].append("FOOD11_DATA_DIR=/mnt/Food-11")
         host = SimHost(
             name,
             name.replace("_", "-"),

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .cluster import rfc3339
 from .serve import TrackedHTTPServer
 
 Json = dict[str, Any]
@@ -32,10 +33,6 @@ _JOBS = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/runs/(\d+)/jobs$")
 
 def _num(key: str, bits: int = 32) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) % (1 << bits)
-
-
-def _iso(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def make_runs(repo: str, now: datetime, conclusions: list[str]) -> list[Json]:
@@ -67,10 +64,10 @@ def make_runs(repo: str, now: datetime, conclusions: list[str]) -> list[Json]:
                 "workflow_id": workflow_id,
                 "url": base,
                 "html_url": f"https://github.com/{repo}/actions/runs/{run_id}",
-                "created_at": _iso(created),
-                "updated_at": _iso(done),
+                "created_at": rfc3339(created),
+                "updated_at": rfc3339(done),
                 "run_attempt": 1,
-                "run_started_at": _iso(created),
+                "run_started_at": rfc3339(created),
                 "jobs_url": base + "/jobs",
                 "logs_url": base + "/logs",
                 "_jobs": [
@@ -87,9 +84,9 @@ def make_runs(repo: str, now: datetime, conclusions: list[str]) -> list[Json]:
                         "html_url": f"https://github.com/{repo}/actions/runs/{run_id}/job/{job_id}",
                         "status": "completed",
                         "conclusion": conclusion,
-                        "created_at": _iso(created),
-                        "started_at": _iso(started),
-                        "completed_at": _iso(done),
+                        "created_at": rfc3339(created),
+                        "started_at": rfc3339(started),
+                        "completed_at": rfc3339(done),
                         "name": "test",
                         "steps": [
                             {
@@ -99,8 +96,8 @@ def make_runs(repo: str, now: datetime, conclusions: list[str]) -> list[Json]:
                                 if conclusion == "success" or name != "Run pytest"
                                 else "failure",
                                 "number": i,
-                                "started_at": _iso(started),
-                                "completed_at": _iso(done),
+                                "started_at": rfc3339(started),
+                                "completed_at": rfc3339(done),
                             }
                             for i, name in enumerate(
                                 ("Set up job", "Run actions/checkout@v4", "Run pytest"), 1

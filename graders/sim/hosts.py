@@ -100,3 +100,12 @@ class SimHost:
             path.chmod(0o600 if rel.startswith(".ssh/") else 0o664)
         for path in [self.home, *self.home.rglob("*")]:
             os.lchown(path, owner.pw_uid, owner.pw_gid)
+
+
+@dataclass
+class KnobbedHost:
+    """A built host and its profile's knobs: what a lab's `start` must serve on it (storage.py,
+    monitoring.py)."""
+
+    host: SimHost
+    knobs: frozenset[str]

@@ -62,7 +62,8 @@ class JupyterHandler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: str, ctype: str, headers: dict | None = None) -> None:
         data = body.encode()
-        self.send_response(code)
+        self.send_response_only(code)  # Server and Date once each, in Tornado's order
+        self.send_header("Server", self.version_string())
         self.send_header("Content-Type", ctype)
         self.send_header("Date", formatdate(usegmt=True))
         self.send_header("X-Content-Type-Options", "nosniff")

@@ -65,7 +65,6 @@ class MlflowFleet:
 
     def __init__(self, seeds: dict[str, Json], workdir: Path) -> None:
         self.seeds = dict(seeds)
-        self.pids_by_address: dict[str, int] = {}
         self.seeded: dict[str, Json] = {}
         self.migrate_seconds = 0.0
         self._zygote = Zygote(
@@ -81,7 +80,6 @@ class MlflowFleet:
     def wait_forked(self, timeout: float = 60.0) -> None:
         if self.seeds:
             answer = self._zygote.read(timeout)
-            self.pids_by_address = answer["pids"]
             self.migrate_seconds = answer.get("migrate_seconds", 0.0)
 
     def seed(self, timeout: float = 60.0) -> dict[str, Json]:

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cluster import object_meta, rfc3339, stable_uid
 from .github import GitHubServer, make_runs
 from .gourmetgram import CLASSES, GourmetGramHandler, GourmetGramServer
 from .hosts import SimHost
@@ -60,27 +61,14 @@ ARGO_CRDS = ("workflows", "workflowtemplates", "cronworkflows")
 IAC_REPO = "https://github.com/teaching-on-testbeds/gourmetgram-iac.git"
 
 
-def _t(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _uid(*parts: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "labgrader-sim:" + ":".join(parts)))
-
-
 def _suffix(*parts: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, ":".join(parts)).hex[:5]
 
 
 def _meta(key: str, kind: str, name: str, ns: str, created: datetime, rv: int) -> Json:
-    return {
-        "creationTimestamp": _t(created),
-        "generation": 1,
-        "name": name,
-        "namespace": ns,
-        "resourceVersion": str(rv),
-        "uid": _uid(key, kind, name),
-    }
+    """cluster.object_meta with `generation` (custom resources), in the same key order."""
+    meta = object_meta(key, kind, name, created, rv, ns)
+    return {"creationTimestamp": meta.pop("creationTimestamp"), "generation": 1, **meta}
 
 
 def _template(key: str, name: str, created: datetime) -> Json:
@@ -120,7 +108,7 @@ def _cron(key: str, created: datetime, last: datetime) -> Json:
         "status": {
             "conditions": [],
             "failed": 0,
-            "lastScheduledTime": _t(last),
+            "lastScheduledTime": rfc3339(last),
             "phase": "Active",
             "succeeded": 1,
         },
@@ -136,7 +124,7 @@ def _workflow(
     name = (
         f"cron-train-{int(start.timestamp())}"
         if by == "cron"
-        else prefix + _suffix(key, template, _t(start))
+        else prefix + _suffix(key, template, rfc3339(start))
     )
     labels = {"workflows.argoproj.io/completed": "true", "workflows.argoproj.io/phase": phase}
     if by == "ui":
@@ -150,8 +138,8 @@ def _workflow(
     end = start + timedelta(minutes=minutes)
     status: Json = {
         "phase": phase,
-        "startedAt": _t(start),
-        "finishedAt": _t(end),
+        "startedAt": rfc3339(start),
+        "finishedAt": rfc3339(end),
         "progress": "3/3" if phase == "Succeeded" else "2/3",
         "estimatedDuration": int(minutes * 60),
     }
@@ -213,7 +201,7 @@ def _application(
     source: Json = {"path": f"k8s/{env}", "repoURL": IAC_REPO, "targetRevision": "HEAD"}
     if tag:
         source["helm"] = {"parameters": [{"forceString": True, "name": "image.tag", "value": tag}]}
-    revision = _uid(key, "git").replace("-", "")[:40]
+    revision = stable_uid(key, "git").replace("-", "")[:40]
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -229,7 +217,7 @@ def _application(
         },
         "status": {
             "health": {"status": health},
-            "reconciledAt": _t(created + timedelta(hours=3)),
+            "reconciledAt": rfc3339(created + timedelta(hours=3)),
             "sourceType": "Helm",
             "sync": {
                 "comparedTo": {

@@ -115,8 +115,6 @@ class HostModel:
     served: int = 0
     batches: int = 0
     busy_s: float = 0.0
-    # ground truth for measurement tests: each request's time in the app, arrival to answer
-    applied_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=5000))
     # (wall-clock arrival, path, ms from arrival to the last byte handed to the transport)
     answered: collections.deque = field(default_factory=lambda: collections.deque(maxlen=5000))
     _queue: asyncio.Queue | None = None
@@ -142,8 +140,6 @@ class HostModel:
         done.spent = time.perf_counter() - arrival if arrival else 0.0  # type: ignore[attr-defined]
         await self._queue.put(done)
         await done
-        if arrival is not None:
-            self.applied_ms.append((time.perf_counter() - arrival) * 1000)
 
     async def _work(self) -> None:
         assert self._queue is not None

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from .grafana import Grafana, GrafanaServer, load
-from .hosts import SimHost
+from .hosts import KnobbedHost, SimHost
 from .metricsapp import MetricsAppFleet
 from .openstack import NO_VALID_HOST
 from .profiles import Profile
@@ -46,19 +46,12 @@ TYPO_EXPR = 'rate(http_request_total{handler="/predict"}[1m])'
 
 
 @dataclass
-class _Plan:
-    host: SimHost
-    knobs: frozenset[str]
-
-
-@dataclass
 class MonitoringLabs:
     room: Classroom
-    plans: list[_Plan] = field(default_factory=list)
+    plans: list[KnobbedHost] = field(default_factory=list)
     apps: MetricsAppFleet = field(default_factory=MetricsAppFleet)
     prometheus: PrometheusFleet | None = None
     _servers: list[GrafanaServer] = field(default_factory=list)
-    scrape_wait_s: float = 0.0
 
     def builders(self) -> dict[str, Callable[..., SimHost | None]]:
         return {EVAL_ONLINE: self._eval_online}
@@ -89,7 +82,7 @@ class MonitoringLabs:
             hosts_dir / address,
             profile.network,
         )
-        self.plans.append(_Plan(host, profile.monitoring))
+        self.plans.append(KnobbedHost(host, profile.monitoring))
         return host
 
     # ---- running ----------------------------------------------------------------------
@@ -115,7 +108,7 @@ class MonitoringLabs:
         self.prometheus.start([p.host.address for p in up])
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(_traffic, apps))
-        self.scrape_wait_s = self.prometheus.wait_scraped(datetime.now(UTC))
+        self.prometheus.wait_scraped(datetime.now(UTC))
 
     def pids(self) -> list[int]:
         return self.prometheus.pids() if self.prometheus else []

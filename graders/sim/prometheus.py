@@ -57,7 +57,6 @@ class PrometheusFleet:
         self.scrape_interval = scrape_interval
         self.addresses: list[str] = []
         self._supervisor: subprocess.Popen | None = None
-        self.started_s = 0.0
 
     def start(self, addresses: list[str], port: int = 9090, target_port: int = 8000) -> None:
         """Start one Prometheus per address (returns at once; see wait_scraped)."""
@@ -80,7 +79,6 @@ class PrometheusFleet:
                 "--log.level=warn",
             ]
             commands.append({"argv": argv, "log": str(d / "prometheus.log")})
-        began = time.monotonic()
         reaper = Path(__file__).with_name("reaper.py")
         self._supervisor = subprocess.Popen(
             [sys.executable, str(reaper), json.dumps(commands)],
@@ -90,7 +88,6 @@ class PrometheusFleet:
         if not self._supervisor.stdout.readline():  # type: ignore[union-attr]
             self.stop()
             raise RuntimeError("the Prometheus supervisor exited before starting Prometheus")
-        self.started_s = time.monotonic() - began
 
     def wait_scraped(self, after: datetime, timeout: float = 30.0, port: int = 9090) -> float:
         """Poll every server until its food11 target was scraped after `after` (up or down);

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .cluster import stable_hex
 from .serve import TrackedHTTPServer
 
 Json = dict[str, Any]
@@ -189,13 +190,8 @@ ENTRYPOINT = "python gourmetgram-train/train.py"
 RUNTIME_PIP = ["torch", "torchvision", "lightning", "boto3", "s3fs"]
 
 
-def _hex(*parts: str, n: int) -> str:
-    import hashlib
-
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:n]
-
-
-def _ms(when: Any) -> int:
+def epoch_ms(when: Any) -> int:
+    """A datetime as milliseconds since the epoch (Ray's and MLflow's timestamps)."""
     return int(when.timestamp() * 1000)
 
 
@@ -212,7 +208,7 @@ def nodes(
     result = []
     for i, (name, ip) in enumerate(ips.items()):
         head = name == "ray-head"
-        node_id = _hex(key, "node", name, n=56)
+        node_id = stable_hex(key, "node", name, n=56)
         resources: Json = {
             "CPU": 4.0 if head else 32.0,
             "memory": 96636764160.0 if head else 173946175488.0,
@@ -237,8 +233,8 @@ def nodes(
                 "node_name": ip,
                 "resources_total": dict(sorted(resources.items())),
                 "labels": labels,
-                "start_time_ms": _ms(started) + 1500 * i + 37,
-                "end_time_ms": _ms(stopped) if stopped else 0,
+                "start_time_ms": epoch_ms(started) + 1500 * i + 37,
+                "end_time_ms": epoch_ms(stopped) if stopped else 0,
             }
         )
     return result
@@ -296,7 +292,7 @@ def job(
             "to 20,000 chars):\n" + (failure or "")
         )
         error_type, exit_code = "JOB_ENTRYPOINT_COMMAND_ERROR", 1
-    working_dir = "gcs://_ray_pkg_" + _hex(key, "pkg", str(n // 3), n=16) + ".zip"
+    working_dir = "gcs://_ray_pkg_" + stable_hex(key, "pkg", str(n // 3), n=16) + ".zip"
     return {
         "type": "SUBMISSION",
         "job_id": job_id,
@@ -314,8 +310,8 @@ def job(
         "entrypoint": ENTRYPOINT,
         "message": message,
         "error_type": error_type,
-        "start_time": _ms(start),
-        "end_time": _ms(end) if end is not None else None,
+        "start_time": epoch_ms(start),
+        "end_time": epoch_ms(end) if end is not None else None,
         "metadata": {},
         "runtime_env": {
             "working_dir": working_dir,
@@ -332,10 +328,10 @@ def job(
 
 def version(key: str, started: Any) -> Json:
     stamp = started.strftime("%Y-%m-%d_%H-%M-%S")
-    micro = int(_hex(key, "session", n=5), 16) % 1000000
+    micro = int(stable_hex(key, "session", n=5), 16) % 1000000
     return {
         "version": "4",
         "ray_version": RAY_VERSION,
-        "ray_commit": _hex("ray", RAY_VERSION, n=40),  # a stand-in: 40 hex digits, not Ray's
+        "ray_commit": stable_hex("ray", RAY_VERSION, n=40),  # a stand-in: 40 hex digits, not Ray's
         "session_name": f"session_{stamp}_{micro:06d}_1",
     }

@@ -46,7 +46,6 @@ class S3Fleet:
 
     def __init__(self, addresses: list[str], workdir: Path) -> None:
         self.addresses = list(addresses)
-        self.pids_by_address: dict[str, int] = {}
         self._zygote = Zygote(
             "graders.sim.s3sim",
             {"addresses": self.addresses, "port": PORT},
@@ -59,7 +58,7 @@ class S3Fleet:
 
     def wait(self, timeout: float = 30.0) -> None:
         if self.addresses:
-            self.pids_by_address = self._zygote.read(timeout)["pids"]
+            self._zygote.read(timeout)  # every server is listening
 
     def pids(self) -> list[int]:
         return self._zygote.pids()

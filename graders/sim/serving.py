@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import io
 import os
 import pwd
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import gpu, onnxmodels
+from .cluster import stable_hex
 from .engine import DockerEngine
 from .gourmetgram import GourmetGramHandler, GourmetGramServer, _file_field
 from .hosts import SimHost
@@ -120,10 +120,6 @@ def injected_latency(host: SimHost) -> LatencyModel:
 
 
 # ---- Docker containers as the Engine API lists and inspects them ---------------------------
-def _hex(*parts: str) -> str:
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()
-
-
 def _container(
     key: str,
     name: str,
@@ -141,30 +137,33 @@ def _container(
     user: str = "",
     extra_config: dict | None = None,
 ) -> dict[str, Any]:
-    cid = _hex(key, "container", name)
+    cid = stable_hex(key, "container", name)
     published = []
     for host_port, container_port in ports:
         for ip in ("0.0.0.0", "::"):
             published.append(
                 {"IP": ip, "PrivatePort": container_port, "PublicPort": host_port, "Type": "tcp"}
             )
+    # Copy what the caller gave: the lists and dicts stored here must not be shared with
+    # module constants (JUPYTER_ENV) or with another container's record.
+    mounts = [dict(m) for m in mounts or []]
     full = (entrypoint or []) + command
     item: dict[str, Any] = {
         "Id": cid,
         "Names": ["/" + name],
         "Image": image,
-        "ImageID": "sha256:" + _hex(key, "image", image),
+        "ImageID": "sha256:" + stable_hex(key, "image", image),
         "Command": " ".join(full),
         "Created": int(created.timestamp()),
         "Ports": published,
-        "Labels": labels or {},
+        "Labels": dict(labels or {}),
         "State": "running",
         "HostConfig": {"NetworkMode": network},
         "NetworkSettings": {
             "Networks": {
                 network: {
-                    "NetworkID": _hex(key, "net", network),
-                    "EndpointID": _hex(key, "endpoint", name),
+                    "NetworkID": stable_hex(key, "net", network),
+                    "EndpointID": stable_hex(key, "endpoint", name),
                     "Gateway": "172.18.0.1" if network != "bridge" else "172.17.0.1",
                     "IPAddress": "172.18.0.2" if network != "bridge" else "172.17.0.2",
                     "IPPrefixLen": 16,
@@ -172,23 +171,23 @@ def _container(
                 }
             }
         },
-        "Mounts": mounts or [],
+        "Mounts": mounts,
         "_started": int(created.timestamp()) + 2,
     }
     config = {
         "Hostname": cid[:12],
         "User": user,
         "ExposedPorts": {f"{c}/tcp": {} for _, c in ports} or None,
-        "Env": env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        "Cmd": command,
+        "Env": list(env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+        "Cmd": list(command),
         "Image": image,
         "WorkingDir": workdir,
-        "Entrypoint": entrypoint,
-        "Labels": labels or {},
+        "Entrypoint": list(entrypoint) if entrypoint is not None else None,
+        "Labels": dict(labels or {}),
         **(extra_config or {}),
     }
     host_config: dict[str, Any] = {
-        "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts or [] if m["Type"] == "bind"]
+        "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts if m["Type"] == "bind"]
         or None,
         "NetworkMode": network,
     }
@@ -235,7 +234,7 @@ def _volume(name: str, destination: str) -> dict[str, Any]:
     }
 
 
-JUPYTER_ENV = [
+JUPYTER_ENV = (
     "PATH=/opt/conda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "DEBIAN_FRONTEND=noninteractive",
     "CONDA_DIR=/opt/conda",
@@ -247,10 +246,18 @@ JUPYTER_ENV = [
     "LANG=C.UTF-8",
     "HOME=/home/jovyan",
     "JUPYTER_PORT=8888",
-]
+)
 
 
-def _jupyter(key: str, image: str, created: datetime, mounts: list[dict], gpus: bool) -> dict:
+def _jupyter(
+    key: str,
+    image: str,
+    created: datetime,
+    mounts: list[dict],
+    gpus: bool,
+    env: tuple[str, ...] = (),
+) -> dict:
+    """The lab's `jupyter` container; `env` adds to the image's environment."""
     return _container(
         key,
         "jupyter",
@@ -260,7 +267,7 @@ def _jupyter(key: str, image: str, created: datetime, mounts: list[dict], gpus: 
         ports=((8888, 8888),),
         mounts=mounts,
         gpus=gpus,
-        env=JUPYTER_ENV,
+        env=[*JUPYTER_ENV, *env],
         workdir="/home/jovyan",
         entrypoint=["tini", "-g", "--"],
         user="1000",
@@ -330,9 +337,7 @@ class FrontServer(GourmetGramServer):
 class _Plan:
     """What `start` must bring up for one host."""
 
-    lab: str
     host: SimHost
-    knobs: Knobs
     model: HostModel | None = None
     front: str | None = None  # fastapi | triton
     jupyter: bool = False
@@ -367,7 +372,6 @@ class ServingLabs:
         self,
         name: str,
         region: str,
-        student: SimStudent,
         profile: Profile,
         address: str,
         next_fixed: Callable[[], str],
@@ -400,7 +404,7 @@ class ServingLabs:
     ) -> SimHost | None:
         k = knobs(profile.name)
         name = f"node-serve-system-{student.chameleon_user}"
-        fixed_ip = self._server(name, "CHI@TACC", student, profile, address, next_fixed)
+        fixed_ip = self._server(name, "CHI@TACC", profile, address, next_fixed)
         if fixed_ip is None:
             return None
         busy = [0, 0] if k.gpu_idle else [55, 0]
@@ -488,10 +492,10 @@ class ServingLabs:
             },
         )
         extra = (8000, 8002) if triton else (8000,)
+        front = "triton" if triton else "fastapi"
         self.plans.append(
-            _Plan(SERVE_SYSTEM, host, k, model, "triton" if triton else "fastapi", True,
-                  engine=True, extra_ports=(*extra, 8888))
-        )  # fmt: skip
+            _Plan(host, model, front, jupyter=True, engine=True, extra_ports=(*extra, 8888))
+        )
         return host
 
     # -- serve-model-chi
@@ -507,7 +511,7 @@ class ServingLabs:
         k = knobs(profile.name)
         name = f"node-serve-model-{student.chameleon_user}"
         image = "CC-Ubuntu24.04-ROCm" if k.amd else "CC-Ubuntu24.04-CUDA"
-        fixed_ip = self._server(name, "CHI@TACC", student, profile, address, next_fixed, image)
+        fixed_ip = self._server(name, "CHI@TACC", profile, address, next_fixed, image)
         if fixed_ip is None:
             return None
         busy = [0] if k.gpu_idle else [12]
@@ -559,9 +563,8 @@ class ServingLabs:
         )
         models = None if k.models == "missing" else k.models
         self.plans.append(
-            _Plan(SERVE_MODEL, host, k, jupyter=k.jupyter, models=models, engine=True,
-                  extra_ports=(8888,))
-        )  # fmt: skip
+            _Plan(host, jupyter=k.jupyter, models=models, engine=True, extra_ports=(8888,))
+        )
         return host
 
     # -- serve-edge-chi
@@ -592,16 +595,14 @@ class ServingLabs:
         cloud.add_container(name, EDGE_IMAGE, fixed_ip, (8888,), floating_ip=address)
         host = SimHost(
             name,
-            _hex(name)[:12],
+            stable_hex(name)[:12],
             address,
             fixed_ip,
             hosts_dir / address,
             profile.network,
             sshd=False,
         )
-        self.plans.append(
-            _Plan(SERVE_EDGE, host, k, jupyter=k.edge == "running", extra_ports=(8888,))
-        )
+        self.plans.append(_Plan(host, jupyter=k.edge == "running", extra_ports=(8888,)))
         return host
 
     # -- llm-chi
@@ -616,7 +617,7 @@ class ServingLabs:
     ) -> SimHost | None:
         k = knobs(profile.name)
         name = f"node-llm-single-{student.chameleon_user}"
-        fixed_ip = self._server(name, "CHI@UC", student, profile, address, next_fixed)
+        fixed_ip = self._server(name, "CHI@UC", profile, address, next_fixed)
         if fixed_ip is None:
             return None
         n = k.llm_gpus
@@ -651,9 +652,7 @@ class ServingLabs:
                 "docker": {"containers": containers, "engine": str(self._engine_path(hosts_dir))},
             },
         )
-        self.plans.append(
-            _Plan(LLM, host, k, jupyter=bool(containers), engine=True, extra_ports=(8888,))
-        )
+        self.plans.append(_Plan(host, jupyter=bool(containers), engine=True, extra_ports=(8888,)))
         return host
 
     # ---- running ----------------------------------------------------------------------

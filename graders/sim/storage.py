@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import blockobject
-from .hosts import SimHost
+from .hosts import KnobbedHost, SimHost
 from .serve import Hub, TrackedHTTPServer
 
 if TYPE_CHECKING:
@@ -178,15 +178,9 @@ def _container(
 
 
 @dataclass
-class _Plan:
-    host: SimHost
-    knobs: frozenset[str]
-
-
-@dataclass
 class StorageLabs:
     room: Classroom
-    plans: list[_Plan] = field(default_factory=list)
+    plans: list[KnobbedHost] = field(default_factory=list)
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
     def builders(self) -> dict[str, Callable[..., SimHost | None]]:
@@ -386,7 +380,7 @@ class StorageLabs:
                 "compose_files": {f"{PLATFORM_DIR}/docker-compose.yaml": "docker"},
             },
         )
-        self.plans.append(_Plan(host, knobs))
+        self.plans.append(KnobbedHost(host, knobs))
         return host
 
     # ---- running ----------------------------------------------------------------------

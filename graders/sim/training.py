@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import gpu, ray
+from .cluster import stable_hex
 from .engine import DockerEngine
 from .hosts import SimHost, stand_in_python
 from .mlflowsim import EXPERIMENT, MlflowFleet
@@ -59,13 +60,6 @@ MLFLOW, MLTRAIN = "mlflow-chi", "mltrain-chi"
 LABS = (MLFLOW, MLTRAIN)
 SITE = "CHI@TACC"
 STANDINS = Path(__file__).with_name("standins")
-
-# The knobs of Profile.training, per lab.
-MLFLOW_FAULTS = frozenset({"no_registered_model", "mlflow_down", "empty_bucket", "mlflow_garbage"})
-MLTRAIN_FAULTS = frozenset(
-    {"jobs_failed", "worker_missing", "no_checkpoints", "infeasible_pending"}
-)
-COMMON_KNOBS = frozenset({"amd"})  # gpu_mi100 instead of compute_liqid: ROCm, rocm-smi
 
 CONFIG = {  # gourmetgram-train `mlflow` branch, train.py
     "initial_epochs": 5,
@@ -181,7 +175,7 @@ def _rocm_smi_table(state: Json) -> str:
 
 # ---- docker ----------------------------------------------------------------------------------
 def _cid(key: str, name: str) -> str:
-    return hashlib.sha256(f"{key}:container:{name}".encode()).hexdigest()
+    return stable_hex(key, "container", name)
 
 
 def _ports(*pairs: int) -> list[Json]:
@@ -325,10 +319,6 @@ def _run_name(rng: random.Random) -> str:
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_ANIMALS)}-{rng.randrange(100, 1000)}"
 
 
-def _ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
-
-
 def _training_run(
     rng: random.Random,
     name: str,
@@ -344,7 +334,7 @@ def _training_run(
     """One run of train.py (`mlflow` branch) as it logs itself; `finish`: reached the test."""
     metrics: list[list[Any]] = []
     best, model_steps = float("inf"), []
-    t = _ms(start) + 40_000  # data loaders, model download
+    t = ray.epoch_ms(start) + 40_000  # data loaders, model download
     for epoch in range(epochs):
         progress = epoch / max(1, CONFIG["total_epochs"] - 1)
         fine = epoch >= CONFIG["initial_epochs"]
@@ -371,7 +361,7 @@ def _training_run(
         test["test_accuracy"] = round(0.86 - 0.1 * (test["test_loss"] - 0.5), 4)
         metrics += [[k, v, end - 2000, 0] for k, v in test.items()]
     # log_system_metrics=True: a sample every 10 s.
-    step, when = 0, _ms(start) + 10_000
+    step, when = 0, ray.epoch_ms(start) + 10_000
     while when < end:
         busy = gpu_busy + rng.randrange(-6, 7)
         metrics += [
@@ -387,7 +377,7 @@ def _training_run(
     return {
         "name": name,
         "status": "FINISHED",  # an interrupted run too: mlflow's atexit hook ends it so
-        "start_ms": _ms(start),
+        "start_ms": ray.epoch_ms(start),
         "end_ms": end,
         "tags": {
             "mlflow.user": "jovyan",
@@ -574,7 +564,6 @@ class TrainingLabs:
         self.cloud: FakeOpenStack | None = None
         self.workdir = workdir
         self.plans: dict[str, HostPlan] = {}
-        self.seeded: dict[str, Json] = {}
         self.timings: dict[str, float] = {}
         self._s3: S3Fleet | None = None
         self._mlflow: MlflowFleet | None = None
@@ -584,18 +573,13 @@ class TrainingLabs:
 
     def _engine_path(self, hosts_dir: Path) -> str:
         if self.engine is None:
-            path = hosts_dir / "dockerd-training.sock"
-            if len(str(path)) > 100:  # AF_UNIX paths are at most 107 bytes
-                path = self.workdir / "dockerd.sock"
-                if len(str(path)) > 100:
-                    path = Path(f"/tmp/labgrader-dockerd-{uuid.uuid4().hex[:12]}.sock")
-            self.engine = TrainingEngine(path)
+            self.engine = TrainingEngine.under(hosts_dir, "dockerd-training.sock")
         return str(self.engine.socket_path)
 
     def reset(self, cloud: FakeOpenStack) -> None:
         """Start building a new classroom in `cloud`."""
         self.cloud = cloud
-        self.plans, self.seeded, self.timings = {}, {}, {}
+        self.plans, self.timings = {}, {}
 
     def builder(self, lab: str) -> Callable[..., SimHost]:
         return {MLFLOW: self.build_mlflow, MLTRAIN: self.build_mltrain}[lab]
@@ -603,7 +587,6 @@ class TrainingLabs:
     def _server(
         self,
         name: str,
-        student: Any,
         address: str,
         next_fixed: Callable[[], str],
         amd: bool,
@@ -628,7 +611,7 @@ class TrainingLabs:
         amd = "amd" in knobs
         key = f"{student.netid}:{MLFLOW}"
         name = f"node-mlflow-{student.chameleon_user}"
-        fixed_ip = self._server(name, student, address, next_fixed, amd)
+        fixed_ip = self._server(name, address, next_fixed, amd)
         gpus = host_gpus(key, amd, now.timestamp())
         up_at = now - timedelta(hours=2, minutes=20)
         seed = mlflow_seed(
@@ -736,7 +719,7 @@ class TrainingLabs:
         amd = "amd" in knobs
         key = f"{student.netid}:{MLTRAIN}"
         name = f"node-mltrain-{student.chameleon_user}"
-        fixed_ip = self._server(name, student, address, next_fixed, amd)
+        fixed_ip = self._server(name, address, next_fixed, amd)
         gpus = host_gpus(key, amd, now.timestamp())
         up_at = now - timedelta(hours=2, minutes=30)
         stopped = now - timedelta(minutes=26) if "worker_missing" in knobs else None
@@ -969,7 +952,7 @@ class TrainingLabs:
         self._mlflow.wait_forked()
         self.timings["mlflow_forked"] = time.monotonic() - began
         self.timings["mlflow_migrate"] = self._mlflow.migrate_seconds
-        self.seeded = self._mlflow.seed()
+        self._mlflow.seed()
         self.timings["mlflow_seeded"] = time.monotonic() - began
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(self._empty_buckets, [p for p in up if p.empty_after_seed]))
