@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from graders.probes import ssh
-from graders.sim import Classroom
+from labsim import Classroom
 
 MIX = {  # 10% of hosts down or tarpit, as the issue asks; the rest a realistic spread
     "healthy": 0.70,

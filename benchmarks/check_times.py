@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from graders.sim import Classroom
+from labsim import Classroom
 
 LABGRADER = [sys.executable, "-m", "graders.cli"]
 

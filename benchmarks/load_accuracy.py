@@ -31,9 +31,9 @@ from pathlib import Path
 import yaml
 
 from graders.probes.load import _pct
-from graders.sim import Classroom, profiles
-from graders.sim.modelserver import LatencyModel
-from graders.sim.serving import KNOBS, Knobs
+from labsim import Classroom, profiles
+from labsim.modelserver import LatencyModel
+from labsim.serving import KNOBS, Knobs
 
 LAB = "serve-system-chi"
 LEVELS = {"lat5": (5, 8), "lat20": (20, 30), "lat100": (100, 160), "lat400": (400, 650)}

@@ -111,7 +111,7 @@ def _load(lab_id: str, rubric_file: str | None) -> tuple[LabSpec, Rubric]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
     from graders.files import write_atomic
     from graders.grade import grade, preflight
@@ -132,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"labgrader: wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    passed = result.all_shown_passed(datetime.now(UTC))
+    passed = result.all_shown_passed(datetime.now(timezone.utc))
     return EXIT_OK if passed else EXIT_NOT_ALL_PASSED
 
 

@@ -32,6 +32,13 @@ def run_demo(out: Path, labs: list[str]) -> int:
     from graders.labs import load_lab
     from graders.rubric import load_rubric, rubric_path
 
+    try:
+        from labsim import Classroom
+    except ImportError:
+        raise BadInput(
+            "the demo needs the classroom simulator, which the plain install leaves out: "
+            "from a clone of labgrader, run `bash scripts/demo.sh`"
+        ) from None
     if os.geteuid() != 0:
         raise BadInput(
             "the simulator needs root (sshd and ports 22/80 on loopback addresses); "
@@ -39,7 +46,6 @@ def run_demo(out: Path, labs: list[str]) -> int:
         )
     specs = [load_lab(lab_id) for lab_id in labs]
     rubrics = {s.id: load_rubric(rubric_path(s.id), s) for s in specs}
-    from graders.sim import Classroom
 
     profiles = DEMO_PROFILES
     with tempfile.TemporaryDirectory(prefix="labgrader-sim-") as root:

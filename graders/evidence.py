@@ -12,7 +12,7 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 MAX_EXCERPT = 4096  # bytes of text kept per piece of evidence
@@ -31,7 +31,7 @@ _SECRET_ENV = ("OS_APPLICATION_CREDENTIAL_SECRET", "OS_PASSWORD", "OS_TOKEN")
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def redact(text: str) -> str:

@@ -15,14 +15,21 @@ from graders.files import load_yaml
 from graders.probes.chameleon import Site
 
 ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = Path(__file__).resolve().parent / "bundled"  # where a wheel puts labs/ and rubrics/
+
+
+def _shipped(folder: str) -> Path:
+    """A wheel's copy of labs/ or rubrics/; in a checkout, the repository's own folder."""
+    bundled = BUNDLED / folder
+    return bundled if bundled.is_dir() else ROOT / folder
 
 
 def labs_dir() -> Path:
-    return Path(os.environ.get("LABGRADER_LABS", ROOT / "labs"))
+    return Path(os.environ.get("LABGRADER_LABS") or _shipped("labs"))
 
 
 def rubrics_dir() -> Path:
-    return Path(os.environ.get("LABGRADER_RUBRICS", ROOT / "rubrics"))
+    return Path(os.environ.get("LABGRADER_RUBRICS") or _shipped("rubrics"))
 
 
 @dataclass

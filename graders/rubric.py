@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
     due = data.get("due")
     if due is not None:
         when = datetime.fromisoformat(str(due))
-        due = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+        due = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return Rubric(data["lab"], data.get("title", data["lab"]), tuple(items), digest, due)
 

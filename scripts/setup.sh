@@ -28,6 +28,22 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 \
-  | grep -v 'is ignored: it is neither' >&2 || true
-.venv/bin/python -c 'import graders, chi, fabric' # fail here, not halfway through a run
+# labgrader itself (editable) with the test tools, and the classroom simulator beside it: the
+# simulator is its own distribution (simulator/), which the plain install never ships.
+.venv/bin/python -m pip install -q --disable-pip-version-check \
+  -e '.[test]' -e ./simulator 2>&1 | grep -v 'is ignored: it is neither' >&2 || true
+.venv/bin/python -c 'import graders, labsim, chi, fabric' # fail here, not halfway through a run
+
+# A wheelhouse of the plain install's dependencies, so that the install tests build a fresh
+# venv from the wheel without reaching any index (tests talk to loopback only). Made again
+# only when pyproject.toml changes.
+wheelhouse=.cache/wheelhouse
+stamp=$(sha256sum pyproject.toml | cut -c1-16)
+if [ "$(cat "$wheelhouse/.stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "setup: filling $wheelhouse with the plain install's wheels" >&2
+  rm -rf "$wheelhouse"
+  .venv/bin/python -m pip wheel -q --disable-pip-version-check -w "$wheelhouse" . 2>&1 \
+    | grep -v 'is ignored: it is neither' >&2 || true
+  rm -f "$wheelhouse"/labgrader-*.whl  # the tests build their own from the working tree
+  echo "$stamp" > "$wheelhouse/.stamp"
+fi

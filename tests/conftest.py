@@ -46,7 +46,7 @@ def running_classroom(root: Path, profiles: list[str], labs: tuple[str, ...]) ->
     if os.geteuid() != 0:
         pytest.skip("the simulator needs root (sshd, ports 22 and 80)")
     from graders.probes.chameleon import reset_cache
-    from graders.sim import Classroom
+    from labsim import Classroom
 
     room = Classroom(root, profiles, labs=labs)
     room.start()

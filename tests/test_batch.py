@@ -27,7 +27,7 @@ PROFILES = ["healthy"] * 5 + ["missing_file", "server_error", "endpoint_500", "h
 def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     if os.geteuid() != 0:
         pytest.skip("the simulator needs root")
-    from graders.sim import Classroom
+    from labsim import Classroom
 
     r = Classroom(tmp_path_factory.mktemp("batch-class"), PROFILES)
     r.start()

@@ -12,8 +12,8 @@ import pytest
 from graders.errors import Failure, GraderFault
 from graders.evidence import Evidence
 from graders.probes.github import GitHub
-from graders.sim.github import GitHubServer, make_runs
-from graders.sim.serve import Hub
+from labsim.github import GitHubServer, make_runs
+from labsim.serve import Hub
 
 TOKEN = "ghp_test0123456789abcdef"
 REPO = "ab1234/gourmetgram-iac"

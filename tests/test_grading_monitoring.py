@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from graders.probes.promql import metric_names
-from graders.sim.prometheus import INSTALL
+from labsim.prometheus import INSTALL
 from tests.conftest import graded_as_expected, lab_classroom, student_of
 
 LAB = "eval-online-chi"

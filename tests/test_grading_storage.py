@@ -46,7 +46,7 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
 
 def test_findmnt_standin_prints_what_util_linux_prints(tmp_path) -> None:
     """Fed this machine's own mounts, the stand-in's output is byte for byte the real one's."""
-    from graders.sim.hosts import STANDINS
+    from labsim.hosts import STANDINS
 
     if not shutil.which("findmnt"):
         pytest.skip("no findmnt here")

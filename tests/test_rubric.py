@@ -161,7 +161,7 @@ def test_due_date_unquoted_in_yaml_and_without_zone(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lab_id", lab_ids())
 def test_simulator_contract_matches_the_lab(lab_id: str) -> None:
     """The simulator's profiles state an outcome for exactly the lab's checks and parents."""
-    from graders.sim.profiles import LAB_CHECKS
+    from labsim.profiles import LAB_CHECKS
 
     declared = {c.id: set(c.depends) for c in load_lab(lab_id).checks}
     assert {k: set(v) for k, v in LAB_CHECKS[lab_id].items()} == declared

@@ -26,8 +26,8 @@ import requests
 import yaml
 from paramiko.ssh_exception import AuthenticationException, NoValidConnectionsError
 
-from graders.sim import LAB_CHECKS, PROFILES, Classroom
-from graders.sim.gourmetgram import CLASSES, error_page
+from labsim import LAB_CHECKS, PROFILES, Classroom
+from labsim.gourmetgram import CLASSES, error_page
 from tests.conftest import needs_root, ssh_connect, ssh_run, student_of
 
 pytestmark = needs_root

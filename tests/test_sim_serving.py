@@ -23,11 +23,11 @@ import pytest
 import requests
 from paramiko.ssh_exception import NoValidConnectionsError
 
-from graders.sim import Classroom
-from graders.sim.gourmetgram import CLASSES
-from graders.sim.modelserver import REDIRECT_TARGET
-from graders.sim.onnxmodels import MODEL_FILES, QUANTIZED_OPS, operators
-from graders.sim.serving import injected_latency, sample_jpeg
+from labsim import Classroom
+from labsim.gourmetgram import CLASSES
+from labsim.modelserver import REDIRECT_TARGET
+from labsim.onnxmodels import MODEL_FILES, QUANTIZED_OPS, operators
+from labsim.serving import injected_latency, sample_jpeg
 from tests.conftest import address_of, needs_root, ssh_connect, ssh_run, student_of
 
 pytestmark = needs_root

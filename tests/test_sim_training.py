@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from graders.sim import PROFILES, Classroom
+from labsim import PROFILES, Classroom
 from tests.conftest import address_of, needs_root, ssh_run
 
 pytestmark = needs_root

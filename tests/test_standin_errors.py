@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.sim.hosts import STANDINS
+from labsim.hosts import STANDINS
 
 
 def _both(tool: str, args: list[str], state: Path) -> tuple[tuple, tuple]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from graders.results import Result
 
@@ -17,7 +17,7 @@ MARKS = {
 
 
 def render(result: Result, *, now: datetime | None = None, **_: object) -> str:
-    now = now or datetime.now(UTC)
+    now = now or datetime.now(timezone.utc)
     due = result.due_at()
     shown = [c for c in result.checks if c.shown(now, due)]
     hidden = [c for c in result.checks if not c.shown(now, due)]

@@ -68,7 +68,7 @@ class MlflowFleet:
         self.seeded: dict[str, Json] = {}
         self.migrate_seconds = 0.0
         self._zygote = Zygote(
-            "graders.sim.mlflowsim",
+            "labsim.mlflowsim",
             {"hosts": self.seeds, "port": PORT, "workdir": str(workdir)},
             workdir,
         )

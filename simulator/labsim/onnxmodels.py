@@ -207,13 +207,13 @@ def build_models_apart(dest: Path) -> dict[str, Path]:
     paths = {name: dest / name for name in MODEL_FILES}
     if all(p.is_file() and p.stat().st_size for p in paths.values()):
         return paths
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[1])  # the folder holding labsim
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "graders.sim.onnxmodels", str(dest)],
+        [sys.executable, "-m", "labsim.onnxmodels", str(dest)],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,

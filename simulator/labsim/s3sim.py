@@ -47,7 +47,7 @@ class S3Fleet:
     def __init__(self, addresses: list[str], workdir: Path) -> None:
         self.addresses = list(addresses)
         self._zygote = Zygote(
-            "graders.sim.s3sim",
+            "labsim.s3sim",
             {"addresses": self.addresses, "port": PORT},
             workdir,
         )

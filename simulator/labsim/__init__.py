@@ -1,6 +1,6 @@
 """The classroom simulator: simulated students' Chameleon instances on loopback.
 
-from graders.sim import Classroom, PROFILES
+from labsim import Classroom, PROFILES
 with Classroom(root, ["healthy", "host_down"]) as room:
     room.students, room.openstack_env
 """
