@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
+from graders.course import Site
 from graders.errors import BadInput
 from graders.evidence import now
-from graders.files import write_atomic
+from graders.files import check_writable_dir, write_atomic
 from graders.labs import LabSpec
-from graders.probes.chameleon import Site
 from graders.results import Result
 from graders.rubric import Rubric, score
 from graders.store import Grading, Store
@@ -69,6 +69,7 @@ def open_out(out: Path, lab: str, *, resume: bool) -> Store:
             raise BadInput(
                 f"--out {out} holds results of lab {held}, not {lab}; choose another folder"
             )
+    check_writable_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     store = Store(out / STORE, lab)
     if store.count() and not resume:

@@ -14,6 +14,7 @@ from graders.errors import BadInput
 
 if TYPE_CHECKING:  # the modules themselves are imported inside the commands that need them
     from graders.labs import LabSpec
+    from graders.results import Result
     from graders.rubric import Rubric
     from graders.store import Store
 
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("labgrader: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `labgrader labs | head`: the reader left; nothing to say
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "--roster",
         required=True,
         metavar="CSV",
-        help="netid,chameleon_user,ssh_key[,email,section,project,repo,github_repo]",
+        help="netid,chameleon_user[,ssh_key,email,section,project,repo,github_repo]",
+    )
+    b.add_argument(
+        "--ssh-key",
+        metavar="FILE",
+        help="the course staff key (private half) to log in with; a roster ssh_key overrides it",
     )
     b.add_argument("--out", required=True, metavar="DIR", help="results, gradebooks, store")
     b.add_argument("--jobs", type=int, default=64, metavar="N", help="students at once")
@@ -89,7 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("labs", help="list the labs this grader knows")
     lb.set_defaults(func=cmd_labs)
 
+    k = sub.add_parser("course-key", help="print the course staff key students add to their VMs")
+    k.set_defaults(func=cmd_course_key)
+
+    co = sub.add_parser("course", help="the course file: sites, credentials, staff key, weights")
+    co.set_defaults(func=cmd_course_show)
+    cosub = co.add_subparsers(metavar="ACTION")
+    cv = cosub.add_parser("validate", help="check a course file, weights included")
+    cv.add_argument("file")
+    cv.set_defaults(func=cmd_course_validate)
+
     r = sub.add_parser("rubric", help="instructor tools for rubrics")
+    r.set_defaults(func=lambda args: _help(r))
     rsub = r.add_subparsers(metavar="ACTION")
     rv = rsub.add_parser("validate", help="check a rubric against its schema and its lab")
     rv.add_argument("file")
@@ -100,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     rd.add_argument("--store", required=True, metavar="FILE")
     rd.set_defaults(func=cmd_rubric_diff)
     return p
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_BAD_INPUT
 
 
 def _load(lab_id: str, rubric_file: str | None) -> tuple[LabSpec, Rubric]:
@@ -113,16 +138,16 @@ def _load(lab_id: str, rubric_file: str | None) -> tuple[LabSpec, Rubric]:
 def cmd_check(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from graders.files import write_atomic
+    from graders.files import check_writable, write_atomic
     from graders.grade import grade, preflight
     from graders.report import render
     from graders.student import load_student
 
     student = load_student(args.student)
     lab, rubric = _load(args.lab, args.rubric)
+    if args.out:
+        check_writable(args.out)
     site = preflight(lab)
-    if args.out and Path(args.out).is_dir():
-        raise BadInput(f"--out {args.out} is a directory; give a file name")
     print(f"labgrader: grading {lab.id} for {student.netid} ...", file=sys.stderr)
     t0 = time.monotonic()
     result = grade(lab, rubric, student, site)
@@ -132,12 +157,32 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"labgrader: wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    _self_check_warnings(lab, result)
     passed = result.all_shown_passed(datetime.now(timezone.utc))
     return EXIT_OK if passed else EXIT_NOT_ALL_PASSED
 
 
+def _self_check_warnings(lab: LabSpec, result: Result) -> None:
+    """What a student must not miss: staff cannot log in, or nothing was found at all."""
+    from graders.labkit import COURSE_KEY_CHECK
+
+    for item in result.checks:
+        if item.check == COURSE_KEY_CHECK and item.status == "failed":
+            bar = "!" * 78
+            lines = [bar, "WARNING: staff cannot log in to your instance to grade it.", ""]
+            lines += [line for line in item.feedback.splitlines() if line.strip()]
+            print("\n".join([*lines, bar]), file=sys.stderr)
+    if not any(item.status == "passed" for item in result.checks):
+        print(
+            f"labgrader: nothing of {lab.id} was found to grade. Most labs end by deleting "
+            f"what is graded: grade before this step of the manual: {lab.config['grade_before']}",
+            file=sys.stderr,
+        )
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from graders.batch import in_shard, observe_all, open_out, parse_shard, progress_printer
+    from graders.files import check_writable_dir
     from graders.grade import preflight
     from graders.roster import load_roster
 
@@ -145,9 +190,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise BadInput("--jobs must be at least 1")
     shard = parse_shard(args.shard)
     lab, rubric = _load(args.lab, args.rubric)
-    students = [s for s in load_roster(args.roster) if in_shard(s.netid, shard)]
-    site = preflight(lab)
+    course_key = _course_key_file(args.ssh_key) if args.ssh_key else None
+    roster = load_roster(args.roster, course_key)
+    students = [s for s in roster if in_shard(s.netid, shard)]
     out = Path(args.out)
+    check_writable_dir(out)
+    site = preflight(lab, staff=True)
     store = open_out(out, lab.id, resume=args.resume)
     done = store.finished() if args.resume else set()
     todo = [s for s in students if s.netid not in done]
@@ -182,6 +230,24 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return _finish(store, rubric, out, time.monotonic() - t0, lab)
 
 
+def _course_key_file(path: str) -> Path:
+    """The course key's private half: a private key, and the one course.yaml names."""
+    from graders.course import private_key_fingerprint, staff_key
+    from graders.student import check_key
+
+    key = Path(path).expanduser().resolve()
+    check_key(key, "--ssh-key")
+    named = staff_key()
+    if named is not None:
+        found = private_key_fingerprint(key)
+        if found and found != named.fingerprint:
+            raise BadInput(
+                f"--ssh-key {key} is not the course staff key: its fingerprint is {found}, "
+                f"rubrics/course.yaml names {named.fingerprint}"
+            )
+    return key
+
+
 def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float, lab: LabSpec) -> int:
     from graders.batch import write_outputs
     from graders.report.cohort import render
@@ -192,12 +258,30 @@ def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float, lab: LabSpec
     results = [r for _, r, _ in rows if r is not None]
     crashed = sum(1 for _, r, _ in rows if r is None)
     sys.stdout.write(render(results, gradings, crashed, wall_s))
+    _report_missing_course_keys(results)
     print(
         f"Wrote {out}/students/<netid>/result.json and results.json, {out}/gradebook.csv, "
         f"{out}/canvas.csv; store {store.path}"
     )
     store.close()
     return EXIT_OK
+
+
+def _report_missing_course_keys(results: list[Result]) -> None:
+    from graders.labkit import COURSE_KEY_CHECK
+
+    missing = sorted(
+        r.student
+        for r in results
+        if any(c.check == COURSE_KEY_CHECK and c.status == "failed" for c in r.checks)
+    )
+    if missing:
+        shown = ", ".join(missing[:20]) + (", ..." if len(missing) > 20 else "")
+        print(
+            f"labgrader: {len(missing)} students have not added the course key, so staff "
+            f"could not log in to grade what needs a login: {shown}",
+            file=sys.stderr,
+        )
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
@@ -245,6 +329,44 @@ def cmd_labs(args: argparse.Namespace) -> int:
     for lab_id in lab_ids():
         lab = load_lab(lab_id)
         print(f"{lab_id:20} {lab.title} ({lab.config['site']}, {len(lab.checks)} checks)")
+    return EXIT_OK
+
+
+def cmd_course_key(args: argparse.Namespace) -> int:
+    from graders.course import staff_key
+
+    key = staff_key()
+    if key is None:
+        raise BadInput("the course names no staff key (staff_key in rubrics/course.yaml)")
+    if not key.public_line:
+        raise BadInput(
+            f"the course file names only the staff key's fingerprint ({key.fingerprint}); "
+            "ask course staff for the key itself"
+        )
+    print(key.public_line)
+    return EXIT_OK
+
+
+def cmd_course_show(args: argparse.Namespace) -> int:
+    from graders.course import course, course_path, staff_key
+
+    data = course()
+    print(f"{course_path()}: {data.get('course', '')} {data.get('year', '')}".rstrip())
+    for name, site in data["sites"].items():
+        cloud = f"clouds.yaml entry {site['cloud']!r}" if site.get("cloud") else "OS_* only"
+        print(f"  site {name:9} {site['auth_url']}  ({cloud})")
+    key = staff_key()
+    print(f"  staff key: {key.fingerprint if key else 'none named'}")
+    if data.get("weights"):
+        print("  weights: " + ", ".join(f"{k} {v:g}" for k, v in data["weights"].items()))
+    return EXIT_OK
+
+
+def cmd_course_validate(args: argparse.Namespace) -> int:
+    from graders.course import load_course
+
+    data = load_course(args.file)
+    print(f"{args.file}: valid course file: {len(data['sites'])} sites")
     return EXIT_OK
 
 

@@ -34,6 +34,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time, as Python 3.10 reads it too (`Z`, `+0500`); without a zone, UTC.
+    ValueError when it is not one."""
+    t = text.strip()
+    t = t[:-1] + "+00:00" if t.endswith(("Z", "z")) else t
+    t = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", t) if re.search(r"[T ].*[+-]\d{4}$", t) else t
+    when = datetime.fromisoformat(t)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def redact(text: str) -> str:
     """Remove anything that looks like a secret, and the grader's own credential values."""
     for name in _SECRET_ENV:

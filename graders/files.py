@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -18,29 +19,52 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
 
 
-def validate(data: Any, schema_name: str, what: str) -> None:
-    """Raise BadInput naming the first problem, e.g. `items[2].points: -1 is less than 0`."""
+MAX_PROBLEMS = 12  # listed in one BadInput line; the rest are counted
+
+
+def problems(data: Any, schema_name: str) -> list[str]:
+    """Every problem of `data` against a schema, each as `where: what`, in document order."""
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(
         schema(schema_name), format_checker=jsonschema.FormatChecker()
     )
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        where = where.lstrip(".") or "(top level)"
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise BadInput(f"{what}: {where}: {err.message}{more}")
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    return [f"{_where(e.absolute_path)}: {_explain(e)}" for e in errors]
+
+
+def _where(path: Any) -> str:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return where.lstrip(".") or "(top level)"
+
+
+def _explain(err: Any) -> str:
+    """jsonschema's message, with an example in place of a regular expression."""
+    if err.validator == "pattern":
+        examples = err.schema.get("examples") or []
+        hint = f"; for example {examples[0]!r}" if examples else ""
+        return f"{err.instance!r} is not of the expected form{hint}"
+    if err.validator == "additionalProperties" and isinstance(err.schema.get("properties"), dict):
+        known = ", ".join(err.schema["properties"])
+        return f"{err.message} (known fields: {known})"
+    return err.message
+
+
+def validate(data: Any, schema_name: str, what: str) -> None:
+    """Raise BadInput listing every problem in one line, e.g.
+    `student file s.yaml: 2 problems: netid: 'a b' is not of the expected form; ...`."""
+    found = problems(data, schema_name)
+    if not found:
+        return
+    shown = "; ".join(found[:MAX_PROBLEMS])
+    more = f"; and {len(found) - MAX_PROBLEMS} more" if len(found) > MAX_PROBLEMS else ""
+    count = f"{len(found)} problems: " if len(found) > 1 else ""
+    raise BadInput(f"{what}: {count}{shown}{more}")
 
 
 def schema_problems(data: Any, schema_name: str) -> str:
-    """The first problem of `data` against a schema, in one line; "" when it is valid."""
-    try:
-        validate(data, schema_name, "answer")
-    except BadInput as exc:
-        return str(exc).removeprefix("answer: ")
-    return ""
+    """The problems of `data` against a schema, in one line; "" when it is valid."""
+    return "; ".join(problems(data, schema_name)[:3])
 
 
 def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
@@ -64,12 +88,80 @@ def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise BadInput(f"{label}: not valid YAML{at}: {problem}") from None
+    except ValueError as exc:  # a date that does not exist, e.g. due: 2026-02-30
+        raise BadInput(f"{label}: {_bad_date(text) or exc}") from None
     if not isinstance(data, dict):
         raise BadInput(f"{label}: expected a mapping of keys to values, got {type(data).__name__}")
     # YAML reads an unquoted 2026-03-01T12:00 as a datetime; our schemas speak ISO strings.
-    data = {k: v.isoformat() if isinstance(v, date) else v for k, v in data.items()}
+    data = _iso_dates(data)
     validate(data, schema_name, label)
     return data
+
+
+_DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w-])")
+
+
+def _bad_date(text: str) -> str:
+    """Where the date YAML could not build is, and why: `line 3: 2026-02-30 is not a date
+    (day is out of range for month)`."""
+    for n, line in enumerate(text.splitlines(), 1):
+        for m in _DATE.finditer(line.split("#", 1)[0]):
+            try:
+                date(*(int(g) for g in m.groups()))
+            except ValueError as exc:
+                return f"line {n}: {m.group(0)} is not a date ({exc})"
+    return ""
+
+
+def _iso_dates(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _iso_dates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_dates(v) for v in value]
+    return value
+
+
+def check_writable(path: str | Path, what: str = "--out") -> None:
+    """Refuse, before any work, an output file that cannot be written: its folder missing, a
+    file, or read-only, or the path itself a folder. One BadInput line."""
+    import tempfile
+
+    p = Path(path)
+    if p.is_dir():
+        raise BadInput(f"{what} {p} is a directory; give a file name")
+    parent = p.parent
+    if not parent.exists():
+        raise BadInput(f"{what} {p}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise BadInput(f"{what} {p}: {parent} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{p.name}."):
+            pass
+        if p.exists():
+            with open(p, "a"):
+                pass
+    except OSError as exc:
+        raise BadInput(f"{what} {p}: cannot be written ({exc.strerror or exc})") from None
+
+
+def check_writable_dir(path: str | Path, what: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be made or written in; nothing
+    is created here."""
+    import tempfile
+
+    p = Path(path).absolute()
+    if p.exists() and not p.is_dir():
+        raise BadInput(f"{what} {p} is a file, not a folder")
+    existing = next(a for a in (p, *p.parents) if a.exists())
+    if not existing.is_dir():
+        raise BadInput(f"{what} {p}: {existing} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".labgrader-probe."):
+            pass
+    except OSError as exc:
+        raise BadInput(f"{what} {p}: cannot be written ({exc.strerror or exc})") from None
 
 
 def write_atomic(path: str | Path, text: str) -> None:

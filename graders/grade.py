@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from graders.checks import Session
-from graders.errors import BadInput
+from graders.course import Site
+from graders.errors import BadInput, GraderFault
 from graders.evidence import Observation, now
 from graders.labs import LabSpec, site_for, site_named  # noqa: F401 - site_named re-exported
-from graders.probes.chameleon import Chameleon, Site, credentials_problem
+from graders.probes.chameleon import Chameleon, CredentialsRefused
 from graders.probes.ssh import SshPool
 from graders.results import Result
 from graders.rubric import Rubric, score
@@ -14,18 +15,35 @@ from graders.runner import run_lab
 from graders.student import Student
 
 
-def preflight(lab: LabSpec) -> Site | None:
-    """Problems the user must fix before anything connects."""
+def preflight(lab: LabSpec, *, staff: bool = False) -> Site | None:
+    """Problems to fix before anything connects: Chameleon credentials that are missing,
+    refused or cannot reach a site the lab uses. One token and one server listing per site
+    (cached: the checks reuse it). A student's refused credentials are the student's to fix,
+    said as such; the staff's stop the batch before anyone is graded."""
     if not lab.config.get("uses_chameleon", True):
         return None
-    problem = credentials_problem()
-    if problem:
-        raise BadInput(problem)
+    whose = "the staff's" if staff else "your"
+    in_containers = lab.config.get("inventory") == "containers"  # Zun, at CHI@Edge
+    for name in lab.sites:
+        site = site_named(name, f"lab {lab.id}")
+        probe = Chameleon(site)
+        try:
+            probe.token()
+            if name == lab.config["site"]:  # where the lab's resources are: list them once
+                (probe.containers if in_containers else probe.servers)()
+        except CredentialsRefused:
+            entry = f", or its clouds.yaml entry {site.cloud!r}" if site.cloud else ""
+            raise BadInput(
+                f"{whose} Chameleon credentials for {site.name} were refused: source the openrc "
+                f"for that site{entry} (application credentials are per site)"
+            ) from None
+        except GraderFault as exc:
+            raise BadInput(f"{exc} (checked before grading with {whose} credentials)") from None
     return site_for(lab)
 
 
 def observe(lab: LabSpec, student: Student, site: Site | None) -> list[Observation]:
-    ssh = SshPool(port=int(lab.config.get("ports", {}).get("ssh", 22)))
+    ssh = SshPool(port=int(lab.config.get("ports", {}).get("ssh", 22)), staff=student.staff_login)
     session = Session(student, lab.config, Chameleon(site) if site else None, ssh)
     try:
         return run_lab(lab.checks, session)

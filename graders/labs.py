@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from graders.checks import Check, collect
+from graders.course import Site, course_year, site_named
 from graders.errors import BadInput
 from graders.files import load_yaml
-from graders.probes.chameleon import Site
-
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = Path(__file__).resolve().parent / "bundled"  # where a wheel puts labs/ and rubrics/
-
-
-def _shipped(folder: str) -> Path:
-    """A wheel's copy of labs/ or rubrics/; in a checkout, the repository's own folder."""
-    bundled = BUNDLED / folder
-    return bundled if bundled.is_dir() else ROOT / folder
-
-
-def labs_dir() -> Path:
-    return Path(os.environ.get("LABGRADER_LABS") or _shipped("labs"))
-
-
-def rubrics_dir() -> Path:
-    return Path(os.environ.get("LABGRADER_RUBRICS") or _shipped("rubrics"))
+from graders.paths import labs_dir, rubrics_dir  # noqa: F401 - re-exported
+from graders.runner import order
 
 
 @dataclass
@@ -42,33 +24,15 @@ class LabSpec:
     def title(self) -> str:
         return self.config["title"]
 
-
-def course() -> dict[str, Any]:
-    """rubrics/course.yaml, validated; read again only when the file changes."""
-    path = rubrics_dir() / "course.yaml"
-    return _course(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
-
-
-@functools.lru_cache(maxsize=4)
-def _course(path: str, mtime_ns: int) -> dict[str, Any]:
-    return load_yaml(path, "course", "course file")
-
-
-def course_year() -> int | None:
-    """The course's year (rubrics/course.yaml `year`), which picks each lab's variant."""
-    return course().get("year") if (rubrics_dir() / "course.yaml").is_file() else None
+    @property
+    def sites(self) -> list[str]:
+        """Every site the lab uses: its own, and any other it names (an object store's)."""
+        extra = [v for k, v in self.config.items() if k.endswith("_site") and isinstance(v, str)]
+        return list(dict.fromkeys([self.config["site"], *extra]))
 
 
 def site_for(lab: LabSpec) -> Site:
     return site_named(lab.config["site"], f"lab {lab.id}")
-
-
-def site_named(name: str, who: str = "a lab") -> Site:
-    """A Chameleon site by name, with its auth URL from rubrics/course.yaml."""
-    sites = course()["sites"]
-    if name not in sites:
-        raise BadInput(f"{who} uses site {name!r}, which rubrics/course.yaml does not list")
-    return Site(name, sites[name]["auth_url"])
 
 
 def for_year(config: dict[str, Any], year: int | None) -> dict[str, Any]:
@@ -108,6 +72,10 @@ def load_lab(lab_id: str) -> LabSpec:
             f"lab {lab_id}: checks.py does not load ({type(exc).__name__}: {exc})"
         ) from None
     checks = collect(vars(module))
+    try:
+        order(checks)
+    except ValueError as exc:  # an unknown parent or a cycle: the lab itself is broken
+        raise BadInput(f"lab {lab_id}: {exc}") from None
     unknown = sorted(set(config.get("durable", [])) - {c.id for c in checks})
     if unknown:
         raise BadInput(f"lab {lab_id}: durable names unknown checks {', '.join(unknown)}")

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from graders.evidence import parse_time
+
 
 @dataclass
 class ItemResult:
@@ -54,7 +56,7 @@ class Result:
         return cls(**d)
 
     def due_at(self) -> datetime | None:
-        return datetime.fromisoformat(self.due) if self.due else None
+        return parse_time(self.due) if self.due else None
 
     def all_shown_passed(self, now: datetime) -> bool:
         """Every check a student may see passed; a skipped check worth no points (one that

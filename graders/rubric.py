@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from graders import __version__
 from graders.errors import BadInput
-from graders.evidence import Observation
+from graders.evidence import Observation, parse_time
 from graders.files import load_yaml
 from graders.labs import LabSpec, rubrics_dir
 from graders.results import ItemResult, Result
@@ -84,8 +83,10 @@ def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
         )
     due = data.get("due")
     if due is not None:
-        when = datetime.fromisoformat(str(due))
-        due = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
+        try:
+            due = parse_time(str(due)).isoformat()
+        except ValueError as exc:
+            raise BadInput(f"{label}: due: {due!r} is not a time ({exc})") from None
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return Rubric(data["lab"], data.get("title", data["lab"]), tuple(items), digest, due)
 

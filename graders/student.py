@@ -20,14 +20,23 @@ class Student:
     github_repo: str | None = None  # owner/name: GitHub Actions runs are read there
     email: str | None = None
     section: str | None = None
+    staff_login: bool = False  # ssh_key is the course staff key (a staff run), not the student's
 
 
-def from_dict(data: dict, base: Path, label: str) -> Student:
-    """A Student from validated fields; the key path is resolved against `base` and checked."""
-    key = Path(os.path.expanduser(data["ssh_key"]))
-    if not key.is_absolute():
-        key = base / key
-    check_key(key, label)
+def from_dict(
+    data: dict, base: Path, label: str, staff_key: Path | None = None
+) -> Student:
+    """A Student from validated fields; the key path is resolved against `base` and checked.
+    Without an ssh_key of its own, a staff run logs in with `staff_key`, the course key."""
+    if data.get("ssh_key"):
+        key = Path(os.path.expanduser(data["ssh_key"]))
+        if not key.is_absolute():
+            key = base / key
+        check_key(key, label)
+    elif staff_key is not None:
+        key = staff_key
+    else:
+        raise BadInput(f"{label}: ssh_key is missing (the private key the grader logs in with)")
     return Student(
         netid=data["netid"],
         chameleon_user=data.get("chameleon_user") or data["netid"],
@@ -37,6 +46,7 @@ def from_dict(data: dict, base: Path, label: str) -> Student:
         github_repo=data.get("github_repo"),
         email=data.get("email"),
         section=data.get("section"),
+        staff_login=key == staff_key,
     )
 
 

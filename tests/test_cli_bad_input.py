@@ -82,6 +82,8 @@ def test_missing_chameleon_credentials(tmp_path: Path, key: Path, capsys, monkey
         "OS_PASSWORD",
     ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(tmp_path / "no-clouds.yaml"))
+    monkeypatch.delenv("OS_CLOUD", raising=False)
     path = student(tmp_path, f"netid: ab1\nssh_key: {key}\n")
     code, line = run(capsys, "check", "hello-chameleon", "--student", str(path))
     assert code == 2 and "OS_APPLICATION_CREDENTIAL_ID" in line
@@ -95,3 +97,115 @@ def test_help_is_fast_because_heavy_imports_wait() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture()
+def no_credentials(tmp_path: Path, monkeypatch) -> None:
+    """Nothing that reaches Chameleon: a bad input found later than these would say so."""
+    for var in ("OS_APPLICATION_CREDENTIAL_ID", "OS_USERNAME", "OS_TOKEN", "OS_CLOUD"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(tmp_path / "no-clouds.yaml"))
+
+
+@pytest.mark.parametrize(
+    "where, needle",
+    [
+        ("missing/result.json", "does not exist"),
+        ("afile/result.json", "is a file, not a folder"),
+        ("/proc/labgrader-result.json", "cannot be written"),  # a read-only file system
+        (".", "is a directory"),
+    ],
+)
+def test_unwritable_out_is_found_before_grading(
+    where: str, needle: str, tmp_path: Path, key: Path, capsys, no_credentials
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    path = student(tmp_path, f"netid: ab1\nssh_key: {key}\n")
+    out = where if where.startswith("/") else str(tmp_path / where)
+    code, line = run(capsys, "check", "hello-chameleon", "--student", str(path), "--out", out)
+    assert code == 2 and "--out" in line and needle in line, line
+
+
+def test_an_unwritable_batch_folder_is_found_before_grading(
+    tmp_path: Path, key: Path, capsys, no_credentials
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"netid,chameleon_user,ssh_key\nab1,ab1,{key}\n")
+    code, line = run(
+        capsys, "batch", "hello-chameleon", "--roster", str(roster), "--out", "/proc/lg-out"
+    )
+    assert code == 2 and "--out" in line and "cannot be written" in line
+
+
+def test_a_date_that_does_not_exist_is_one_line(tmp_path: Path, capsys) -> None:
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(
+        "lab: hello-chameleon\ndue: 2026-02-30\nitems:\n  - {check: ssh_login, points: 1}\n"
+    )
+    code, line = run(capsys, "rubric", "validate", str(rubric))
+    assert code == 2 and "line 2: 2026-02-30 is not a date" in line
+
+
+def test_schema_problems_are_all_listed_with_examples(tmp_path: Path, key: Path, capsys) -> None:
+    path = student(tmp_path, f"netid: a b\nssh_key: {key}\nemail: nobody\ncolour: blue\n")
+    code, line = run(capsys, "check", "hello-chameleon", "--student", str(path))
+    assert code == 2 and "3 problems" in line
+    assert "netid: 'a b' is not of the expected form; for example 'ab1234'" in line
+    assert "email: 'nobody'" in line and "colour" in line
+    assert "^[" not in line  # an example, never a regular expression
+
+
+def test_rubric_without_an_action_prints_its_help(capsys) -> None:
+    code = main(["rubric"])
+    assert code == 2 and "validate" in capsys.readouterr().out
+
+
+def write_lab(root: Path, body: str) -> None:
+    lab = root / "broken-lab"
+    lab.mkdir(parents=True)
+    (lab / "lab.yaml").write_text(
+        "id: broken-lab\ntitle: Broken\nsite: KVM@TACC\ngrade_before: never\n"
+    )
+    (lab / "checks.py").write_text("from graders.checks import check\n" + body)
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (
+            "@check(title='a', depends=['nope'])\ndef a(lab): pass\n",
+            "depends on unknown check 'nope'",
+        ),
+        (
+            "@check(title='a', depends=['b'])\ndef a(lab): pass\n"
+            "@check(title='b', depends=['a'])\ndef b(lab): pass\n",
+            "dependency cycle",
+        ),
+    ],
+)
+def test_a_lab_with_broken_dependencies_is_refused_at_load(
+    body: str, needle: str, tmp_path: Path, key: Path, capsys, monkeypatch
+) -> None:
+    write_lab(tmp_path / "labs", body)
+    monkeypatch.setenv("LABGRADER_LABS", str(tmp_path / "labs"))
+    path = student(tmp_path, f"netid: ab1\nssh_key: {key}\n")
+    code, line = run(capsys, "check", "broken-lab", "--student", str(path))
+    assert code == 2 and "lab broken-lab" in line and needle in line
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        ("weights: {labs: 50, project: 40}\n", "= 90, not 100"),
+        ("staff_key: not-a-key\n", "staff_key"),
+        ("sites: {KVM@TACC: {auth_url: kvm.example}}\n", "for example"),
+    ],
+)
+def test_course_validate(extra: str, needle: str, tmp_path: Path, capsys) -> None:
+    course = tmp_path / "course.yaml"
+    base = "sites: {KVM@TACC: {auth_url: 'https://kvm.example:5000/v3'}}\n"
+    course.write_text(extra if extra.startswith("sites") else base + extra)
+    code, line = run(capsys, "course", "validate", str(course))
+    assert code == 2 and needle in line, line
+    course.write_text(base + "weights: {labs: 60, project: 40}\n")
+    assert main(["course", "validate", str(course)]) == 0

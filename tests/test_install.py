@@ -166,8 +166,12 @@ def test_the_wheel_grades_a_student_of_the_simulator(student_install, by_profile
         f"netid: {st.netid}\nchameleon_user: {st.chameleon_user}\nssh_key: {key}\n"
     )
     env.update(
-        {k: v for k, v in os.environ.items() if k.startswith("OS_")}  # the classroom's API
-    )
+        {k: v for k, v in os.environ.items() if k.startswith(("OS_", "LABGRADER_"))}
+    )  # the classroom's API and course key; its clouds.yaml, where the student can read it
+    clouds = home / "clouds.yaml"
+    shutil.copy(os.environ["OS_CLIENT_CONFIG_FILE"], clouds)
+    os.chown(clouds, pw.pw_uid, pw.pw_gid)
+    env["OS_CLIENT_CONFIG_FILE"] = str(clouds)
     done = as_student(
         f"{student_install['bin']} check hello-chameleon --student student.yaml "
         "--format json",

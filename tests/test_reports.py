@@ -86,4 +86,4 @@ def test_rubric_validate_reports_points(capsys) -> None:
     from graders.cli import main
 
     assert main(["rubric", "validate", "rubrics/cloud-chi.yaml"]) == 0
-    assert "valid rubric for cloud-chi: 12 items, 21 points" in capsys.readouterr().out
+    assert "valid rubric for cloud-chi: 13 items, 21 points" in capsys.readouterr().out

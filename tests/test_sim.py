@@ -161,6 +161,16 @@ def test_wrong_credential_is_refused(room: Classroom, chi_client) -> None:
         chi_client.nova().servers.list()
 
 
+def test_a_sites_credential_is_refused_at_another_site(room: Classroom, chi_client) -> None:
+    """As on Chameleon, where each site has its own Keystone: KVM@TACC's application
+    credential gets nothing at CHI@TACC."""
+    from novaclient.exceptions import Unauthorized  # Nova's own 401, not keystoneauth's
+
+    chi_client.set("region_name", "CHI@TACC")
+    with pytest.raises(Unauthorized):
+        chi_client.nova().servers.list()
+
+
 # ---- SSH ---------------------------------------------------------------------------------
 def test_ssh_hello_host(room: Classroom) -> None:
     s = student_of(room, "healthy")

@@ -80,12 +80,13 @@ def chi_at(room: Classroom):
     env = room.openstack_env
 
     def configure(region: str):
+        cred_id, secret = room.cloud.credentials[region]  # each site has its own
         chi.reset()
         chi.set("auth_type", env["OS_AUTH_TYPE"])
         chi.set("auth_url", env["OS_AUTH_URL"])
         chi.set("region_name", region)
-        chi.set("application_credential_id", env["OS_APPLICATION_CREDENTIAL_ID"])
-        chi.set("application_credential_secret", env["OS_APPLICATION_CREDENTIAL_SECRET"])
+        chi.set("application_credential_id", cred_id)
+        chi.set("application_credential_secret", secret)
         chi.set("timeout", 5)
         return chi
 
@@ -142,10 +143,11 @@ def test_zun_lists_edge_containers(room: Classroom, chi_at) -> None:
         f"node-serve-edge-{student_of(room, 'server_error').chameleon_user.replace('_', '-')}"
     ]
     assert error.status == "Error" and error.status_reason.startswith("Docker internal error")
-    # The raw REST API through the catalog: the container endpoint of each region.
-    session = chi.session()
-    token = session.get_token()
+    # The raw REST API through the catalog: the container endpoint of each region, with
+    # that region's own credential.
     for region, expected in (("CHI@Edge", True), ("CHI@TACC", False)):
+        session = chi_at(region).session()
+        token = session.get_token()
         url = session.get_endpoint(service_type="container", interface="public", region_name=region)
         assert url.endswith("/container/v1")
         body = requests.get(url + "/containers", headers={"X-Auth-Token": token}, timeout=5).json()

@@ -12,12 +12,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from graders.errors import BadInput, GraderFault
+from graders.course import Site
+from graders.errors import GraderFault
 from graders.evidence import Evidence
+from graders.probes.credentials import credentials_for
 
 # keystoneauth lists every auth plugin at python-chi's reset; two of them (SAML, ADFS) need
 # lxml and log an ERROR each time. They are not used here: keep the student's terminal clean.
@@ -34,34 +35,12 @@ _configured: tuple[str, str] | None = None
 _cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
 
 
-@dataclass(frozen=True)
-class Site:
-    name: str  # region, e.g. KVM@TACC
-    auth_url: str
+class CredentialsRefused(GraderFault):
+    """Keystone refused the credentials for a site (HTTP 401)."""
 
 
-def credentials_problem(env: Mapping[str, str] | None = None) -> str | None:
-    """Why the OpenStack variables cannot work, in one line; None when they look usable.
-
-    Accepted, as Chameleon hands them out: an application credential, a user name and
-    password (openrc), a Keystone token, or the OIDC access token that Chameleon's Jupyter
-    environment provides.
-    """
-    env = os.environ if env is None else env
-    pairs = (
-        ("OS_APPLICATION_CREDENTIAL_ID", "OS_APPLICATION_CREDENTIAL_SECRET"),
-        ("OS_USERNAME", "OS_PASSWORD"),
-        ("OS_TOKEN",),
-        ("OS_ACCESS_TOKEN",),
-        ("OS_AUTH_TYPE", "JUPYTERHUB_API_TOKEN"),
-    )
-    if any(all(env.get(k) for k in pair) for pair in pairs):
-        return None
-    return (
-        "Chameleon credentials are not set: source your openrc or application-credential "
-        "file (OS_APPLICATION_CREDENTIAL_ID and OS_APPLICATION_CREDENTIAL_SECRET, or "
-        "OS_USERNAME and OS_PASSWORD)"
-    )
+class ApiUnreachable(GraderFault):
+    """A site's API did not answer."""
 
 
 class Chameleon:
@@ -75,8 +54,11 @@ class Chameleon:
     # --- what checks ask ------------------------------------------------------------------
     def server(self, name: str) -> dict[str, Any] | None:
         """The server with exactly this name, as Nova reports it (raw JSON), or None."""
-        servers = self._list("servers", lambda chi: [s._info for s in chi.nova().servers.list()])
-        return self._named(servers, name, "nova servers/detail", "servers")
+        return self._named(self.servers(), name, "nova servers/detail", "servers")
+
+    def servers(self) -> list[dict[str, Any]]:
+        """Every server of the project at this site (one listing, cached and shared)."""
+        return self._list("servers", lambda chi: [s._info for s in chi.nova().servers.list()])
 
     def network(self, name: str) -> dict[str, Any] | None:
         nets = self._list("networks", lambda chi: chi.neutron().list_networks()["networks"])
@@ -84,8 +66,15 @@ class Chameleon:
 
     def container(self, name: str) -> dict[str, Any] | None:
         """The Zun container (CHI@Edge) with exactly this name, as Zun reports it, or None."""
-        items = self._list("containers", lambda chi: [c._info for c in chi.zun().containers.list()])
-        return self._named(items, name, "zun containers", "containers")
+        return self._named(self.containers(), name, "zun containers", "containers")
+
+    def containers(self) -> list[dict[str, Any]]:
+        return self._list("containers", lambda chi: [c._info for c in chi.zun().containers.list()])
+
+    def token(self) -> None:
+        """Authenticate at this site (once per configuration): refused or unreachable
+        credentials show here, before anything else."""
+        self._list("token", lambda chi: [{"token": bool(chi.session().get_token())}])
 
     def floating_ip_of_ports(self, ports: set[str]) -> str | None:
         """The floating IP attached to one of these Neutron ports (how Zun containers get one)."""
@@ -168,33 +157,47 @@ class Chameleon:
             try:
                 items = fetch(chi)
             except Exception as exc:  # noqa: BLE001 - every API failure is the grader's side
-                raise GraderFault(_api_problem(exc, self.site)) from None
+                raise _api_fault(exc, self.site) from None
             _cache[key] = (time.monotonic(), items)
             return items
 
     def _configure(self) -> Any:
-        """Point python-chi at this site (caller holds _lock)."""
+        """Point python-chi at this site, with this site's credentials (caller holds _lock)."""
         global _configured
         import chi
 
-        auth_url = os.environ.get("OS_AUTH_URL") or self.site.auth_url
-        if _configured == (auth_url, self.site.name):
+        creds = credentials_for(self.site)
+        auth_url = env_auth_url(self.site)
+        wanted = (self.site.name, auth_url, *creds.key)
+        if _configured == wanted:
             return chi
-        problem = credentials_problem()
-        if problem:
-            raise BadInput(problem)
         # reset() re-reads every OS_* variable (python-chi reads them only there), and drops
-        # any session cached for another site; then the site's own URL and region win.
+        # any session cached for another site; then the site's own URL, region and (from
+        # clouds.yaml) credentials win.
         chi.reset()
-        env = os.environ
-        if not env.get("OS_AUTH_TYPE"):
-            app = env.get("OS_APPLICATION_CREDENTIAL_ID")
-            chi.set("auth_type", "v3applicationcredential" if app else "v3password")
-        chi.set("auth_url", auth_url)
+        if creds.cloud:
+            chi.set("auth_type", creds.auth_type)
+            for key, value in creds.options:
+                chi.set(key, value)
+        else:
+            if not os.environ.get("OS_AUTH_TYPE"):
+                app = os.environ.get("OS_APPLICATION_CREDENTIAL_ID")
+                chi.set("auth_type", "v3applicationcredential" if app else "v3password")
+            chi.set("auth_url", auth_url)
         chi.set("region_name", self.site.name)
         chi.set("timeout", API_TIMEOUT_S)
-        _configured = (auth_url, self.site.name)
+        _configured = wanted
         return chi
+
+
+def env_auth_url(site: Site) -> str:
+    """The Keystone an openrc's OS_* credentials use at `site`: its OS_AUTH_URL where the
+    openrc is for that site (OS_REGION_NAME; any site when it names none), else the site's
+    own from course.yaml (Chameleon's Jupyter token works at every site's Keystone)."""
+    region = os.environ.get("OS_REGION_NAME")
+    if os.environ.get("OS_AUTH_URL") and region in (None, "", site.name):
+        return os.environ["OS_AUTH_URL"]
+    return site.auth_url
 
 
 def reset_cache() -> None:
@@ -213,10 +216,10 @@ def floating_ip(server: dict[str, Any]) -> str | None:
     return None
 
 
-def _api_problem(exc: Exception, site: Site) -> str:
+def _api_fault(exc: Exception, site: Site) -> GraderFault:
     name = type(exc).__name__
     if name == "Unauthorized":
-        return f"Chameleon at {site.name} rejected the credentials (HTTP 401); check OS_* variables"
+        return CredentialsRefused(f"Chameleon at {site.name} refused the credentials (HTTP 401)")
     if name in ("ConnectFailure", "ConnectTimeout", "DiscoveryFailure"):
-        return f"cannot reach the Chameleon API for {site.name}: {exc}"
-    return f"Chameleon API call failed at {site.name}: {name}: {exc}"
+        return ApiUnreachable(f"cannot reach the Chameleon API for {site.name}: {exc}")
+    return GraderFault(f"Chameleon API call failed at {site.name}: {name}: {exc}")

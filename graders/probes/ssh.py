@@ -47,9 +47,10 @@ class CommandResult:
 class SshPool:
     """One SSH connection per (address, key), opened on first use and shared by the checks."""
 
-    def __init__(self, port: int = 22, user: str = USER) -> None:
+    def __init__(self, port: int = 22, user: str = USER, *, staff: bool = False) -> None:
         self.port = port
         self.user = user
+        self.staff = staff  # logging in with the course staff key, not the student's
         self._conns: dict[tuple[str, str], Any] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -161,6 +162,13 @@ class SshPool:
             result: Exception = Failure(
                 f"{target}: `{command}` did not finish within {timeout:g} s",
                 "Run the command yourself on the instance: something is hanging.",
+            )
+        elif isinstance(exc, paramiko.AuthenticationException) and self.staff:
+            result = Failure(
+                f"SSH to {target}: the course staff key was refused: it is not in "
+                "~cc/.ssh/authorized_keys on this instance, so staff cannot log in",
+                "Add the course key (`labgrader course-key` prints it) to "
+                "~cc/.ssh/authorized_keys, as the student guide shows; the instance is up.",
             )
         elif isinstance(exc, paramiko.AuthenticationException):
             result = Failure(

@@ -15,6 +15,7 @@ from typing import Any
 from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.labkit import (
+    course_key_check,
     kubectl_json,
     once,
     require_cc_login,
@@ -240,3 +241,6 @@ def _object(lab: Lab, kind: str) -> dict[str, Any]:
 def _ready(node: dict[str, Any]) -> bool:
     conds = (node.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+course_key = course_key_check(after="floating_ip")

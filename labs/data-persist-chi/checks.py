@@ -16,7 +16,7 @@ from typing import Any
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit import require_active_server, require_cc_login
+from graders.labkit import course_key_check, require_active_server, require_cc_login
 from graders.labs import site_named
 
 VOLUME_DEVICE = re.compile(r"/dev/(vd|sd)[b-z]\d*")  # the root disk is vda
@@ -189,3 +189,6 @@ def _filesystem(stdout: str) -> dict[str, Any]:
     if not isinstance(fs, dict):
         raise Failure(f"`findmnt -J` printed something else: {stdout[:120]!r}")
     return fs
+
+
+course_key = course_key_check(after="server_active")

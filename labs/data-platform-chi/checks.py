@@ -14,7 +14,7 @@ from typing import Any
 
 from graders.checks import Lab, check
 from graders.errors import Failure, TransportError
-from graders.labkit import get_json, require_active_server, require_cc_login
+from graders.labkit import course_key_check, get_json, require_active_server, require_cc_login
 
 
 @check(title="Server node-data-<user> is ACTIVE with a floating IP")
@@ -156,3 +156,6 @@ def _compose_rows(stdout: str) -> list[dict[str, Any]]:
     if not all(isinstance(r, dict) for r in rows):
         raise Failure(f"`docker compose ps --format json` printed {text[:120]!r}")
     return rows
+
+
+course_key = course_key_check(after="server_active")

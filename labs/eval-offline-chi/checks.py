@@ -13,7 +13,12 @@ import uuid
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit import require_active_server, require_cc_login, require_containers
+from graders.labkit import (
+    course_key_check,
+    require_active_server,
+    require_cc_login,
+    require_containers,
+)
 from graders.probes import junit
 
 
@@ -129,3 +134,6 @@ def tests_pass(lab: Lab) -> None:
         + "; ".join(f"{c.name} ({c.outcome}: {c.message[:120]})" for c in bad),
         "Improve the model or the evaluation until these tests pass.",
     )
+
+
+course_key = course_key_check(after="server_active")

@@ -7,7 +7,7 @@ write `Hello from $(hostname)` to `~/hello.txt`, copy it to your laptop, edit it
 from __future__ import annotations
 
 from graders.checks import Lab, check
-from graders.labkit import require_active_server, require_cc_login
+from graders.labkit import course_key_check, require_active_server, require_cc_login
 
 MAX_FILE = 65536
 
@@ -72,3 +72,6 @@ def hello_file_edited(lab: Lab) -> None:
         f"~/{lab.config['hello_file']} still holds only the original line",
         "Copy it to your laptop with scp, edit it there, and copy it back.",
     )
+
+
+course_key = course_key_check(after="server_active")

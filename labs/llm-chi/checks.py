@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from graders.checks import Lab, check
 from graders.labkit import (
+    course_key_check,
     inspect_container,
     require_active_server,
     require_cc_login,
@@ -92,3 +93,6 @@ def multi_gpu(lab: Lab) -> None:
         f"at most {together} GPU was busy at any one moment",
         "Train with devices > 1 (ddp or fsdp) while the grader looks.",
     )
+
+
+course_key = course_key_check(after="server_active")

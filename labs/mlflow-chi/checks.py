@@ -13,6 +13,7 @@ from urllib.parse import quote
 from graders.checks import Lab, check
 from graders.labkit import (
     bucket_objects,
+    course_key_check,
     mlflow_api,
     require_active_server,
     require_cc_login,
@@ -121,3 +122,6 @@ def _metrics(run: dict[str, Any]) -> dict[str, float]:
         for m in (run.get("data") or {}).get("metrics") or []
         if isinstance(m, dict) and "key" in m
     }
+
+
+course_key = course_key_check(after="server_active")

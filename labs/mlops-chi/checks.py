@@ -18,6 +18,7 @@ from urllib.parse import quote
 from graders.checks import Lab, check
 from graders.errors import Skip
 from graders.labkit import (
+    course_key_check,
     get_json,
     kubectl_json,
     mlflow_api,
@@ -351,3 +352,6 @@ def _environment(lab: Lab, env: str) -> None:
         f"GET {base}/test answered HTTP {resp.status} {answer[:60]!r}, not a Food-11 class",
         f"The {env} pod's model did not load; check `kubectl logs -n gourmetgram-{env}`.",
     )
+
+
+course_key = course_key_check(after="floating_ip")

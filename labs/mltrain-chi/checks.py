@@ -14,6 +14,7 @@ from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.labkit import (
     bucket_objects,
+    course_key_check,
     get_json,
     gpu_tool,
     require_active_server,
@@ -159,3 +160,6 @@ def _nodes(lab: Lab) -> list[dict[str, Any]]:
         ]
     except (KeyError, TypeError):
         raise Failure(f"the node summary has an unexpected shape: {str(doc)[:120]}") from None
+
+
+course_key = course_key_check(after="server_active")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from graders.checks import Lab, check
-from graders.labkit import require_active_server, require_cc_login
+from graders.labkit import course_key_check, require_active_server, require_cc_login
 from graders.probes.onnxmodel import benchmark, fetch_and_inspect
 
 
@@ -145,3 +145,6 @@ def _bench(lab: Lab, key: str) -> None:
         f"{doc.get('batch_fps')} FPS",
         doc,
     )
+
+
+course_key = course_key_check(after="server_active")

@@ -18,6 +18,7 @@ from graders.errors import Failure
 from graders.files import schema_problems
 from graders.labkit import (
     Background,
+    course_key_check,
     get_json,
     require_active_server,
     require_cc_login,
@@ -236,3 +237,6 @@ def _flat(data: Any) -> Any:
     while isinstance(data, list):
         data = data[0]
     return data
+
+
+course_key = course_key_check(after="server_active")

@@ -113,7 +113,10 @@ class Classroom:
         self.net = net  # second octet of the hosts' addresses; None: first free one
         self.ready_timeout = ready_timeout
         self.students: list[SimStudent] = []
+        # What the grader needs to reach this class: OpenStack credentials (OS_* for the
+        # default site, clouds.yaml with every site's), the course staff key, the GitHub API.
         self.openstack_env: dict[str, str] = {}
+        self.course_key_path = self.root / "course" / "id_ed25519"  # the staff's private key
         self.cloud: FakeOpenStack | None = None
         self.start_seconds = 0.0
         self._hub: Hub | None = None
@@ -246,13 +249,23 @@ class Classroom:
             public_keys = list(
                 pool.map(lambda n: _keygen(students_dir / n / "id_ed25519", n), netids)
             )
+        if self.course_key_path.exists():
+            shutil.rmtree(self.course_key_path.parent)
+        course_key = _keygen(self.course_key_path, "course-staff")
         now = datetime.now(UTC).replace(microsecond=0)
         self.net = self._pick_net(len(self.profiles) * len(self.labs))
         self.cloud = FakeOpenStack()
         self._hub = Hub()
         self.cloud.start(self._hub)
         self._training.reset(self.cloud)
-        self.openstack_env = self.cloud.env
+        clouds = self.root / "clouds.yaml"
+        clouds.write_text(self.cloud.clouds_yaml())
+        clouds.chmod(0o600)
+        self.openstack_env = {
+            **self.cloud.env,
+            "OS_CLIENT_CONFIG_FILE": str(clouds),
+            "LABGRADER_STAFF_KEY": course_key.strip(),
+        }
         fixed = iter(range(10, 10 + MAX_SERVERS))
 
         def next_fixed() -> str:
@@ -277,7 +290,8 @@ class Classroom:
                 build = self._builders[lab]
                 host = build(student, profile, address, next_fixed, hosts_dir, now)
                 if host is not None:
-                    host.build(public_keys[i], standins, owner)
+                    keys = public_keys[i] + (course_key if profile.course_key else "")
+                    host.build(keys, standins, owner)
                     student.hosts[lab] = host
             student.student_file.write_text(
                 yaml.safe_dump(

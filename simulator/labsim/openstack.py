@@ -63,8 +63,13 @@ class FakeOpenStack:
         self.project_id = uuid.uuid5(uuid.NAMESPACE_URL, project_name).hex
         self.project_name = project_name
         self.user_id = uuid.uuid4().hex
-        self.credential_id = uuid.uuid4().hex
-        self.credential_secret = secrets.token_urlsafe(24)
+        # An application credential per site, as on Chameleon: a token is good at the site
+        # whose credential issued it, and refused (401) at the others.
+        self.credentials = {
+            site: (uuid.uuid4().hex, secrets.token_urlsafe(24))
+            for site in dict.fromkeys((region, *REGIONS))
+        }
+        self.credential_id, self.credential_secret = self.credentials[region]
         self.started = datetime.now(UTC).replace(microsecond=0)
         self.servers: list[Json] = []
         self.networks: list[Json] = []
@@ -73,7 +78,7 @@ class FakeOpenStack:
         self.floatingips: list[Json] = []
         self.security_groups: list[Json] = []
         self.containers: list[Json] = []  # Zun (CHI@Edge)
-        self.tokens: set[str] = set()
+        self.tokens: dict[str, str] = {}  # token -> the site that issued it
         self._lock = threading.Lock()
         self._server: TrackedHTTPServer | None = None
         self._region_of: dict[str, str] = {}  # resource id -> region
@@ -485,6 +490,25 @@ class FakeOpenStack:
             "OS_INTERFACE": "public",
         }
 
+    def clouds_yaml(self) -> str:
+        """clouds.yaml with an entry per site, named as rubrics/course.yaml names each site's
+        cloud (kvm-tacc, chi-tacc, ...), in the shape Chameleon's download has."""
+        clouds = {
+            _slug(site): {
+                "auth": {
+                    "auth_url": self.url + "/identity",  # Keystone's root, as downloaded
+                    "application_credential_id": cid,
+                    "application_credential_secret": secret,
+                },
+                "region_name": site,
+                "interface": "public",
+                "identity_api_version": 3,
+                "auth_type": "v3applicationcredential",
+            }
+            for site, (cid, secret) in self.credentials.items()
+        }
+        return json.dumps({"clouds": clouds}, indent=2)  # JSON is YAML
+
     def prefix(self, region: str) -> str:
         """URL path prefix of a region's endpoints (none for the default region)."""
         return "" if region == self.region else "/" + _slug(region)
@@ -535,13 +559,13 @@ class FakeOpenStack:
     def issue_token(self, body: Json) -> tuple[int, Json, str | None]:
         identity = body.get("auth", {}).get("identity", {})
         cred = identity.get("application_credential", {})
-        if identity.get("methods") != ["application_credential"] or (
-            cred.get("id") != self.credential_id or cred.get("secret") != self.credential_secret
-        ):
+        pair = (cred.get("id"), cred.get("secret"))
+        site = next((s for s, c in self.credentials.items() if c == pair), None)
+        if identity.get("methods") != ["application_credential"] or site is None:
             return 401, UNAUTHORIZED, None
         token = secrets.token_hex(16)
         with self._lock:
-            self.tokens.add(token)
+            self.tokens[token] = site
         now = datetime.now(UTC)
         stamp = "%Y-%m-%dT%H:%M:%S.000000Z"
         domain = {"id": "default", "name": "Default"}
@@ -554,7 +578,7 @@ class FakeOpenStack:
                     "project": {"id": self.project_id, "name": self.project_name, "domain": domain},
                     "roles": [{"id": _id("role", "member"), "name": "member"}],
                     "application_credential": {
-                        "id": self.credential_id,
+                        "id": pair[0],
                         "name": "labgrader",
                         "restricted": True,
                     },
@@ -639,7 +663,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query, keep_blank_values=True)
         if path == "/identity/v3":
             return self._reply(200, self._identity_version())
-        if self.headers.get("X-Auth-Token") not in self.cloud.tokens:
+        issuer = self.cloud.tokens.get(self.headers.get("X-Auth-Token", ""))
+        if issuer is None:
             return self._reply(401, UNAUTHORIZED)
         # /<region slug>/<service>/...: the region's endpoints; no slug: the default region
         self.site = self.cloud.region
@@ -647,6 +672,8 @@ class _Handler(BaseHTTPRequestHandler):
         for region in REGIONS:
             if first == _slug(region) and region != self.cloud.region:
                 self.site, path = region, path[len(first) + 1 :]
+        if issuer != self.site:  # another site's credential: its Keystone would refuse it
+            return self._reply(401, UNAUTHORIZED)
         if path.startswith("/container/v1"):
             return self._zun(path.removeprefix("/container"), query)
         if path.startswith("/compute/v2.1"):

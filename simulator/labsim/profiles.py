@@ -144,7 +144,13 @@ LAB_CHECKS: dict[str, dict[str, tuple[str, ...]]] = {
         "web_uis": ("server_active",),
     },
 }
+# Every lab that logs in to an instance checks the course staff key there, from the same
+# parents as its SSH login.
+for _checks in LAB_CHECKS.values():
+    if "ssh_login" in _checks:
+        _checks["course_key"] = _checks["ssh_login"]
 LABS = tuple(LAB_CHECKS)
+LOGIN_LABS = tuple(lab for lab, checks in LAB_CHECKS.items() if "course_key" in checks)
 
 Network = Literal["up", "down", "tarpit"]
 HelloFile = Literal["edited", "unedited", "missing"]
@@ -171,6 +177,7 @@ class Profile:
     monitoring: frozenset[str] = frozenset()  # eval-online-chi deviations (monitoring.py)
     evaluation: frozenset[str] = frozenset()  # eval-offline/-loop-chi (evaluation.py docstring)
     storage: frozenset[str] = frozenset()  # data-persist/-platform-chi (storage.py docstring)
+    course_key: bool = True  # the course staff key is in ~cc/.ssh/authorized_keys
 
     def expected(self, lab: str) -> dict[str, str]:
         """Status of every check of `lab`, in the lab's check order."""
@@ -180,7 +187,13 @@ class Profile:
         unknown = set(overrides) - set(LAB_CHECKS[lab])
         if unknown:
             raise ValueError(f"profile {self.name}: unknown {lab} checks {sorted(unknown)}")
-        return {check: overrides.get(check, PASSED) for check in LAB_CHECKS[lab]}
+        found = {check: overrides.get(check, PASSED) for check in LAB_CHECKS[lab]}
+        if "course_key" in found and "course_key" not in overrides:
+            # It logs in to the same host as ssh_login: it ends as that login does, and
+            # fails where the login works but the key is missing.
+            login = found["ssh_login"]
+            found["course_key"] = FAILED if login == PASSED and not self.course_key else login
+        return found
 
 
 _CLOUD_UNREACHABLE = {
@@ -826,5 +839,15 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
         storage=frozenset({"health_huge"}),
     ),
 ]
+
+_ALL.append(
+    Profile(
+        "no_course_key",
+        "Everything done, but the course staff key was never added to ~cc/.ssh/authorized_keys: "
+        "the student's own self-check logs in and warns; a staff run with the course key is "
+        "refused at login.",
+        course_key=False,
+    )
+)
 
 PROFILES: dict[str, Profile] = {p.name: p for p in _ALL}

@@ -1,0 +1,146 @@
+"""The course file (rubrics/course.yaml): its sites and their credentials, the staff key,
+the year, the grade weights. Read once, again only when the file changes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graders.errors import BadInput
+from graders.files import load_yaml
+from graders.paths import rubrics_dir
+
+STAFF_KEY_ENV = "LABGRADER_STAFF_KEY"  # a public key line or SHA256 fingerprint; wins
+
+
+def course_path() -> Path:
+    return rubrics_dir() / "course.yaml"
+
+
+def course() -> dict[str, Any]:
+    """rubrics/course.yaml, validated."""
+    path = course_path()
+    return _course(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _course(path: str, mtime_ns: int) -> dict[str, Any]:
+    return load_course(path)
+
+
+def load_course(path: str | Path) -> dict[str, Any]:
+    """A course file checked whole: its schema, then what a schema cannot say."""
+    data = load_yaml(path, "course", "course file")
+    problems = policy_problems(data)
+    if problems:
+        raise BadInput(f"course file {path}: {'; '.join(problems)}")
+    return data
+
+
+def policy_problems(data: dict[str, Any]) -> list[str]:
+    problems = []
+    weights = data.get("weights")
+    if weights is not None:
+        total = sum(float(weights.get(k, 0)) for k in ("labs", "project"))
+        if abs(total - 100) > 1e-9:
+            problems.append(
+                f"weights: labs {weights.get('labs', 0):g} + project "
+                f"{weights.get('project', 0):g} = {total:g}, not 100"
+            )
+    key = data.get("staff_key")
+    if key is not None and StaffKey.parse(key) is None:
+        problems.append(
+            "staff_key: neither a public key line (ssh-ed25519 AAAA... course-staff) nor a "
+            "fingerprint (SHA256:...)"
+        )
+    return problems
+
+
+def course_year() -> int | None:
+    """The course's year (`year`), which picks each lab's variant."""
+    return course().get("year") if course_path().is_file() else None
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str  # region, e.g. KVM@TACC
+    auth_url: str
+    cloud: str = ""  # its entry in clouds.yaml, when credentials come from there
+
+
+def site_named(name: str, who: str = "a lab") -> Site:
+    """A Chameleon site by name, with its auth URL and clouds.yaml entry from course.yaml."""
+    sites = course()["sites"]
+    if name not in sites:
+        raise BadInput(f"{who} uses site {name!r}, which rubrics/course.yaml does not list")
+    entry = sites[name]
+    return Site(name, entry["auth_url"], entry.get("cloud", ""))
+
+
+@dataclass(frozen=True)
+class StaffKey:
+    """The course staff's public key, or only its fingerprint."""
+
+    public_line: str  # "ssh-ed25519 AAAA... comment", or "" when only the fingerprint is known
+    fingerprint: str  # "SHA256:..." as ssh-keygen -l prints it
+
+    @classmethod
+    def parse(cls, text: str) -> StaffKey | None:
+        text = " ".join(str(text).split())
+        if text.startswith("SHA256:") and len(text) > 20:
+            return cls("", text)
+        found = key_fingerprint(text)
+        return cls(text, found) if found else None
+
+    def in_authorized_keys(self, content: str) -> bool:
+        return any(key_fingerprint(line) == self.fingerprint for line in content.splitlines())
+
+
+KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-", "sk-ssh-ed25519", "sk-ecdsa-sha2-")
+
+
+def key_fingerprint(line: str) -> str:
+    """SHA256 fingerprint of the key on an authorized_keys line (options allowed); "" when the
+    line holds no key."""
+    words = line.strip().split()
+    for kind, blob in zip(words, words[1:], strict=False):
+        if kind.startswith(KEY_TYPES):
+            try:
+                raw = base64.b64decode(blob, validate=True)
+            except (binascii.Error, ValueError):
+                return ""
+            digest = base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+            return f"SHA256:{digest}"
+    return ""
+
+
+def staff_key() -> StaffKey | None:
+    """The course key staff log in with: LABGRADER_STAFF_KEY, else course.yaml `staff_key`."""
+    text = os.environ.get(STAFF_KEY_ENV) or (
+        course().get("staff_key") if course_path().is_file() else None
+    )
+    if not text:
+        return None
+    key = StaffKey.parse(text)
+    if key is None:
+        raise BadInput(f"{STAFF_KEY_ENV} is neither a public key line nor a SHA256 fingerprint")
+    return key
+
+
+def private_key_fingerprint(path: Path) -> str:
+    """SHA256 fingerprint of a private key's public half; "" when paramiko cannot read it
+    (the login will then say why)."""
+    import paramiko
+
+    try:
+        key = paramiko.PKey.from_path(str(path))
+    except Exception:  # noqa: BLE001 - an unreadable key is reported where it is used
+        return ""
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
