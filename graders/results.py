@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+WITHHELD = ("hidden", "after_published")  # rubric visibilities shown only once staff release
+
 
 @dataclass
 class ItemResult:
@@ -23,9 +25,9 @@ class ItemResult:
 
     def shown(self, now: datetime, due: datetime | None) -> bool:
         """Whether a student may see this item's details now."""
-        if self.visibility == "visible":
-            return True
-        return self.visibility == "after_due" and due is not None and now >= due
+        if self.visibility in WITHHELD:
+            return False
+        return self.visibility == "visible" or (due is not None and now >= due)
 
 
 @dataclass
@@ -40,11 +42,13 @@ class Result:
     complete: bool
     checks: list[ItemResult]
     due: str | None = None
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)  # {name, value, order}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if d["due"] is None:
-            del d["due"]
+        for key in ("due", "leaderboard"):
+            if not d[key]:
+                del d[key]
         return d
 
     @classmethod
