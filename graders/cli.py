@@ -111,6 +111,26 @@ def _load(lab_id: str, rubric_file: str | None) -> tuple[LabSpec, Rubric]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        return _check(args)
+    except BadInput as exc:
+        if args.format == "gradescope" and args.out:
+            _gradescope_failure(args.out, str(exc))
+        raise
+
+
+def _gradescope_failure(path: str, reason: str) -> None:
+    """Gradescope shows a bare "failed to execute" without results.json: write the reason."""
+    from graders.files import write_atomic
+    from graders.report.gradescope import failure
+
+    try:
+        write_atomic(path, failure(reason))
+    except OSError:
+        pass  # an --out that cannot be written: the line on stderr is all there is
+
+
+def _check(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from graders.files import write_atomic

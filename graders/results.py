@@ -60,6 +60,10 @@ class Result:
     def due_at(self) -> datetime | None:
         return datetime.fromisoformat(self.due) if self.due else None
 
+    def not_judged(self) -> list[str]:
+        """Ids of the items a grader error kept from being judged (staff must regrade)."""
+        return [c.id for c in self.checks if c.status == "error"]
+
     def all_shown_passed(self, now: datetime) -> bool:
         """Every check a student may see passed; a skipped check worth no points (one that
         does not apply, e.g. no repository named) does not count against that."""
