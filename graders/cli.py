@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json", "gradescope"), default="text")
     c.add_argument("--out", metavar="FILE", help="write the report here (default: stdout)")
     c.add_argument("--rubric", metavar="FILE", help="rubric to score with (default: the lab's)")
+    c.add_argument(
+        "--show-hidden",
+        action="store_true",
+        help="staff: show hidden checks in full (the Gradescope autograder's run: Gradescope "
+        "applies visibility itself)",
+    )
     c.set_defaults(func=cmd_check)
 
     d = sub.add_parser("demo", help="grade a simulated class on loopback, end to end")
@@ -146,14 +152,15 @@ def _check(args: argparse.Namespace) -> int:
     print(f"labgrader: grading {lab.id} for {student.netid} ...", file=sys.stderr)
     t0 = time.monotonic()
     result = grade(lab, rubric, student, site)
-    text = render(result, args.format, execution_time=time.monotonic() - t0)
+    now = datetime.now(timezone.utc)
+    view = result if args.show_hidden else result.for_student(now)
+    text = render(view, args.format, execution_time=time.monotonic() - t0)
     if args.out:
         write_atomic(args.out, text)
         print(f"labgrader: wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    passed = result.all_shown_passed(datetime.now(timezone.utc))
-    return EXIT_OK if passed else EXIT_NOT_ALL_PASSED
+    return EXIT_OK if result.all_shown_passed(now) else EXIT_NOT_ALL_PASSED
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 WITHHELD = ("hidden", "after_published")  # rubric visibilities shown only once staff release
+HIDDEN_TITLE = "Hidden check"
 
 
 @dataclass
 class ItemResult:
     id: str
     title: str
-    status: str  # judged: passed only with full points
+    status: str  # judged: passed only with full points; `hidden` in a student's view
     score: float
     max_score: float
     feedback: str
@@ -49,6 +50,10 @@ class Result:
         for key in ("due", "leaderboard"):
             if not d[key]:
                 del d[key]
+        for c in d["checks"]:
+            if c["status"] == "hidden":  # a withheld item names neither its check nor outcome
+                for key in ("observed", "check", "evidence"):
+                    del c[key]
         return d
 
     @classmethod
@@ -73,3 +78,39 @@ class Result:
             for c in self.checks
             if c.shown(now, due)
         )
+
+    def for_student(self, now: datetime) -> Result:
+        """The student's own view: each item not shown yet keeps only its points (status
+        `hidden`, score 0, no title, feedback, measurements or evidence), and the score, the
+        maximum, `complete` and the leaderboard come from the shown items alone, so that no
+        hidden outcome can be inferred from them. Staff outputs use the whole result."""
+        due = self.due_at()
+        checks, hidden = [], 0
+        for c in self.checks:
+            if c.shown(now, due):
+                checks.append(c)
+                continue
+            hidden += 1
+            checks.append(
+                ItemResult(
+                    id=f"hidden-{hidden}",
+                    title=HIDDEN_TITLE,
+                    status="hidden",
+                    score=0.0,
+                    max_score=c.max_score,
+                    feedback="",
+                    visibility=c.visibility,
+                )
+            )
+        if not hidden:
+            return self
+        counted = [c for c in checks if c.status not in ("error", "hidden")]
+        return replace(
+            self,
+            score=round(sum(c.score for c in counted), 2),
+            max_score=round(sum(c.max_score for c in counted), 2),
+            complete=not any(c.status == "error" for c in checks),
+            checks=checks,
+            leaderboard=[],  # a value on it may be what a hidden item scores
+        )
+

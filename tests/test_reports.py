@@ -47,8 +47,8 @@ def gradescope(result, **kw) -> tuple[dict, dict[str, dict]]:
 
 def test_after_due_items_appear_once_the_due_date_passed() -> None:
     result = score(OBS, RUBRIC, student="s1", graded_at="t")
-    before = render(result, "text", now=BEFORE)
-    after = render(result, "text", now=AFTER)
+    before = render(result.for_student(BEFORE), "text")
+    after = render(result.for_student(AFTER), "text")
     assert "Later B" not in before and "3 hidden checks (5 points)" in before
     assert "Later B" in after and "saw 404" in after and "2 hidden checks (2 points)" in after
     assert "Secret C" not in before + after and "Published E" not in before + after
@@ -120,6 +120,28 @@ def test_json_report_is_the_result_document() -> None:
     assert doc["max_score"] == 7 and doc["score"] == 3 and doc["complete"] is False
     statuses = [c["status"] for c in doc["checks"]]
     assert statuses == ["passed", "failed", "passed", "error", "failed", "skipped"]
+
+
+def test_a_students_view_shows_hidden_items_by_their_points_only() -> None:
+    result = score(OBS, RUBRIC, student="s1", graded_at="2026-02-01T00:00:00+00:00")
+    view = result.for_student(BEFORE)
+    doc = json.loads(render(view, "json"))
+    jsonschema.validate(doc, schema("result"))
+    hidden = [c for c in doc["checks"] if c["status"] == "hidden"]
+    assert [c["id"] for c in hidden] == ["hidden-1", "hidden-2", "hidden-3"]
+    assert [c["max_score"] for c in hidden] == [3, 1, 1]  # b, c and e, in rubric order
+    for c in hidden:
+        assert c["title"] == "Hidden check" and c["score"] == 0 and c["feedback"] == ""
+        assert c["measurements"] == {} and not {"check", "observed", "evidence"} & set(c)
+    text = json.dumps(doc)
+    for secret in ("Later B", "Secret C", "Published E", "saw 404", "saw nothing"):
+        assert secret not in text
+    # c passed (1 point), but score and maximum count the shown items only: a (2), n (0)
+    assert doc["score"] == doc["max_score"] == 2 and result.score == 3
+    _, tests = gradescope(view)
+    assert tests["Hidden check"]["score"] == 0 and "status" not in tests["Hidden check"]
+    after = json.loads(render(result.for_student(AFTER), "json"))
+    assert "Later B" in json.dumps(after) and "Secret C" not in json.dumps(after)
 
 
 def test_item_analysis_flags_checks_most_students_fail() -> None:

@@ -12,6 +12,7 @@ total while those tests are withheld).
   that it was not graded and will be regraded, and the result gains a visible, pointless
   "Grading incomplete" test that staff can filter on, with `incomplete` in `extra_data`.
 - A 0-point item that does not apply (`skipped`) is informational: `passed`, no score.
+- An item of a student's own view that is not shown yet (`hidden`) keeps only its points.
 - `failure()` is the results.json of a run that could not start (bad input): Gradescope
   shows "The autograder failed to execute correctly" when there is none.
 """
@@ -116,6 +117,12 @@ def _test(n: int, item: ItemResult) -> dict[str, Any]:
         "visibility": VISIBILITY[item.visibility],
         "tags": [item.id, item.status],
     }
+    if item.status == "hidden":  # a student's own view: the points, nothing of the outcome
+        return test | {
+            "score": 0,
+            "max_score": item.max_score,
+            "output": "Hidden: graded, and shown once staff publish grades.",
+        }
     test["extra_data"] = {
         "check": item.id,
         "status": item.status,
