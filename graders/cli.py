@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the modules themselves are imported inside the commands tha
     from graders.store import Store
 
 EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_NEEDS_REGRADE = 1  # batch, rescore, merge: some student's grade is not known
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,20 +211,29 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float, lab: LabSpec) -> int:
-    from graders.batch import write_outputs
+    """Write every output; exit 1 unless every student's result is complete."""
+    from graders.batch import NEEDS_REGRADE, write_outputs
     from graders.report.cohort import render
 
     gradings = list(store.latest())  # read once: outputs and the cohort report share it
     durable = tuple(lab.config.get("durable", ()))
     rows = write_outputs(store, rubric, out, durable, gradings=gradings)
-    results = [r for _, r, _ in rows if r is not None]
-    crashed = sum(1 for _, r, _ in rows if r is None)
+    results = [r.result for r in rows if r.result is not None]
+    crashed = len(rows) - len(results)
     sys.stdout.write(render(results, gradings, crashed, wall_s))
     print(
         f"Wrote {out}/students/<netid>/result.json and results.json, {out}/gradebook.csv, "
-        f"{out}/canvas.csv; store {store.path}"
+        f"{out}/canvas.csv, {out}/brightspace.csv, {out}/{NEEDS_REGRADE}; store {store.path}"
     )
     store.close()
+    regrade = sum(1 for r in rows if not r.complete)
+    if regrade:
+        print(
+            f"labgrader: {regrade} student(s) have no grade yet (grader error or crash; their "
+            f"LMS cells are empty): see {out / NEEDS_REGRADE}",
+            file=sys.stderr,
+        )
+        return EXIT_NEEDS_REGRADE
     return EXIT_OK
 
 

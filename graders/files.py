@@ -72,6 +72,10 @@ def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
     return data
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def write_atomic(path: str | Path, text: str) -> None:
     """Write a whole file or nothing: a crash never leaves half a result behind."""
     import os

@@ -54,9 +54,19 @@ def _course(path: str, mtime_ns: int) -> dict[str, Any]:
     return load_yaml(path, "course", "course file")
 
 
+def _course_if_any() -> dict[str, Any]:
+    return course() if (rubrics_dir() / "course.yaml").is_file() else {}
+
+
 def course_year() -> int | None:
     """The course's year (rubrics/course.yaml `year`), which picks each lab's variant."""
-    return course().get("year") if (rubrics_dir() / "course.yaml").is_file() else None
+    return _course_if_any().get("year")
+
+
+def canvas_assignment_id(lab_id: str) -> str | None:
+    """The lab's Canvas assignment id (course.yaml `lms.canvas_assignment_ids`), if given."""
+    found = _course_if_any().get("lms", {}).get("canvas_assignment_ids", {}).get(lab_id)
+    return None if found is None else str(found)
 
 
 def site_for(lab: LabSpec) -> Site:

@@ -114,3 +114,16 @@ class Result:
             leaderboard=[],  # a value on it may be what a hidden item scores
         )
 
+
+@dataclass
+class BatchRow:
+    """One roster student in a batch's outputs: the result, or why grading crashed."""
+
+    student: dict[str, Any]  # the roster row (netid, email, section, ...)
+    result: Result | None  # None: grading crashed
+    crash: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Every item judged: only then may a total go to an LMS."""
+        return self.result is not None and self.result.complete
