@@ -22,13 +22,14 @@ from graders.errors import BadInput
 from graders.evidence import now
 from graders.files import check_writable_dir, write_atomic
 from graders.labs import LabSpec
-from graders.results import Result
+from graders.results import BatchRow
 from graders.rubric import Rubric, score
 from graders.store import Grading, Store
 from graders.student import Student
 
 MANIFEST = "batch.json"
 STORE = "store.sqlite"
+NEEDS_REGRADE = "needs_regrade.csv"
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -137,20 +138,23 @@ def write_outputs(
     durable: tuple[str, ...] = (),
     *,
     gradings: list[Grading] | None = None,
-) -> list[tuple[dict, Result | None, str]]:
+) -> list[BatchRow]:
     """Score each student's newest grading (`gradings`, when the caller has read
-    `store.latest()` already) and write their files and the gradebooks.
+    `store.latest()` already) and write their files, the gradebooks and needs_regrade.csv.
 
     A `durable` check the newest grading could not read is judged from the latest earlier
     reading of it (graders/durable.py)."""
+    from graders.course import canvas_assignment_id
     from graders.durable import carry_forward
     from graders.report import render
-    from graders.report.csv import canvas, gradebook
+    from graders.report.csv import gradebook, needs_regrade
+    from graders.report.lms import brightspace, canvas
 
-    rows: list[tuple[dict, Result | None, str]] = []
+    canvas_id = canvas_assignment_id(rubric.lab)  # a bad course.yaml stops before any write
+    rows: list[BatchRow] = []
     for g in store.latest() if gradings is None else gradings:
         if g.outcome != "graded":
-            rows.append((g.student, None, f"grader crashed: {g.reason}"))
+            rows.append(BatchRow(g.student, None, g.reason))
             continue
         observations = carry_forward(g.observations, store.earlier(g.netid, g.row), durable)
         result = score(observations, rubric, student=g.netid, graded_at=g.finished_at)
@@ -159,10 +163,11 @@ def write_outputs(
         write_atomic(
             folder / "results.json", render(result, "gradescope", execution_time=g.seconds)
         )
-        status = "ok" if result.complete else "incomplete: grader error on some checks"
-        rows.append((g.student, result, status))
+        rows.append(BatchRow(g.student, result))
     write_atomic(out / "gradebook.csv", gradebook(rows, rubric))
-    write_atomic(out / "canvas.csv", canvas(rows, rubric))
+    write_atomic(out / NEEDS_REGRADE, needs_regrade(rows, rubric))
+    write_atomic(out / "canvas.csv", canvas(rows, rubric, canvas_id))
+    write_atomic(out / "brightspace.csv", brightspace(rows, rubric))
     return rows
 
 

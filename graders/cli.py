@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the modules themselves are imported inside the commands tha
     from graders.store import Store
 
 EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_NEEDS_REGRADE = 1  # batch, rescore, merge: some student's grade is not known
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json", "gradescope"), default="text")
     c.add_argument("--out", metavar="FILE", help="write the report here (default: stdout)")
     c.add_argument("--rubric", metavar="FILE", help="rubric to score with (default: the lab's)")
+    c.add_argument(
+        "--show-hidden",
+        action="store_true",
+        help="staff: show hidden checks in full (the Gradescope autograder's run: Gradescope "
+        "applies visibility itself)",
+    )
     c.set_defaults(func=cmd_check)
 
     d = sub.add_parser("demo", help="grade a simulated class on loopback, end to end")
@@ -136,6 +143,26 @@ def _load(lab_id: str, rubric_file: str | None) -> tuple[LabSpec, Rubric]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        return _check(args)
+    except BadInput as exc:
+        if args.format == "gradescope" and args.out:
+            _gradescope_failure(args.out, str(exc))
+        raise
+
+
+def _gradescope_failure(path: str, reason: str) -> None:
+    """Gradescope shows a bare "failed to execute" without results.json: write the reason."""
+    from graders.files import write_atomic
+    from graders.report.gradescope import failure
+
+    try:
+        write_atomic(path, failure(reason))
+    except OSError:
+        pass  # an --out that cannot be written: the line on stderr is all there is
+
+
+def _check(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from graders.files import check_writable, write_atomic
@@ -151,15 +178,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"labgrader: grading {lab.id} for {student.netid} ...", file=sys.stderr)
     t0 = time.monotonic()
     result = grade(lab, rubric, student, site)
-    text = render(result, args.format, execution_time=time.monotonic() - t0)
+    now = datetime.now(timezone.utc)
+    view = result if args.show_hidden else result.for_student(now)
+    text = render(view, args.format, execution_time=time.monotonic() - t0)
     if args.out:
         write_atomic(args.out, text)
         print(f"labgrader: wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     _self_check_warnings(lab, result)
-    passed = result.all_shown_passed(datetime.now(timezone.utc))
-    return EXIT_OK if passed else EXIT_NOT_ALL_PASSED
+    return EXIT_OK if result.all_shown_passed(now) else EXIT_NOT_ALL_PASSED
 
 
 def _self_check_warnings(lab: LabSpec, result: Result) -> None:
@@ -249,21 +277,30 @@ def _course_key_file(path: str) -> Path:
 
 
 def _finish(store: Store, rubric: Rubric, out: Path, wall_s: float, lab: LabSpec) -> int:
-    from graders.batch import write_outputs
+    """Write every output; exit 1 unless every student's result is complete."""
+    from graders.batch import NEEDS_REGRADE, write_outputs
     from graders.report.cohort import render
 
     gradings = list(store.latest())  # read once: outputs and the cohort report share it
     durable = tuple(lab.config.get("durable", ()))
     rows = write_outputs(store, rubric, out, durable, gradings=gradings)
-    results = [r for _, r, _ in rows if r is not None]
-    crashed = sum(1 for _, r, _ in rows if r is None)
+    results = [r.result for r in rows if r.result is not None]
+    crashed = len(rows) - len(results)
     sys.stdout.write(render(results, gradings, crashed, wall_s))
     _report_missing_course_keys(results)
     print(
         f"Wrote {out}/students/<netid>/result.json and results.json, {out}/gradebook.csv, "
-        f"{out}/canvas.csv; store {store.path}"
+        f"{out}/canvas.csv, {out}/brightspace.csv, {out}/{NEEDS_REGRADE}; store {store.path}"
     )
     store.close()
+    regrade = sum(1 for r in rows if not r.complete)
+    if regrade:
+        print(
+            f"labgrader: {regrade} student(s) have no grade yet (grader error or crash; their "
+            f"LMS cells are empty): see {out / NEEDS_REGRADE}",
+            file=sys.stderr,
+        )
+        return EXIT_NEEDS_REGRADE
     return EXIT_OK
 
 

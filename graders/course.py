@@ -62,9 +62,20 @@ def policy_problems(data: dict[str, Any]) -> list[str]:
     return problems
 
 
+def course_if_any() -> dict[str, Any]:
+    """The course file, or nothing when there is none (an instructor's own labs folder)."""
+    return course() if course_path().is_file() else {}
+
+
 def course_year() -> int | None:
     """The course's year (`year`), which picks each lab's variant."""
-    return course().get("year") if course_path().is_file() else None
+    return course_if_any().get("year")
+
+
+def canvas_assignment_id(lab_id: str) -> str | None:
+    """The lab's Canvas assignment id (`lms.canvas_assignment_ids`), if given."""
+    found = course_if_any().get("lms", {}).get("canvas_assignment_ids", {}).get(lab_id)
+    return None if found is None else str(found)
 
 
 @dataclass(frozen=True)
@@ -122,9 +133,7 @@ def key_fingerprint(line: str) -> str:
 
 def staff_key() -> StaffKey | None:
     """The course key staff log in with: LABGRADER_STAFF_KEY, else course.yaml `staff_key`."""
-    text = os.environ.get(STAFF_KEY_ENV) or (
-        course().get("staff_key") if course_path().is_file() else None
-    )
+    text = os.environ.get(STAFF_KEY_ENV) or course_if_any().get("staff_key")
     if not text:
         return None
     key = StaffKey.parse(text)

@@ -164,6 +164,10 @@ def check_writable_dir(path: str | Path, what: str = "--out") -> None:
         raise BadInput(f"{what} {p}: cannot be written ({exc.strerror or exc})") from None
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def write_atomic(path: str | Path, text: str) -> None:
     """Write a whole file or nothing: a crash never leaves half a result behind."""
     import os

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from graders.evidence import parse_time
+
+WITHHELD = ("hidden", "after_published")  # rubric visibilities shown only once staff release
+HIDDEN_TITLE = "Hidden check"
 
 
 @dataclass
 class ItemResult:
     id: str
     title: str
-    status: str  # judged: passed only with full points
+    status: str  # judged: passed only with full points; `hidden` in a student's view
     score: float
     max_score: float
     feedback: str
@@ -25,9 +28,9 @@ class ItemResult:
 
     def shown(self, now: datetime, due: datetime | None) -> bool:
         """Whether a student may see this item's details now."""
-        if self.visibility == "visible":
-            return True
-        return self.visibility == "after_due" and due is not None and now >= due
+        if self.visibility in WITHHELD:
+            return False
+        return self.visibility == "visible" or (due is not None and now >= due)
 
 
 @dataclass
@@ -42,11 +45,17 @@ class Result:
     complete: bool
     checks: list[ItemResult]
     due: str | None = None
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)  # {name, value, order}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if d["due"] is None:
-            del d["due"]
+        for key in ("due", "leaderboard"):
+            if not d[key]:
+                del d[key]
+        for c in d["checks"]:
+            if c["status"] == "hidden":  # a withheld item names neither its check nor outcome
+                for key in ("observed", "check", "evidence"):
+                    del c[key]
         return d
 
     @classmethod
@@ -58,6 +67,10 @@ class Result:
     def due_at(self) -> datetime | None:
         return parse_time(self.due) if self.due else None
 
+    def not_judged(self) -> list[str]:
+        """Ids of the items a grader error kept from being judged (staff must regrade)."""
+        return [c.id for c in self.checks if c.status == "error"]
+
     def all_shown_passed(self, now: datetime) -> bool:
         """Every check a student may see passed; a skipped check worth no points (one that
         does not apply, e.g. no repository named) does not count against that."""
@@ -67,3 +80,52 @@ class Result:
             for c in self.checks
             if c.shown(now, due)
         )
+
+    def for_student(self, now: datetime) -> Result:
+        """The student's own view: each item not shown yet keeps only its points (status
+        `hidden`, score 0, no title, feedback, measurements or evidence), and the score, the
+        maximum, `complete` and the leaderboard come from the shown items alone, so that no
+        hidden outcome can be inferred from them. Staff outputs use the whole result."""
+        due = self.due_at()
+        checks, hidden = [], 0
+        for c in self.checks:
+            if c.shown(now, due):
+                checks.append(c)
+                continue
+            hidden += 1
+            checks.append(
+                ItemResult(
+                    id=f"hidden-{hidden}",
+                    title=HIDDEN_TITLE,
+                    status="hidden",
+                    score=0.0,
+                    max_score=c.max_score,
+                    feedback="",
+                    visibility=c.visibility,
+                )
+            )
+        if not hidden:
+            return self
+        counted = [c for c in checks if c.status not in ("error", "hidden")]
+        return replace(
+            self,
+            score=round(sum(c.score for c in counted), 2),
+            max_score=round(sum(c.max_score for c in counted), 2),
+            complete=not any(c.status == "error" for c in checks),
+            checks=checks,
+            leaderboard=[],  # a value on it may be what a hidden item scores
+        )
+
+
+@dataclass
+class BatchRow:
+    """One roster student in a batch's outputs: the result, or why grading crashed."""
+
+    student: dict[str, Any]  # the roster row (netid, email, section, ...)
+    result: Result | None  # None: grading crashed
+    crash: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Every item judged: only then may a total go to an LMS."""
+        return self.result is not None and self.result.complete

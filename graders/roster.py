@@ -6,11 +6,12 @@ import csv
 from pathlib import Path
 
 from graders.errors import BadInput
-from graders.files import validate
+from graders.files import FORMULA_STARTS, validate
 from graders.student import Student, from_dict
 
 MAX_LISTED = 20
 REQUIRED = ("netid", "chameleon_user")  # columns; a roster names each user
+LMS_IDENTITY = ("netid", "section")  # written unescaped into Canvas's identity columns
 
 
 def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student]:
@@ -46,6 +47,14 @@ def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student
         # a row is a student file (the same schema), with chameleon_user required: empty
         # cells are left out, except the required ones, so that an empty one is refused
         row = {k: v for k, v in row.items() if v != "" or k in REQUIRED}
+        formula = next((k for k in LMS_IDENTITY if row.get(k, "").startswith(FORMULA_STARTS)), "")
+        if formula:
+            problems.append(
+                f"line {n}: {formula} {row[formula]!r} starts with {row[formula][0]!r}, which "
+                "a spreadsheet runs as a formula, and Canvas's identity columns cannot escape "
+                "it: correct the roster"
+            )
+            continue
         if row.get("project", "").isdigit():
             row["project"] = int(row["project"])  # type: ignore[assignment]
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,23 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Board:
+    """A leaderboard column: a check's measurement, as Gradescope ranks it (asc: low wins)."""
+
+    name: str
+    check: str
+    measurement: str
+    order: str
+
+
+@dataclass(frozen=True)
 class Rubric:
     lab: str
     title: str
     items: tuple[Item, ...]
     sha256: str
     due: str | None = None
+    leaderboard: tuple[Board, ...] = ()
 
     @property
     def max_score(self) -> float:
@@ -56,12 +68,7 @@ def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
         raise BadInput(f"{label}: is for lab {data['lab']!r}, not {lab.id!r}")
     items, seen = [], set()
     for n, raw in enumerate(data["items"]):
-        if lab and raw["check"] not in checks:
-            known = ", ".join(checks)
-            raise BadInput(
-                f"{label}: items[{n}] names check {raw['check']!r}, which lab "
-                f"{lab.id} does not have (its checks: {known})"
-            )
+        _known_check(raw["check"], f"{label}: items[{n}]", lab)
         item_id = raw.get("id", raw["check"])
         if item_id in seen:
             raise BadInput(f"{label}: items[{n}]: item id {item_id!r} appears twice")
@@ -87,8 +94,24 @@ def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
             due = parse_time(str(due)).isoformat()
         except ValueError as exc:
             raise BadInput(f"{label}: due: {due!r} is not a time ({exc})") from None
+    boards = []
+    for n, raw in enumerate(data.get("leaderboard", ())):
+        _known_check(raw["check"], f"{label}: leaderboard[{n}]", lab)
+        if raw["name"] in {b.name for b in boards}:
+            raise BadInput(f"{label}: leaderboard[{n}]: name {raw['name']!r} appears twice")
+        boards.append(Board(raw["name"], raw["check"], raw["measurement"], raw["order"]))
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return Rubric(data["lab"], data.get("title", data["lab"]), tuple(items), digest, due)
+    title = data.get("title", data["lab"])
+    return Rubric(data["lab"], title, tuple(items), digest, due, tuple(boards))
+
+
+def _known_check(check_id: str, where: str, lab: LabSpec | None) -> None:
+    if lab and check_id not in {c.id for c in lab.checks}:
+        known = ", ".join(c.id for c in lab.checks)
+        raise BadInput(
+            f"{where} names check {check_id!r}, which lab {lab.id} does not have "
+            f"(its checks: {known})"
+        )
 
 
 def score(
@@ -115,7 +138,19 @@ def score(
         complete=len(counted) == len(items),
         checks=items,
         due=rubric.due,
+        leaderboard=_leaderboard(rubric.leaderboard, by_check),
     )
+
+
+def _leaderboard(boards: tuple[Board, ...], by_check: dict[str, Observation]) -> list[dict]:
+    """Each column's measured value; a column whose value was not measured is left out."""
+    rows = []
+    for b in boards:
+        obs = by_check.get(b.check)
+        value = obs.measurements.get(b.measurement) if obs else None
+        if _is_number(value):
+            rows.append({"name": b.name, "value": value, "order": b.order})
+    return rows
 
 
 def curve_fraction(value: float, full: float, zero: float) -> float:
@@ -166,7 +201,7 @@ def _curve(item: Item, obs: Observation, values: dict[str, Any]) -> tuple[str, f
     name, unit = curve["measurement"], curve.get("unit", "")
     value = obs.measurements.get(name)
     values.update(value=value, full=_num(curve["full"]), zero=_num(curve["zero"]), unit=unit)
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    if not _is_number(value):
         return "failed", 0.0, f"The measurement {name} was not recorded, so no points."
     frac = curve_fraction(float(value), float(curve["full"]), float(curve["zero"]))
     points = item.points * frac
@@ -200,6 +235,11 @@ class _Keep(dict):
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+def _is_number(value: object) -> bool:
+    """A real, finite number (True is not 1 here, and NaN ranks nowhere)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value)
 
 
 def _num(x: float) -> float | int:

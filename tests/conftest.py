@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -82,6 +83,20 @@ def lab_room(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     lab = request.param
     with lab_classroom(tmp_path_factory.mktemp(lab), lab, request.module.PROFILES[lab]) as r:
         yield lab, r
+
+
+def run_cli(env: dict[str, str | None], *args: str, **kw) -> subprocess.CompletedProcess:
+    """`labgrader ARGS` in a subprocess, with `env` added to this process's environment (a
+    None value removes that variable)."""
+    merged = {**os.environ, **{k: v for k, v in env.items() if v is not None}}
+    return subprocess.run(
+        [sys.executable, "-m", "graders.cli", *args],
+        env={k: v for k, v in merged.items() if env.get(k, "") is not None},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
 
 
 def student_of(room, profile: str):

@@ -18,7 +18,8 @@ import jsonschema
 import pytest
 
 from graders.files import schema
-from tests.conftest import student_of
+from tests.conftest import run_cli, student_of
+from tests.test_lms import SCORE, canvas_assignment, read_brightspace, read_canvas
 
 PROFILES = ["healthy"] * 5 + ["missing_file", "server_error", "endpoint_500", "host_down", "tarpit"]
 
@@ -47,15 +48,7 @@ def roster(room, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def labgrader(room, *args: str, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, **room.openstack_env}
-    return subprocess.run(
-        [sys.executable, "-m", "graders.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kw,
-    )
+    return run_cli(room.openstack_env, *args, **kw)
 
 
 def observed(out: Path, netid: str) -> dict[str, str]:
@@ -95,9 +88,19 @@ def test_batch_writes_every_output_as_expected(room, batch) -> None:
     rows = list(csv.reader((out / "gradebook.csv").open()))
     assert rows[0][:3] == ["netid", "email", "section"] and rows[0][-1] == "grading_status"
     assert rows[1][0] == "points-per-question" and len(rows) == 2 + len(room.students)
-    canvas = list(csv.reader((out / "canvas.csv").open()))
-    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    assert canvas[1][0] == "    Points Possible"
+    # every result is complete: a number for everyone in both LMS files, nobody to regrade
+    columns, _, canvas = read_canvas((out / "canvas.csv").read_text())
+    assert canvas_assignment(columns[0]) == ("Cloud computing on Chameleon", None)
+    assert sorted(canvas) == sorted(s.netid for s in room.students)
+    assert all(SCORE.fullmatch(v[columns[0]]) for v in canvas.values())
+    items, grades = read_brightspace((out / "brightspace.csv").read_text())
+    assert items == ["Cloud computing on Chameleon"]
+    assert {n: g[items[0]] for n, g in grades.items()} == {
+        n: c[columns[0]] for n, c in canvas.items()
+    }
+    assert (out / "needs_regrade.csv").read_text().splitlines() == [
+        "netid,email,section,reason,items_not_judged"
+    ]
     for needle in ("Batch summary", "Time per check", "Item analysis", "web_test"):
         assert needle in proc.stdout
     assert sorted(stored(out / "store.sqlite")) == sorted(s.netid for s in room.students)

@@ -1,14 +1,18 @@
-"""Bad input: one clear line on stderr, exit 2, nothing written."""
+"""Bad input: one clear line on stderr, exit 2, nothing written (but Gradescope's results.json,
+which says why)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from graders.cli import main
+from graders.files import schema
 
 
 def student(tmp_path: Path, text: str) -> Path:
@@ -209,3 +213,36 @@ def test_course_validate(extra: str, needle: str, tmp_path: Path, capsys) -> Non
     assert code == 2 and needle in line, line
     course.write_text(base + "weights: {labs: 60, project: 40}\n")
     assert main(["course", "validate", str(course)]) == 0
+
+
+@pytest.mark.parametrize(
+    "lab, text, needle",
+    [
+        ("hello-chameleon", "netid: [unclosed\n", "not valid YAML"),
+        ("no-such-lab", "netid: ab1\nssh_key: {key}\n", "unknown lab"),
+    ],
+)
+def test_bad_input_still_writes_a_gradescope_results_json(
+    lab: str, text: str, needle: str, tmp_path: Path, key: Path, capsys
+) -> None:
+    """Without results.json Gradescope only says "failed to execute": the reason goes in it."""
+    path = student(tmp_path, text.format(key=key))
+    out = tmp_path / "results" / "results.json"
+    argv = ["check", lab, "--student", str(path), "--format", "gradescope", "--out", str(out)]
+    code, line = run(capsys, *argv)
+    assert code == 2 and needle in line
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, schema("gradescope"))
+    assert doc["score"] == 0 and line == f"labgrader: {doc['output']}"
+    (test,) = doc["tests"]
+    assert test["name"] == "Grading could not start" and test["status"] == "failed"
+    assert test["output"] == doc["output"] and test["max_score"] == 0
+
+
+def test_an_unwritable_gradescope_out_gives_the_line_only(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "a-folder"
+    out.mkdir()
+    argv = ["--student", str(tmp_path / "absent.yaml"), "--format", "gradescope"]
+    code, line = run(capsys, "check", "hello-chameleon", *argv, "--out", str(out))
+    assert code == 2 and "no such file" in line
+    assert out.is_dir() and not any(out.iterdir()) and not list(tmp_path.glob(".a-folder*"))

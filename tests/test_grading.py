@@ -85,7 +85,7 @@ def test_json_and_gradescope_outputs_validate(by_profile, tmp_path: Path) -> Non
     )
     doc = json.loads(out.read_text())
     jsonschema.validate(doc, schema("result"))
-    assert doc["score"] == doc["max_score"] == 10
+    assert doc["score"] == doc["max_score"] == 8  # the hidden check's 2 points are not shown
     gs = tmp_path / "results.json"
     assert (
         main(["check", "cloud-chi", "--student", st, "--format", "gradescope", "--out", str(gs)])
@@ -93,5 +93,45 @@ def test_json_and_gradescope_outputs_validate(by_profile, tmp_path: Path) -> Non
     )
     gdoc = json.loads(gs.read_text())
     jsonschema.validate(gdoc, schema("gradescope"))
-    assert gdoc["score"] == sum(t["score"] for t in gdoc["tests"])
-    assert {t["visibility"] for t in gdoc["tests"]} == {"visible", "hidden"}
+    assert gdoc["score"] == sum(t.get("score", 0) for t in gdoc["tests"])
+    assert {t["visibility"] for t in gdoc["tests"]} == {"visible", "after_published"}
+    assert [t["name"] for t in gdoc["tests"] if t["visibility"] != "visible"] == ["Hidden check"]
+
+
+@pytest.mark.parametrize("profile", ["unedited_file", "healthy"])
+def test_a_students_own_json_shows_a_hidden_item_by_its_points_only(
+    by_profile, tmp_path: Path, profile: str
+) -> None:
+    """The self-check hides the hidden item's outcome (failed for unedited_file, passed for
+    healthy), and its score leaves the item out; --show-hidden (staff) shows it whole."""
+    st = str(by_profile[profile].student_file)
+    own, staff = tmp_path / "own.json", tmp_path / "staff.json"
+    argv = ["check", "hello-chameleon", "--student", st, "--format", "json", "--out"]
+    main([*argv, str(own)])
+    main([*argv, str(staff), "--show-hidden"])
+    doc, full = json.loads(own.read_text()), json.loads(staff.read_text())
+    jsonschema.validate(doc, schema("result"))
+    secret = next(c for c in full["checks"] if c["check"] == "hello_file_edited")
+    assert secret["status"] == ("failed" if profile == "unedited_file" else "passed")
+    (hidden,) = [c for c in doc["checks"] if c["status"] == "hidden"]
+    assert hidden == {
+        "id": "hidden-1",
+        "title": "Hidden check",
+        "status": "hidden",
+        "score": 0,
+        "max_score": secret["max_score"],
+        "feedback": "",
+        "measurements": {},
+        "visibility": "hidden",
+    }
+    text = json.dumps(doc)
+    assert secret["title"] not in text and "hello_file_edited" not in text
+    assert not secret["feedback"] or secret["feedback"] not in text
+    assert doc["score"] == full["score"] - secret["score"]
+    assert doc["max_score"] == full["max_score"] - secret["max_score"]
+    seen = [(c["id"], c["status"], c["score"]) for c in doc["checks"] if c["status"] != "hidden"]
+    assert seen == [
+        (c["id"], c["status"], c["score"])
+        for c in full["checks"]
+        if c["check"] != "hello_file_edited"
+    ]

@@ -59,6 +59,15 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
         m = {c.id: c.measurements for c in healthy.checks}
         assert m["latency_p50"]["p50_ms"] > 0 and m["throughput_c16"]["throughput_rps"] > 0
         assert m["gpu_used"]["gpus_busy"] >= 1  # busy while the load ran
+        # the leaderboard names measurements the checks really record
+        assert healthy.leaderboard == [
+            {"name": "Median latency (ms)", "value": m["latency_p50"]["p50_ms"], "order": "asc"},
+            {
+                "name": "Throughput at concurrency 16 (req/s)",
+                "value": m["throughput_c16"]["throughput_rps"],
+                "order": "desc",
+            },
+        ]
         hostile = {s.profile: res for s, res in graded}
         for profile, needle in (
             ("not_json", "did not answer JSON"),

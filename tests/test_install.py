@@ -174,7 +174,7 @@ def test_the_wheel_grades_a_student_of_the_simulator(student_install, by_profile
     env["OS_CLIENT_CONFIG_FILE"] = str(clouds)
     done = as_student(
         f"{student_install['bin']} check hello-chameleon --student student.yaml "
-        "--format json",
+        "--format json --show-hidden",  # every check's observed status, the hidden one too
         env,
     )
     assert done.returncode == 0, done.stderr

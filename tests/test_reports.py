@@ -9,8 +9,10 @@ import jsonschema
 
 from graders.evidence import Observation
 from graders.files import schema
+from graders.labs import load_lab
 from graders.report import render
-from graders.rubric import Item, Rubric, score
+from graders.report.gradescope import INCOMPLETE
+from graders.rubric import Item, Rubric, load_rubric, rubric_path, score
 
 RUBRIC = Rubric(
     "lab",
@@ -20,6 +22,8 @@ RUBRIC = Rubric(
         Item("b", "b", "Later B", 3, "after_due"),
         Item("c", "c", "Secret C", 1, "hidden"),
         Item("d", "d", "Broken D", 4),
+        Item("e", "e", "Published E", 1, "after_published"),
+        Item("n", "n", "Optional N", 0),
     ),
     "0" * 64,
     due="2026-03-01T12:00:00+00:00",
@@ -29,39 +33,115 @@ OBS = [
     Observation("b", "failed", "saw 404"),
     Observation("c", "passed"),
     Observation("d", "error", "grader error: boom"),
+    Observation("e", "failed", "saw nothing published"),
+    Observation("n", "skipped", "no repository named"),
 ]
+BEFORE, AFTER = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def gradescope(result, **kw) -> tuple[dict, dict[str, dict]]:
+    doc = json.loads(render(result, "gradescope", **kw))
+    jsonschema.validate(doc, schema("gradescope"))
+    return doc, {t["name"]: t for t in doc["tests"]}
 
 
 def test_after_due_items_appear_once_the_due_date_passed() -> None:
     result = score(OBS, RUBRIC, student="s1", graded_at="t")
-    before = render(result, "text", now=datetime(2026, 2, 1, tzinfo=UTC))
-    after = render(result, "text", now=datetime(2026, 3, 2, tzinfo=UTC))
-    assert "Later B" not in before and "2 hidden checks (4 points)" in before
-    assert "Later B" in after and "saw 404" in after and "1 hidden check (1 point)" in after
-    assert "Secret C" not in before + after
+    before = render(result.for_student(BEFORE), "text")
+    after = render(result.for_student(AFTER), "text")
+    assert "Later B" not in before and "3 hidden checks (5 points)" in before
+    assert "Later B" in after and "saw 404" in after and "2 hidden checks (2 points)" in after
+    assert "Secret C" not in before + after and "Published E" not in before + after
     assert "not counted against you" in after
 
 
-def test_gradescope_maps_visibility_and_does_not_charge_grader_errors() -> None:
+def test_gradescope_visibility_means_what_gradescope_means() -> None:
     result = score(OBS, RUBRIC, student="s1", graded_at="t")
-    doc = json.loads(render(result, "gradescope", execution_time=1.234))
-    jsonschema.validate(doc, schema("gradescope"))
-    tests = {t["name"]: t for t in doc["tests"]}
+    doc, tests = gradescope(result, execution_time=1.234)
+    assert tests["Visible A"]["visibility"] == "visible"
     assert tests["Later B"]["visibility"] == "after_due_date"
-    assert tests["Secret C"]["visibility"] == "hidden"
-    assert (
-        tests["Broken D"]["max_score"] == 0 and "staff will re-run" in tests["Broken D"]["output"]
-    )
-    assert doc["score"] == 3 and doc["execution_time"] == 1.23
-    assert doc["extra_data"]["complete"] is False
+    # hidden: graded, shown once staff publish grades (Gradescope's `hidden` is for 0 points)
+    assert tests["Secret C"]["visibility"] == "after_published"
+    assert tests["Published E"]["visibility"] == "after_published"
+    assert doc["test_output_format"] == "text" and doc["execution_time"] == 1.23
+
+
+def test_gradescope_error_item_is_not_a_silent_lost_point() -> None:
+    result = score(OBS, RUBRIC, student="s1", graded_at="t")
+    doc, tests = gradescope(result)
+    broken = tests["Broken D"]
+    assert broken["score"] == 0 and broken["max_score"] == 4 and broken["status"] == "failed"
+    for needle in ("NOT GRADED", "grader problem", "not your fault", "staff will regrade"):
+        assert needle in broken["output"]
+    flag = tests[INCOMPLETE]
+    assert flag["status"] == "failed" and flag["visibility"] == "visible"
+    assert flag["score"] == 0 and flag["max_score"] == 0 and "d" in flag["output"]
+    assert doc["extra_data"]["incomplete"] is True and doc["extra_data"]["not_judged"] == ["d"]
+    assert "Grading incomplete" in doc["output"]
+    assert doc["score"] == 3  # a (2) + c (1); the error item is not counted, not a 0
+    whole = score([Observation(o.check, "passed") for o in OBS], RUBRIC, student="s", graded_at="t")
+    doc, tests = gradescope(whole)
+    assert INCOMPLETE not in tests and "incomplete" not in doc["extra_data"]
+    assert "incomplete" not in doc["output"].lower()
+
+
+def test_gradescope_item_that_does_not_apply_is_informational() -> None:
+    result = score(OBS, RUBRIC, student="s1", graded_at="t")
+    _, tests = gradescope(result)
+    optional = tests["Optional N"]
+    assert optional["status"] == "passed" and "score" not in optional
+    assert "max_score" not in optional
+    assert optional["output"] == "Does not apply: no repository named"
+
+
+def test_gradescope_leaderboard_of_serve_system() -> None:
+    lab = load_lab("serve-system-chi")
+    rubric = load_rubric(rubric_path("serve-system-chi"), lab)
+    measured = {
+        "latency_c1": {"p50_ms": 12.5, "p95_ms": 30.0},
+        "throughput_c16": {"throughput_rps": 61.2, "error_rate": 0.0},
+    }
+    obs = [Observation(c.id, "passed", measurements=measured.get(c.id, {})) for c in lab.checks]
+    doc, _ = gradescope(score(obs, rubric, student="s1", graded_at="t"))
+    assert doc["leaderboard"] == [
+        {"name": "Median latency (ms)", "value": 12.5, "order": "asc"},
+        {"name": "Throughput at concurrency 16 (req/s)", "value": 61.2, "order": "desc"},
+    ]
+    measured["throughput_c16"]["throughput_rps"] = None  # nothing succeeded: no value to rank
+    obs = [Observation(c.id, "failed", measurements=measured.get(c.id, {})) for c in lab.checks]
+    doc, _ = gradescope(score(obs, rubric, student="s1", graded_at="t"))
+    assert [b["name"] for b in doc["leaderboard"]] == ["Median latency (ms)"]
 
 
 def test_json_report_is_the_result_document() -> None:
     result = score(OBS, RUBRIC, student="s1", graded_at="2026-02-01T00:00:00+00:00")
     doc = json.loads(render(result, "json"))
     jsonschema.validate(doc, schema("result"))
-    assert doc["max_score"] == 6 and doc["score"] == 3 and doc["complete"] is False
-    assert [c["status"] for c in doc["checks"]] == ["passed", "failed", "passed", "error"]
+    assert doc["max_score"] == 7 and doc["score"] == 3 and doc["complete"] is False
+    statuses = [c["status"] for c in doc["checks"]]
+    assert statuses == ["passed", "failed", "passed", "error", "failed", "skipped"]
+
+
+def test_a_students_view_shows_hidden_items_by_their_points_only() -> None:
+    result = score(OBS, RUBRIC, student="s1", graded_at="2026-02-01T00:00:00+00:00")
+    view = result.for_student(BEFORE)
+    doc = json.loads(render(view, "json"))
+    jsonschema.validate(doc, schema("result"))
+    hidden = [c for c in doc["checks"] if c["status"] == "hidden"]
+    assert [c["id"] for c in hidden] == ["hidden-1", "hidden-2", "hidden-3"]
+    assert [c["max_score"] for c in hidden] == [3, 1, 1]  # b, c and e, in rubric order
+    for c in hidden:
+        assert c["title"] == "Hidden check" and c["score"] == 0 and c["feedback"] == ""
+        assert c["measurements"] == {} and not {"check", "observed", "evidence"} & set(c)
+    text = json.dumps(doc)
+    for secret in ("Later B", "Secret C", "Published E", "saw 404", "saw nothing"):
+        assert secret not in text
+    # c passed (1 point), but score and maximum count the shown items only: a (2), n (0)
+    assert doc["score"] == doc["max_score"] == 2 and result.score == 3
+    _, tests = gradescope(view)
+    assert tests["Hidden check"]["score"] == 0 and "status" not in tests["Hidden check"]
+    after = json.loads(render(result.for_student(AFTER), "json"))
+    assert "Later B" in json.dumps(after) and "Secret C" not in json.dumps(after)
 
 
 def test_item_analysis_flags_checks_most_students_fail() -> None:

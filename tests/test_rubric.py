@@ -166,3 +166,43 @@ def test_simulator_contract_matches_the_lab(lab_id: str) -> None:
     declared = {c.id: set(c.depends) for c in load_lab(lab_id).checks}
     assert {k: set(v) for k, v in LAB_CHECKS[lab_id].items()} == declared
     assert list(LAB_CHECKS[lab_id]) == list(declared)  # the same order as the lab's checks
+
+
+LEADERBOARD = """\
+    lab: hello-chameleon
+    items:
+      - {check: server_active, points: 1, visibility: after_published}
+    leaderboard:
+      - {name: Speed, check: server_active, measurement: ms, order: asc}
+      - {name: Size, check: server_active, measurement: bytes, order: desc}
+"""
+
+
+def test_leaderboard_copies_numeric_measurements_only(tmp_path: Path) -> None:
+    rubric = load_rubric(write(tmp_path, LEADERBOARD), load_lab("hello-chameleon"))
+    assert rubric.items[0].visibility == "after_published"
+    measured = obs("server_active", "failed", ms=41.5, bytes=2048)
+    seen = score([measured], rubric, student="s", graded_at="t")
+    assert seen.leaderboard == [
+        {"name": "Speed", "value": 41.5, "order": "asc"},
+        {"name": "Size", "value": 2048, "order": "desc"},
+    ]
+    odd = obs("server_active", "passed", ms=True)
+    odd.measurements["bytes"] = "big"
+    assert score([odd], rubric, student="s", graded_at="t").leaderboard == []
+    assert score([], rubric, student="s", graded_at="t").leaderboard == []
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (("check: server_active, measurement: ms", "check: nope, measurement: ms"), "nope"),
+        (("name: Size", "name: Speed"), "appears twice"),
+        (("order: desc", "order: up"), "order"),
+    ],
+)
+def test_bad_leaderboards_are_refused(tmp_path: Path, change: tuple[str, str], needle: str) -> None:
+    p = write(tmp_path, LEADERBOARD.replace(*change))
+    with pytest.raises(BadInput) as err:
+        load_rubric(p, load_lab("hello-chameleon"))
+    assert needle in str(err.value) and "leaderboard[" in str(err.value)

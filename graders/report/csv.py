@@ -1,9 +1,10 @@
-"""Gradebook CSVs for a batch (reference/grading-formats.md section 5).
+"""The batch's own CSVs (reference/grading-formats.md section 5); the LMS imports are in lms.py.
 
 gradebook.csv follows otter's final_grades.csv: one row per student, a column per rubric
 item, then totals and a grading_status; the first data row, `points-per-question`, holds each
-column's maximum. canvas.csv is ready for Canvas's gradebook import: the five identity
-columns in the order Canvas accepts, a `Points Possible` row, and one column for the lab.
+column's maximum. An item a grader error kept from being judged, and the totals of a student
+with such an item or whose grading crashed, are empty cells, never 0; grading_status says
+"needs regrade" and why. needs_regrade.csv lists exactly those students for staff.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from graders.results import Result
+from graders.files import FORMULA_STARTS
+from graders.results import BatchRow
 
 if TYPE_CHECKING:  # report reads results; the rubric is only named in annotations
     from graders.rubric import Rubric
 
+REGRADE = "needs regrade"
 
-def gradebook(results: list[tuple[dict, Result | None, str]], rubric: Rubric) -> str:
-    """`results`: (roster row, result or None when grading crashed, status) per student."""
+
+def gradebook(rows: list[BatchRow], rubric: Rubric) -> str:
     items = [i.id for i in rubric.items]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(
+    table = [
         [
             "netid",
             "email",
@@ -33,52 +34,78 @@ def gradebook(results: list[tuple[dict, Result | None, str]], rubric: Rubric) ->
             "max_score",
             "percent_correct",
             "grading_status",
-        ]
-    )
-    w.writerow(
+        ],
         [
             "points-per-question",
             "",
             "",
-            *[_n(i.points) for i in rubric.items],
-            _n(rubric.max_score),
-            _n(rubric.max_score),
+            *[number(i.points) for i in rubric.items],
+            number(rubric.max_score),
+            number(rubric.max_score),
             "100",
             "",
+        ],
+    ]
+    for row in rows:
+        result = row.result
+        by_id = {c.id: c for c in result.checks} if result else {}
+        cells = [
+            number(by_id[i].score) if i in by_id and by_id[i].status != "error" else ""
+            for i in items
         ]
-    )
-    for row, result, status in results:
-        ident = [
-            _safe(row.get("netid", "")),
-            _safe(row.get("email") or ""),
-            _safe(row.get("section") or ""),
-        ]
-        if result is None:
-            w.writerow([*ident, *[""] * len(items), "", "", "", status])
+        totals = ["", "", ""]
+        if row.complete and result:
+            pct = 100 * result.score / result.max_score if result.max_score else 0
+            totals = [number(result.score), number(result.max_score), f"{pct:.2f}"]
+        table.append([*identity(row), *cells, *totals, grading_status(row)])
+    return write_table(table)
+
+
+def needs_regrade(rows: list[BatchRow], rubric: Rubric) -> str:
+    """The students whose grade is not known yet: the reason and the items not judged."""
+    table = [["netid", "email", "section", "reason", "items_not_judged"]]
+    for row in rows:
+        if row.complete:
             continue
-        scores = {c.id: c for c in result.checks}
-        cells = ["" if scores[i].status == "error" else _n(scores[i].score) for i in items]
-        pct = 100 * result.score / result.max_score if result.max_score else 0
-        w.writerow([*ident, *cells, _n(result.score), _n(result.max_score), f"{pct:.2f}", status])
-    return buf.getvalue()
+        if row.result is None:
+            not_judged = [i.id for i in rubric.items]
+        else:
+            not_judged = row.result.not_judged()
+        table.append([*identity(row), reason(row), " ".join(not_judged)])
+    return write_table(table)
 
 
-def canvas(results: list[tuple[dict, Result | None, str]], rubric: Rubric) -> str:
-    column = f"{rubric.title} ({rubric.lab})"
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-    w.writerow(["    Points Possible", "", "", "", "", _n(rubric.max_score)])
-    for row, result, _status in results:
-        score = "" if result is None else _n(result.score)
-        w.writerow(["", "", "", _safe(row["netid"]), _safe(row.get("section") or ""), score])
-    return buf.getvalue()
+def reason(row: BatchRow) -> str:
+    """Why a student's grade is not known yet (in one line); "" when it is."""
+    if row.result is None:
+        return f"grader crashed: {row.crash}".splitlines()[0]
+    errors = [c for c in row.result.checks if c.status == "error"]
+    if not errors:
+        return ""
+    first = errors[0].feedback.splitlines()[0] if errors[0].feedback else ""
+    return f"grader error on {len(errors)} item(s): {first}".rstrip(": ")
 
 
-def _n(x: float) -> str:
+def grading_status(row: BatchRow) -> str:
+    return "ok" if row.complete else f"{REGRADE}: {reason(row)}"
+
+
+def identity(row: BatchRow) -> list[str]:
+    s = row.student
+    return [safe(s.get("netid") or ""), safe(s.get("email") or ""), safe(s.get("section") or "")]
+
+
+def number(x: float) -> str:
+    """At most 2 decimals, as Canvas writes scores."""
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
 
-def _safe(text: str) -> str:
+def safe(text: str) -> str:
     """Stop spreadsheets from evaluating a cell as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def write_table(table: list[list[str]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(table)
+    return buf.getvalue()

@@ -1,8 +1,10 @@
-"""The student's view in a terminal: a line per check, feedback under what did not pass."""
+"""The student's view in a terminal: a line per check, feedback under what did not pass.
+
+It renders the result it is given: a student's own run gives it `Result.for_student()`, whose
+withheld items (status `hidden`) are summed up in one line, never described.
+"""
 
 from __future__ import annotations
-
-from datetime import datetime, timezone
 
 from graders.results import Result
 
@@ -16,35 +18,29 @@ MARKS = {
 }
 
 
-def render(result: Result, *, now: datetime | None = None, **_: object) -> str:
-    now = now or datetime.now(timezone.utc)
-    due = result.due_at()
-    shown = [c for c in result.checks if c.shown(now, due)]
-    hidden = [c for c in result.checks if not c.shown(now, due)]
+def render(result: Result, **_: object) -> str:
+    shown = [c for c in result.checks if c.status != "hidden"]
+    hidden_pts = sum(c.max_score for c in result.checks if c.status == "hidden")
+    n_hidden = len(result.checks) - len(shown)
     lines = [f"{result.lab}: {result.student}", ""]
     for c in shown:
         pts = f"{c.score:g}/{c.max_score:g}"
         lines.append(f" {MARKS[c.status]} {c.title}  [{c.status}, {pts}]")
         if c.status not in ("passed",) and c.feedback:
             lines += [f"     {line}" for line in c.feedback.splitlines()]
-    if hidden:
-        pts = sum(c.max_score for c in hidden)
+    if n_hidden:
         lines += [
             "",
-            f" {len(hidden)} hidden check{'s' if len(hidden) != 1 else ''} "
-            f"({pts:g} point{'s' if pts != 1 else ''}) graded but not shown until staff "
-            "release them.",
+            f" {n_hidden} hidden check{'s' if n_hidden != 1 else ''} "
+            f"({hidden_pts:g} point{'s' if hidden_pts != 1 else ''}) graded but not shown until "
+            "staff release them.",
         ]
     got = sum(c.score for c in shown if c.status != "error")
     out_of = sum(c.max_score for c in shown if c.status != "error")
     lines += [
         "",
         f"Score estimate: {got:g}/{out_of:g} on the checks shown"
-        + (
-            f" (hidden checks add up to {sum(c.max_score for c in hidden):g} more)"
-            if hidden
-            else ""
-        ),
+        + (f" (hidden checks add up to {hidden_pts:g} more)" if n_hidden else ""),
     ]
     errors = [c for c in shown if c.status == "error"]
     if errors:
