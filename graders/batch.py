@@ -1,14 +1,13 @@
-"""Grade a roster: bounded concurrency, an append-only store, resume, shards, outputs.
+"""Grade a roster (`batch`), rescore a store (`rescore`), join shard stores (`merge`).
 
-Observing writes each student's observations to the store as soon as the student is done;
-every output (per-student JSON and Gradescope files, gradebooks) is then made from the store,
-the same way `rescore` makes it, so a resumed, merged or rescored batch writes the same files.
+Observing writes each student's observations to the store as soon as the student is done,
+with bounded concurrency; every output is then made from the store by the batch folder
+(graders/folder.py), the same way for all three commands.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 import traceback
@@ -18,18 +17,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from graders.course import Site
-from graders.errors import BadInput
+from graders.errors import EXIT_INTERRUPTED, BadInput
 from graders.evidence import now
-from graders.files import check_writable_dir, write_atomic
+from graders.files import check_writable_dir
+from graders.folder import BatchFolder
 from graders.labs import LabSpec
-from graders.results import BatchRow
-from graders.rubric import Rubric, score
+from graders.rubric import Rubric
+from graders.status import Status
 from graders.store import Grading, Store
 from graders.student import Student
-
-MANIFEST = "batch.json"
-STORE = "store.sqlite"
-NEEDS_REGRADE = "needs_regrade.csv"
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -50,39 +46,6 @@ def in_shard(netid: str, shard: tuple[int, int] | None) -> bool:
         return True
     k, n = shard
     return int(hashlib.sha256(netid.encode()).hexdigest()[:12], 16) % n == k - 1
-
-
-def open_out(out: Path, lab: str, *, resume: bool) -> Store:
-    """Claim an output folder for `lab`; refuse one holding another lab or an unfinished run."""
-    manifest = out / MANIFEST
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not manifest.is_file():
-        raise BadInput(
-            f"--out {out} exists and is not a labgrader batch folder; choose an empty or new folder"
-        )
-    if manifest.is_file():
-        try:
-            held = json.loads(manifest.read_text())["lab"]
-        except (ValueError, KeyError, OSError):
-            raise BadInput(f"{manifest} is damaged; choose another --out") from None
-        if held != lab:
-            raise BadInput(
-                f"--out {out} holds results of lab {held}, not {lab}; choose another folder"
-            )
-    check_writable_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    store = Store(out / STORE, lab)
-    if store.count() and not resume:
-        n = store.count()
-        store.close()
-        raise BadInput(
-            f"--out {out} already holds {n} gradings of {lab}: add --resume to "
-            "finish that batch, or choose another folder"
-        )
-    if not manifest.is_file():
-        write_atomic(manifest, json.dumps({"lab": lab, "created_at": now()}, indent=2) + "\n")
-    return store
 
 
 def observe_all(
@@ -131,46 +94,6 @@ def observe_all(
             raise
 
 
-def write_outputs(
-    store: Store,
-    rubric: Rubric,
-    out: Path,
-    durable: tuple[str, ...] = (),
-    *,
-    gradings: list[Grading] | None = None,
-) -> list[BatchRow]:
-    """Score each student's newest grading (`gradings`, when the caller has read
-    `store.latest()` already) and write their files, the gradebooks and needs_regrade.csv.
-
-    A `durable` check the newest grading could not read is judged from the latest earlier
-    reading of it (graders/durable.py)."""
-    from graders.course import canvas_assignment_id
-    from graders.durable import carry_forward
-    from graders.report import render
-    from graders.report.csv import gradebook, needs_regrade
-    from graders.report.lms import brightspace, canvas
-
-    canvas_id = canvas_assignment_id(rubric.lab)  # a bad course.yaml stops before any write
-    rows: list[BatchRow] = []
-    for g in store.latest() if gradings is None else gradings:
-        if g.outcome != "graded":
-            rows.append(BatchRow(g.student, None, g.reason))
-            continue
-        observations = carry_forward(g.observations, store.earlier(g.netid, g.row), durable)
-        result = score(observations, rubric, student=g.netid, graded_at=g.finished_at)
-        folder = out / "students" / g.netid
-        write_atomic(folder / "result.json", render(result, "json"))
-        write_atomic(
-            folder / "results.json", render(result, "gradescope", execution_time=g.seconds)
-        )
-        rows.append(BatchRow(g.student, result))
-    write_atomic(out / "gradebook.csv", gradebook(rows, rubric))
-    write_atomic(out / NEEDS_REGRADE, needs_regrade(rows, rubric))
-    write_atomic(out / "canvas.csv", canvas(rows, rubric, canvas_id))
-    write_atomic(out / "brightspace.csv", brightspace(rows, rubric))
-    return rows
-
-
 def progress_printer(total: int) -> tuple[Callable[[Grading], None], Callable[[], None]]:
     """A rich progress bar on a terminal (done/total, failures, ETA); silent otherwise."""
     if not sys.stderr.isatty():
@@ -201,8 +124,81 @@ def progress_printer(total: int) -> tuple[Callable[[Grading], None], Callable[[]
     failures = [0]
 
     def step(g: Grading) -> None:
-        if g.outcome != "graded" or any(o.status != "passed" for o in g.observations):
+        if g.outcome != "graded" or any(o.status != Status.PASSED for o in g.observations):
             failures[0] += 1
         bar.update(task, advance=1, failures=failures[0])
 
     return step, bar.stop
+
+
+def run_batch(
+    lab: LabSpec,
+    rubric: Rubric,
+    roster: list[Student],
+    out: Path,
+    *,
+    jobs: int,
+    resume: bool,
+    shard: str | None,
+) -> int:
+    """Grade every student of `roster` in shard `shard` (K/N) into the batch folder `out`."""
+    from graders.grade import preflight
+
+    if jobs < 1:
+        raise BadInput("--jobs must be at least 1")
+    started = time.monotonic()
+    part = parse_shard(shard)
+    students = [s for s in roster if in_shard(s.netid, part)]
+    folder = BatchFolder(out)
+    check_writable_dir(out)
+    site = preflight(lab, staff=True)
+    store = folder.claim(lab.id, resume=resume)
+    done = store.finished() if resume else set()
+    todo = [s for s in students if s.netid not in done]
+    print(
+        f"labgrader: {lab.id}: {len(students)} students"
+        + (f" in shard {shard}" if part else "")
+        + (f", {len(students) - len(todo)} already stored" if done else ""),
+        file=sys.stderr,
+    )
+    step, stop = progress_printer(len(todo))
+    try:
+        observe_all(
+            lab, todo, site, store, rubric.sha256, jobs=jobs, shard=shard or "", on_done=step
+        )
+    except KeyboardInterrupt:
+        stop()
+        print(
+            f"labgrader: interrupted; {store.count()} gradings are safe in {store.path}. "
+            "Run the same command with --resume to finish.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    stop()
+    return folder.finish(store, rubric, lab, started)
+
+
+def rescore(lab: LabSpec, rubric: Rubric, store_path: Path, out: Path | None) -> int:
+    """Every output again from a store, without the network: into the store's own batch
+    folder, or into `out`."""
+    started = time.monotonic()
+    store = Store.open_existing(store_path, lab.id)
+    folder = BatchFolder(out or store_path.parent)
+    if out:
+        folder.claim(lab.id, resume=True).close()
+    elif not folder.is_batch():
+        raise BadInput(f"{folder.path} is not a batch folder; give --out")
+    return folder.finish(store, rubric, lab, started)
+
+
+def merge(lab: LabSpec, rubric: Rubric, stores: list[Path], out: Path) -> int:
+    """Join shard stores (each a store file or its batch folder) into one batch folder."""
+    started = time.monotonic()
+    paths = [BatchFolder(p).store_path if p.is_dir() else p for p in stores]
+    sources = [Store.open_existing(p, lab.id) for p in paths]  # all checked before writing
+    folder = BatchFolder(out)
+    store = folder.claim(lab.id, resume=False)
+    for other in sources:
+        store.copy_from(other)
+        other.close()
+    return folder.finish(store, rubric, lab, started)

@@ -153,3 +153,48 @@ def private_key_fingerprint(path: Path) -> str:
         return ""
     digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
     return f"SHA256:{digest}"
+
+
+def course_key_line() -> str:
+    """The course staff key's public line, which students add to authorized_keys."""
+    key = staff_key()
+    if key is None:
+        raise BadInput("the course names no staff key (staff_key in rubrics/course.yaml)")
+    if not key.public_line:
+        raise BadInput(
+            f"the course file names only the staff key's fingerprint ({key.fingerprint}); "
+            "ask course staff for the key itself"
+        )
+    return key.public_line
+
+
+def course_key_file(path: str) -> Path:
+    """The course key's private half (batch --ssh-key): a private key, and the one the
+    course file names."""
+    from graders.student import check_key
+
+    key = Path(path).expanduser().resolve()
+    check_key(key, "--ssh-key")
+    named = staff_key()
+    if named is not None:
+        found = private_key_fingerprint(key)
+        if found and found != named.fingerprint:
+            raise BadInput(
+                f"--ssh-key {key} is not the course staff key: its fingerprint is {found}, "
+                f"rubrics/course.yaml names {named.fingerprint}"
+            )
+    return key
+
+
+def describe() -> str:
+    """The course file as a TA checks it: sites and where their credentials come from."""
+    data = course()
+    lines = [f"{course_path()}: {data.get('course', '')} {data.get('year', '')}".rstrip()]
+    for name, site in data["sites"].items():
+        cloud = f"clouds.yaml entry {site['cloud']!r}" if site.get("cloud") else "OS_* only"
+        lines.append(f"  site {name:9} {site['auth_url']}  ({cloud})")
+    key = staff_key()
+    lines.append(f"  staff key: {key.fingerprint if key else 'none named'}")
+    if data.get("weights"):
+        lines.append("  weights: " + ", ".join(f"{k} {v:g}" for k, v in data["weights"].items()))
+    return "".join(f"{line}\n" for line in lines)

@@ -16,6 +16,7 @@ from pathlib import Path
 from graders.errors import BadInput
 from graders.files import write_atomic
 from graders.results import Result
+from graders.status import Status, counts_as_passed
 
 DEMO_PROFILES = [
     "healthy",
@@ -98,7 +99,7 @@ def _print_summary(rows: list[tuple], took: float, out: Path) -> int:
     mismatches = 0
     for st, spec, result, secs in rows:
         expected = st.expected(spec.id)
-        got = {c.check: c.observed for c in result.checks}
+        got = {c.check: c.observed for c in result.items}
         wrong = {k: (v, got.get(k)) for k, v in expected.items() if got.get(k) != v}
         mismatches += bool(wrong)
         table.add_row(
@@ -124,8 +125,8 @@ def _not_passed(result: Result) -> str:
     """What went wrong, naming the root causes; what they blocked is only counted."""
     causes = [
         f"{c.id} ({c.observed})"
-        for c in result.checks
-        if c.observed not in ("passed", "waived", "skipped")
+        for c in result.items
+        if c.observed and not counts_as_passed(c.observed) and c.observed != Status.SKIPPED
     ]
-    skipped = sum(c.observed == "skipped" for c in result.checks)
+    skipped = sum(c.observed == Status.SKIPPED for c in result.items)
     return ", ".join(causes) + (f"; {skipped} skipped" if skipped else "")

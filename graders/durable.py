@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from graders.evidence import Evidence, Observation
+from graders.status import Status
 
-READ = ("passed", "failed")  # the record was read and judged
+READ = (Status.PASSED, Status.FAILED)  # the record was read and judged
 
 
 def carry_forward(

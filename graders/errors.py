@@ -6,6 +6,12 @@ Anything else escaping a check is a grader fault (`error`), never charged to the
 
 from __future__ import annotations
 
+# Exit codes. check: 0 every visible check passed, 1 some did not. batch, rescore, merge: 0
+# every student's result is complete, 1 some student's grade is not known (a grader error or
+# a crash: needs_regrade.csv). Every command: 2 bad input (BadInput), 130 interrupted.
+EXIT_OK, EXIT_NOT_ALL_PASSED, EXIT_NEEDS_REGRADE, EXIT_BAD_INPUT = 0, 1, 1, 2
+EXIT_INTERRUPTED = 130
+
 
 class BadInput(Exception):
     """Input the user must fix (student file, lab id, rubric, key): one line, exit code 2."""

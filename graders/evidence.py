@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from graders.status import Status
+
 MAX_EXCERPT = 4096  # bytes of text kept per piece of evidence
-STATUSES = ("passed", "failed", "skipped", "unreachable", "error", "waived")
 
 _SECRET_PATTERNS = [
     # PEM private keys, whole block.
@@ -105,7 +106,7 @@ class Observation:
     """The outcome of one check for one student: status, message, measurements, evidence."""
 
     check: str
-    status: str
+    status: Status
     message: str = ""
     help: str = ""
     measurements: dict[str, float | int | str | bool | None] = field(default_factory=dict)
@@ -122,5 +123,6 @@ class Observation:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Observation:
         d = dict(d)
+        d["status"] = Status(d["status"])
         d["evidence"] = [Evidence(**e) for e in d.get("evidence", [])]
         return cls(**d)

@@ -80,3 +80,12 @@ def load_lab(lab_id: str) -> LabSpec:
     if unknown:
         raise BadInput(f"lab {lab_id}: durable names unknown checks {', '.join(unknown)}")
     return LabSpec(lab_id, config, checks)
+
+
+def describe_labs() -> str:
+    """A line per lab: id, title, site, number of checks."""
+    lines = []
+    for lab_id in lab_ids():
+        lab = load_lab(lab_id)
+        lines.append(f"{lab_id:20} {lab.title} ({lab.config['site']}, {len(lab.checks)} checks)")
+    return "".join(f"{line}\n" for line in lines)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from graders.evidence import parse_time
+from graders.status import Status, counts_as_passed
 
 WITHHELD = ("hidden", "after_published")  # rubric visibilities shown only once staff release
 HIDDEN_TITLE = "Hidden check"
@@ -16,13 +17,13 @@ HIDDEN_TITLE = "Hidden check"
 class ItemResult:
     id: str
     title: str
-    status: str  # judged: passed only with full points; `hidden` in a student's view
+    status: Status  # judged: passed only with full points; `hidden` in a student's view
     score: float
     max_score: float
     feedback: str
     measurements: dict[str, Any] = field(default_factory=dict)
     visibility: str = "visible"
-    observed: str = ""  # the check's own status, before judging
+    observed: Status | None = None  # the check's own status, before judging
     check: str = ""  # the check this item judged (several items may judge one check)
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
@@ -43,17 +44,19 @@ class Result:
     rubric_sha256: str
     grader_version: str
     complete: bool
-    checks: list[ItemResult]
+    items: list[ItemResult]  # one per rubric item; "checks" in the JSON document
     due: str | None = None
     leaderboard: list[dict[str, Any]] = field(default_factory=list)  # {name, value, order}
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON document (graders/schemas/result.schema.json): items go under "checks"."""
         d = asdict(self)
+        d["checks"] = d.pop("items")
         for key in ("due", "leaderboard"):
             if not d[key]:
                 del d[key]
         for c in d["checks"]:
-            if c["status"] == "hidden":  # a withheld item names neither its check nor outcome
+            if c["status"] == Status.HIDDEN:  # a withheld item names neither check nor outcome
                 for key in ("observed", "check", "evidence"):
                     del c[key]
         return d
@@ -61,23 +64,27 @@ class Result:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Result:
         d = dict(d)
-        d["checks"] = [ItemResult(**c) for c in d["checks"]]
-        return cls(**d)
+        items = []
+        for c in d.pop("checks"):
+            c = {**c, "status": Status(c["status"])}
+            c["observed"] = Status(c["observed"]) if c.get("observed") else None
+            items.append(ItemResult(**c))
+        return cls(**d, items=items)
 
     def due_at(self) -> datetime | None:
         return parse_time(self.due) if self.due else None
 
     def not_judged(self) -> list[str]:
         """Ids of the items a grader error kept from being judged (staff must regrade)."""
-        return [c.id for c in self.checks if c.status == "error"]
+        return [c.id for c in self.items if c.status == Status.ERROR]
 
     def all_shown_passed(self, now: datetime) -> bool:
         """Every check a student may see passed; a skipped check worth no points (one that
         does not apply, e.g. no repository named) does not count against that."""
         due = self.due_at()
         return all(
-            c.status in ("passed", "waived") or (c.status == "skipped" and not c.max_score)
-            for c in self.checks
+            counts_as_passed(c.status) or (c.status == Status.SKIPPED and not c.max_score)
+            for c in self.items
             if c.shown(now, due)
         )
 
@@ -87,17 +94,17 @@ class Result:
         maximum, `complete` and the leaderboard come from the shown items alone, so that no
         hidden outcome can be inferred from them. Staff outputs use the whole result."""
         due = self.due_at()
-        checks, hidden = [], 0
-        for c in self.checks:
+        items, hidden = [], 0
+        for c in self.items:
             if c.shown(now, due):
-                checks.append(c)
+                items.append(c)
                 continue
             hidden += 1
-            checks.append(
+            items.append(
                 ItemResult(
                     id=f"hidden-{hidden}",
                     title=HIDDEN_TITLE,
-                    status="hidden",
+                    status=Status.HIDDEN,
                     score=0.0,
                     max_score=c.max_score,
                     feedback="",
@@ -106,13 +113,13 @@ class Result:
             )
         if not hidden:
             return self
-        counted = [c for c in checks if c.status not in ("error", "hidden")]
+        counted = [c for c in items if c.status not in (Status.ERROR, Status.HIDDEN)]
         return replace(
             self,
             score=round(sum(c.score for c in counted), 2),
             max_score=round(sum(c.max_score for c in counted), 2),
-            complete=not any(c.status == "error" for c in checks),
-            checks=checks,
+            complete=not any(c.status == Status.ERROR for c in items),
+            items=items,
             leaderboard=[],  # a value on it may be what a hidden item scores
         )
 

@@ -18,6 +18,7 @@ from graders.evidence import Observation, parse_time
 from graders.files import load_yaml
 from graders.labs import LabSpec, rubrics_dir
 from graders.results import ItemResult, Result
+from graders.status import Status, counts_as_passed
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,14 @@ class Rubric:
 
 def rubric_path(lab_id: str) -> Path:
     return rubrics_dir() / f"{lab_id}.yaml"
+
+
+def load_lab_rubric(lab_id: str, rubric_file: str | Path | None = None) -> tuple[LabSpec, Rubric]:
+    """A lab and the rubric it is scored with (its own, unless `rubric_file` names another)."""
+    from graders.labs import load_lab
+
+    lab = load_lab(lab_id)
+    return lab, load_rubric(rubric_file or rubric_path(lab_id), lab)
 
 
 def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
@@ -114,19 +123,29 @@ def _known_check(check_id: str, where: str, lab: LabSpec | None) -> None:
         )
 
 
+def validate_rubric_file(path: str | Path) -> str:
+    """Check a rubric against its schema and the lab it names; a line saying what it holds."""
+    lab_id = load_yaml(path, "rubric", "rubric")["lab"]
+    _, rubric = load_lab_rubric(lab_id, path)
+    held = f"{len(rubric.items)} items, {rubric.max_score:g} points"
+    return f"{path}: valid rubric for {lab_id}: {held}"
+
+
 def score(
     observations: list[Observation],
     rubric: Rubric,
     *,
     student: str,
     graded_at: str,
-    waivers: dict[str, str] | None = None,
 ) -> Result:
-    """Judge observations against a rubric. Pure: no I/O, no clock."""
+    """Judge observations against a rubric. Pure: no I/O, no clock.
+
+    Staff waivers and overrides are not the rubric's: the course gradebook applies them to a
+    scored Result afterwards, item by item (status `waived`, the justification as feedback),
+    so that a rescore with a new rubric keeps them."""
     by_check = {o.check: o for o in observations}
-    waivers = waivers or {}
-    items = [_judge(item, by_check.get(item.check), waivers.get(item.id)) for item in rubric.items]
-    counted = [i for i in items if i.status != "error"]
+    items = [_judge(item, by_check.get(item.check)) for item in rubric.items]
+    counted = [i for i in items if i.status != Status.ERROR]
     return Result(
         lab=rubric.lab,
         student=student,
@@ -136,7 +155,7 @@ def score(
         rubric_sha256=rubric.sha256,
         grader_version=__version__,
         complete=len(counted) == len(items),
-        checks=items,
+        items=items,
         due=rubric.due,
         leaderboard=_leaderboard(rubric.leaderboard, by_check),
     )
@@ -159,9 +178,9 @@ def curve_fraction(value: float, full: float, zero: float) -> float:
     return max(0.0, min(1.0, frac))
 
 
-def _judge(item: Item, obs: Observation | None, waiver: str | None) -> ItemResult:
+def _judge(item: Item, obs: Observation | None) -> ItemResult:
     if obs is None:
-        obs = Observation(item.check, "error", "grader error: the check left no observation")
+        obs = Observation(item.check, Status.ERROR, "grader error: the check left no observation")
     values: dict[str, Any] = {
         **obs.measurements,
         "message": obs.message,
@@ -170,13 +189,11 @@ def _judge(item: Item, obs: Observation | None, waiver: str | None) -> ItemResul
     }
     status, points = obs.status, 0.0
     template = item.feedback.get(status, "")
-    if waiver is not None:
-        status, points, template = "waived", item.points, f"Waived by staff: {waiver}"
-    elif status == "passed" and item.curve:
+    if status == Status.PASSED and item.curve:
         status, points, template = _curve(item, obs, values)
-    elif status == "passed":
+    elif status == Status.PASSED:
         points = item.points
-    elif status == "error" and not template:
+    elif status == Status.ERROR and not template:
         template = "{message}. This is a grader problem: it is not counted against you."
     result = ItemResult(
         id=item.id,
@@ -196,31 +213,31 @@ def _judge(item: Item, obs: Observation | None, waiver: str | None) -> ItemResul
     return result
 
 
-def _curve(item: Item, obs: Observation, values: dict[str, Any]) -> tuple[str, float, str]:
+def _curve(item: Item, obs: Observation, values: dict[str, Any]) -> tuple[Status, float, str]:
     curve = item.curve or {}
     name, unit = curve["measurement"], curve.get("unit", "")
     value = obs.measurements.get(name)
     values.update(value=value, full=_num(curve["full"]), zero=_num(curve["zero"]), unit=unit)
     if not _is_number(value):
-        return "failed", 0.0, f"The measurement {name} was not recorded, so no points."
+        return Status.FAILED, 0.0, f"The measurement {name} was not recorded, so no points."
     frac = curve_fraction(float(value), float(curve["full"]), float(curve["zero"]))
     points = item.points * frac
     values["value"] = _num(value)
     if frac >= 1.0:
-        return "passed", points, item.feedback.get("passed", "")
+        return Status.PASSED, points, item.feedback.get("passed", "")
     default = (
         f"{name} = {{value}}{unit}: full points at {{full}}{unit}, none at "
         f"{{zero}}{unit}, so {{score}} of {{points}} points."
     )
-    return "failed", points, item.feedback.get("partial", default)
+    return Status.FAILED, points, item.feedback.get("partial", default)
 
 
-def _feedback(template: str, values: dict[str, Any], status: str) -> str:
+def _feedback(template: str, values: dict[str, Any], status: Status) -> str:
     try:
         text = template.format_map(_Keep(values)) if template else ""
     except (ValueError, IndexError, TypeError):  # a bad format spec in the rubric text
         text = template
-    if status in ("passed", "waived", "error"):
+    if counts_as_passed(status) or status == Status.ERROR:
         return text.strip()
     # What was seen (the check's message), what was expected (the rubric's text), what to
     # try (the check's help); a template that quotes {message} or {help} places them itself.

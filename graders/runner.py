@@ -17,6 +17,7 @@ from graders.checks import Check, Lab, Session
 from graders.errors import Failure, GraderFault, Skip, TransportError
 from graders.evidence import Evidence, Observation, now
 from graders.limits import Clock, bind_clock
+from graders.status import Status, counts_as_passed
 
 log = logging.getLogger("labgrader.runner")
 RETRY_BACKOFF_S = 0.5
@@ -57,7 +58,7 @@ def run_check(check: Check, session: Session) -> Observation:
         return t0 + check.timeout + clock.queued_s() - time.monotonic()
 
     lab = Lab(session, check)
-    obs = Observation(check.id, "error", started_at=started)
+    obs = Observation(check.id, Status.ERROR, started_at=started)
     attempt = 0
     while True:
         attempt += 1
@@ -104,20 +105,20 @@ def _attempt(
     return box[0]
 
 
-def _judge(outcome: BaseException | None, check: Check) -> tuple[str, str, str]:
+def _judge(outcome: BaseException | None, check: Check) -> tuple[Status, str, str]:
     if outcome is None:
-        return "passed", "", ""
+        return Status.PASSED, "", ""
     if isinstance(outcome, Failure):
-        return "failed", outcome.message, outcome.help
+        return Status.FAILED, outcome.message, outcome.help
     if isinstance(outcome, Skip):
-        return "skipped", outcome.message, ""
+        return Status.SKIPPED, outcome.message, ""
     if isinstance(outcome, TransportError):
-        status = "unreachable" if outcome.unreachable else "failed"
+        status = Status.UNREACHABLE if outcome.unreachable else Status.FAILED
         return status, outcome.message, outcome.help
     if isinstance(outcome, GraderFault):
-        return "error", f"grader error: {outcome}", ""
+        return Status.ERROR, f"grader error: {outcome}", ""
     log.exception("check %s raised", check.id, exc_info=outcome)
-    return "error", f"grader error: {type(outcome).__name__}: {outcome}", ""
+    return Status.ERROR, f"grader error: {type(outcome).__name__}: {outcome}", ""
 
 
 def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[Observation]:
@@ -141,7 +142,7 @@ def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[
             if not all(p in results for p in c.depends):
                 continue
             pending.remove(c)
-            blocked = [p for p in c.depends if results[p].status not in ("passed", "waived")]
+            blocked = [p for p in c.depends if not counts_as_passed(results[p].status)]
             if blocked:
                 results[c.id] = _skipped(c, blocked, titles)
                 continue
@@ -156,6 +157,8 @@ def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[
 
 def _skipped(c: Check, blocked: list[str], titles: dict[str, str]) -> Observation:
     names = ", ".join(f"{b} ({titles[b]})" for b in blocked)
-    obs = Observation(c.id, "skipped", f"skipped because {names} did not pass", started_at=now())
+    obs = Observation(
+        c.id, Status.SKIPPED, f"skipped because {names} did not pass", started_at=now()
+    )
     obs.evidence.append(Evidence.make("note", obs.message))
     return obs

@@ -117,11 +117,21 @@ class Store:
 
     @classmethod
     def open_existing(cls, path: str | Path, lab: str) -> Store:
-        """An existing store of `lab`; another lab's, or no store, is refused in one line."""
+        """An existing store of `lab`, its rows checked against their hashes; another lab's,
+        an edited one, or no store, is refused in one line."""
         held = cls.lab_of(path)
         if held != lab:
             raise BadInput(f"store {path} holds lab {held}, not {lab}")
-        return cls(path, lab, create=False)
+        store = cls(path, lab, create=False)
+        edited = store.verify()
+        if edited:
+            store.close()
+            shown = ", ".join(sorted(set(edited))[:10])
+            raise BadInput(
+                f"store {path}: the stored observations of {len(edited)} grading(s) no longer "
+                f"match their hash ({shown}): the store was edited; regrade from the archive"
+            )
+        return store
 
     def add(self, g: Grading) -> Grading:
         payload = json.dumps([o.to_dict() for o in g.observations], sort_keys=True)

@@ -164,7 +164,7 @@ def assert_as_expected(student, lab_id: str, result, strict_feedback: bool = Fal
 
     from graders.files import schema
 
-    got = {c.check: c.observed for c in result.checks}
+    got = {c.check: c.observed for c in result.items}
     want = student.expected(lab_id)
     wrong = {
         k: (want.get(k, _ABSENT), got.get(k, _ABSENT))
@@ -173,7 +173,7 @@ def assert_as_expected(student, lab_id: str, result, strict_feedback: bool = Fal
     }
     assert not wrong, f"{student.profile}: (expected, observed) {wrong}"
     jsonschema.validate(result.to_dict(), schema("result"))
-    for c in result.checks:
+    for c in result.items:
         assert c.evidence, f"{student.profile}: {c.id} kept no evidence"
         if c.observed == "passed" or (c.observed == "skipped" and not strict_feedback):
             continue

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from graders.batch import write_outputs
 from graders.evidence import Evidence, Observation
+from graders.folder import BatchFolder
 from graders.labs import load_lab
 from graders.rubric import load_rubric, rubric_path
 from graders.store import Grading, Store
@@ -35,7 +35,7 @@ def test_a_gone_instance_keeps_its_durable_records(tmp_path: Path) -> None:
     store = Store(tmp_path / "store.sqlite", LAB)
     store.add(grading(before, "2026-11-01T10:00:00.000+00:00"))
     store.add(grading(after, "2026-12-20T10:00:00.000+00:00"))
-    write_outputs(store, load_rubric(rubric_path(LAB), lab), tmp_path, durable)
+    BatchFolder(tmp_path).write_outputs(store, load_rubric(rubric_path(LAB), lab), durable)
     result = json.loads((tmp_path / "students/st001/result.json").read_text())
     seen = {i["check"]: i for i in result["checks"]}
     # durable: the earlier reading stands, and says where it came from
@@ -56,7 +56,9 @@ def test_a_new_reading_of_a_durable_record_wins(tmp_path: Path) -> None:
     store.add(grading({c: "passed" for c in checks}, "2026-11-01T10:00:00.000+00:00"))
     now = {c: "passed" for c in checks} | {"experiment_runs": "failed"}
     store.add(grading(now, "2026-11-02T10:00:00.000+00:00"))
-    write_outputs(store, load_rubric(rubric_path(LAB), lab), tmp_path, tuple(lab.config["durable"]))
+    BatchFolder(tmp_path).write_outputs(
+        store, load_rubric(rubric_path(LAB), lab), tuple(lab.config["durable"])
+    )
     result = json.loads((tmp_path / "students/st001/result.json").read_text())
     seen = {i["check"]: i for i in result["checks"]}
     assert seen["experiment_runs"]["observed"] == "failed"

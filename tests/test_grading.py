@@ -51,7 +51,7 @@ def test_every_profile_is_graded_as_expected(by_profile, profile: str, lab_id: s
 
 def test_unreachable_feedback_names_address_and_port(by_profile) -> None:
     result, _ = graded(by_profile["host_down"], "cloud-chi")
-    web = next(c for c in result.checks if c.id == "web_page")
+    web = next(c for c in result.items if c.id == "web_page")
     student_ip = web.evidence[0]["summary"].split("//")[1].split(":")[0]
     assert student_ip.startswith("127.") and student_ip in web.feedback
     assert "refused" in web.feedback and "port 80" in web.feedback

@@ -31,7 +31,7 @@ PROFILES = {
 def test_every_profile_is_graded_as_expected(lab_room) -> None:
     lab_id, r = lab_room
     graded = {s.profile: result for s, result in graded_as_expected(lab_id, r.students)}
-    checks = {p: {c.id: c for c in result.checks} for p, result in graded.items()}
+    checks = {p: {c.id: c for c in result.items} for p, result in graded.items()}
     if lab_id == "eval-offline-chi":
         healthy = checks["healthy"]["suite_runs"].measurements
         assert (healthy["tests"], healthy["passed"], healthy["failures"]) == (5, 5, 0)

@@ -35,7 +35,7 @@ def room(tmp_path_factory) -> Iterator[object]:
 
 def test_every_profile_is_graded_as_expected(room) -> None:
     graded = graded_as_expected(LAB, room.students)
-    by = {s.profile: {c.id: c for c in result.checks} for s, result in graded}
+    by = {s.profile: {c.id: c for c in result.items} for s, result in graded}
     # The failures name what was seen.
     assert "test-staging" in by["staging_test_failed"]["argo_workflows"].feedback
     assert "canary serves 1.0.2" in by["canary_stale"]["versions_agree"].feedback

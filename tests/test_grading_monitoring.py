@@ -44,13 +44,13 @@ def room(tmp_path_factory) -> Iterator[object]:
 
 def test_every_profile_is_graded_as_expected(room) -> None:
     graded = dict((s.profile, r) for s, r in graded_as_expected(LAB, room.students))
-    feedback = {c.id: c.feedback for c in graded["prometheus_target_down"].checks}
+    feedback = {c.id: c.feedback for c in graded["prometheus_target_down"].items}
     assert "connection refused" in feedback["prometheus_target"]
-    feedback = {c.id: c.feedback for c in graded["panel_unknown_metric"].checks}
+    feedback = {c.id: c.feedback for c in graded["panel_unknown_metric"].items}
     assert (
         "http_request_total (panel 'Requests per second') unknown" in feedback["dashboard_queries"]
     )
-    feedback = {c.id: c.feedback for c in graded["grafana_huge"].checks}
+    feedback = {c.id: c.feedback for c in graded["grafana_huge"].items}
     assert "MiB" in feedback["grafana_dashboards"]
 
 

@@ -56,7 +56,7 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
     graded = graded_as_expected(lab_id, r.students, lab)
     if lab_id == "serve-system-chi":
         healthy = next(res for s, res in graded if s.profile == "healthy")
-        m = {c.id: c.measurements for c in healthy.checks}
+        m = {c.id: c.measurements for c in healthy.items}
         assert m["latency_p50"]["p50_ms"] > 0 and m["throughput_c16"]["throughput_rps"] > 0
         assert m["gpu_used"]["gpus_busy"] >= 1  # busy while the load ran
         # the leaderboard names measurements the checks really record
@@ -75,5 +75,5 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
             ("redirect_away", "another host"),
             ("stall_mid_body", "stalled after"),
         ):
-            fb = next(c.feedback for c in hostile[profile].checks if c.check == "predict_valid")
+            fb = next(c.feedback for c in hostile[profile].items if c.check == "predict_valid")
             assert needle in fb, (profile, fb)

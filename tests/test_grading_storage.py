@@ -39,7 +39,7 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
     graded = graded_as_expected(lab_id, r.students)
     if lab_id == "data-persist-chi":  # the durable record: the listing with sizes and MD5s
         result = next(res for s, res in graded if s.profile == "healthy")
-        listing = next(c for c in result.checks if c.check == "object_container")
+        listing = next(c for c in result.items if c.check == "object_container")
         assert listing.measurements["objects"] == 66
         assert len(listing.measurements["listing_sha256"]) == 64
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import jsonschema
+import pytest
 
 from graders.evidence import Observation
 from graders.files import schema
@@ -167,3 +169,28 @@ def test_rubric_validate_reports_points(capsys) -> None:
 
     assert main(["rubric", "validate", "rubrics/cloud-chi.yaml"]) == 0
     assert "valid rubric for cloud-chi: 13 items, 21 points" in capsys.readouterr().out
+
+
+def test_an_unknown_format_is_refused_not_taken_for_text() -> None:
+    from graders.report import render
+    from graders.results import Result
+
+    result = Result("lab", "s", 0, 0, "t", "0" * 64, "v", True, [])
+    with pytest.raises(ValueError, match="unknown format 'html'"):
+        render(result, "html")
+
+
+def test_a_batch_reports_the_time_it_took(tmp_path: Path, capsys) -> None:
+    """rescore's wall time once always read about 0 s: the time is taken from the start of
+    the command, not from just before the outputs."""
+    import time
+
+    from graders.folder import BatchFolder
+    from graders.labs import load_lab
+    from graders.rubric import load_rubric, rubric_path
+
+    lab = load_lab("hello-chameleon")
+    folder = BatchFolder(tmp_path / "out")
+    store = folder.claim(lab.id, resume=False)
+    folder.finish(store, load_rubric(rubric_path(lab.id), lab), lab, time.monotonic() - 7.0)
+    assert "7.0 s" in capsys.readouterr().out

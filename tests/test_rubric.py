@@ -59,7 +59,7 @@ def test_passed_failed_and_totals(tmp_path: Path) -> None:
         student="s1",
         graded_at="2026-01-01T00:00:00+00:00",
     )
-    by = {c.id: c for c in result.checks}
+    by = {c.id: c for c in result.items}
     assert [by[k].score for k in "abcd"] == [2, 3, 0, 0]
     assert result.score == 5 and result.max_score == 10 and result.complete
     assert by["c"].visibility == "hidden"
@@ -70,7 +70,7 @@ def test_passed_failed_and_totals(tmp_path: Path) -> None:
 def test_curve_is_linear_between_full_and_zero(tmp_path: Path) -> None:
     rubric = load_rubric(write(tmp_path, RUBRIC))
     result = score([obs("b", "passed", p95_ms=300)], rubric, student="s", graded_at="t")
-    b = next(c for c in result.checks if c.id == "b")
+    b = next(c for c in result.items if c.id == "b")
     assert b.score == 1.5 and b.status == "failed"  # partial credit is not a pass
     assert "p95_ms = 300 ms" in b.feedback and "1.5 of 3" in b.feedback
     assert curve_fraction(50, 100, 500) == 1.0 and curve_fraction(900, 100, 500) == 0.0
@@ -79,7 +79,7 @@ def test_curve_is_linear_between_full_and_zero(tmp_path: Path) -> None:
 
 def test_missing_measurement_scores_zero(tmp_path: Path) -> None:
     rubric = load_rubric(write(tmp_path, RUBRIC))
-    b = score([obs("b", "passed")], rubric, student="s", graded_at="t").checks[1]
+    b = score([obs("b", "passed")], rubric, student="s", graded_at="t").items[1]
     assert b.score == 0 and b.status == "failed" and "not recorded" in b.feedback
 
 
@@ -89,29 +89,16 @@ def test_error_is_not_counted_and_flags_incomplete(tmp_path: Path) -> None:
     result = score([*seen, obs("d", "passed")], rubric, student="s", graded_at="t")
     assert not result.complete
     assert result.max_score == 8  # a's 2 points are out of the total, not a zero
-    assert "not counted against you" in result.checks[0].feedback
+    assert "not counted against you" in result.items[0].feedback
 
 
 def test_feedback_template_quotes_message_and_help(tmp_path: Path) -> None:
     rubric = load_rubric(write(tmp_path, RUBRIC))
     o = obs("a", "failed", "saw HTTP 404")
     o.help = "start the container"
-    a = score([o], rubric, student="s", graded_at="t").checks[0]
+    a = score([o], rubric, student="s", graded_at="t").items[0]
     # the template placed {message}, so it is not repeated; the help still follows
     assert a.feedback == "Expected A. saw HTTP 404\nTry: start the container"
-
-
-def test_waiver_gives_full_points_with_justification(tmp_path: Path) -> None:
-    rubric = load_rubric(write(tmp_path, RUBRIC))
-    result = score(
-        [obs("a", "unreachable", "down")],
-        rubric,
-        student="s",
-        graded_at="t",
-        waivers={"a": "TACC outage 2026-02-03"},
-    )
-    assert result.checks[0].status == "waived" and result.checks[0].score == 2
-    assert "TACC outage" in result.checks[0].feedback
 
 
 def test_score_is_pure(tmp_path: Path) -> None:

@@ -47,6 +47,21 @@ def test_store_refuses_another_lab_and_garbage(tmp_path: Path) -> None:
         Store.lab_of(junk)
 
 
+def test_an_edited_store_is_refused_where_it_is_read(tmp_path: Path) -> None:
+    """rescore, merge and rubric diff open stores with open_existing: a row whose observations
+    no longer match their hash (the triggers dropped, a status rewritten) stops them."""
+    path = tmp_path / "s.sqlite"
+    store = Store(path, "cloud-chi")
+    store.add(grading("a", "failed"))
+    store.db.executescript(
+        "DROP TRIGGER gradings_no_update;"
+        "UPDATE gradings SET observations = replace(observations, 'failed', 'passed');"
+    )
+    store.close()
+    with pytest.raises(BadInput, match="no longer match their hash .a.: the store was edited"):
+        Store.open_existing(path, "cloud-chi")
+
+
 def test_roster_reports_every_problem_with_line_numbers(tmp_path: Path, key: Path) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text(

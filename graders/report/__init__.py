@@ -1,20 +1,40 @@
-"""Renderers of a Result: text for people, json for tools, gradescope for Gradescope."""
+"""Renderers of a Result, in one table that `check --format` and a batch's per-student files
+both read: text for people, json for tools, gradescope for Gradescope.
+
+A new format is one entry here and one module `graders/report/<module>.py` with a
+`render(result, **kwargs) -> str`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from graders.results import Result
+if TYPE_CHECKING:  # --help lists the formats without importing any renderer
+    from graders.results import Result
 
-FORMATS = ("text", "json", "gradescope")
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    module: str  # graders.report.<module>, imported when the format is used
+    batch_file: str  # the file a batch writes per student in this format ("": none)
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("text", "text", ""),
+        Format("json", "json", "result.json"),
+        Format("gradescope", "gradescope", "results.json"),
+    )
+}
 
 
 def render(result: Result, fmt: str, **kwargs: object) -> str:
-    renderer: Callable[..., str]
-    if fmt == "json":
-        from graders.report.json import render as renderer
-    elif fmt == "gradescope":
-        from graders.report.gradescope import render as renderer
-    else:
-        from graders.report.text import render as renderer
-    return renderer(result, **kwargs)
+    """`result` in format `fmt`; an unknown format is refused, never taken for text."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    module = importlib.import_module(f"graders.report.{FORMATS[fmt].module}")
+    return module.render(result, **kwargs)

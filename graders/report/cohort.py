@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from graders.results import Result
+from graders.status import Status, counts_as_passed
 
 if TYPE_CHECKING:  # report reads results; the store is only named in annotations
     from graders.store import Grading
@@ -39,13 +40,13 @@ class ItemStats:
 def item_analysis(results: list[Result]) -> list[ItemStats]:
     stats: dict[str, ItemStats] = {}
     for r in results:
-        for c in r.checks:
+        for c in r.items:
             s = stats.setdefault(c.id, ItemStats(c.id, c.title, 0, 0, 0))
-            if c.status == "error":
+            if c.status == Status.ERROR:
                 s.errors += 1  # the grader's fault: not the check's pass rate
                 continue
             s.graded += 1
-            s.passed += c.status in ("passed", "waived")
+            s.passed += counts_as_passed(c.status)
     return list(stats.values())
 
 

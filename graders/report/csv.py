@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from graders.files import FORMULA_STARTS
 from graders.results import BatchRow
+from graders.status import Status
 
 if TYPE_CHECKING:  # report reads results; the rubric is only named in annotations
     from graders.rubric import Rubric
@@ -48,9 +49,9 @@ def gradebook(rows: list[BatchRow], rubric: Rubric) -> str:
     ]
     for row in rows:
         result = row.result
-        by_id = {c.id: c for c in result.checks} if result else {}
+        by_id = {c.id: c for c in result.items} if result else {}
         cells = [
-            number(by_id[i].score) if i in by_id and by_id[i].status != "error" else ""
+            number(by_id[i].score) if i in by_id and by_id[i].status != Status.ERROR else ""
             for i in items
         ]
         totals = ["", "", ""]
@@ -79,7 +80,7 @@ def reason(row: BatchRow) -> str:
     """Why a student's grade is not known yet (in one line); "" when it is."""
     if row.result is None:
         return f"grader crashed: {row.crash}".splitlines()[0]
-    errors = [c for c in row.result.checks if c.status == "error"]
+    errors = [c for c in row.result.items if c.status == Status.ERROR]
     if not errors:
         return ""
     first = errors[0].feedback.splitlines()[0] if errors[0].feedback else ""

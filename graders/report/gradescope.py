@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from graders.results import ItemResult, Result
+from graders.status import Status, counts_as_passed
 
 VISIBILITY = {
     "visible": "visible",
@@ -38,11 +39,11 @@ NOT_GRADED = (
 
 
 def render(result: Result, *, execution_time: float | None = None, **_: object) -> str:
-    tests = [_test(n, item) for n, item in enumerate(result.checks, 1)]
+    tests = [_test(n, item) for n, item in enumerate(result.items, 1)]
     not_judged = result.not_judged()
-    passed = sum(1 for c in result.checks if c.status == "passed")
+    passed = sum(1 for c in result.items if c.status == Status.PASSED)
     output = (
-        f"{result.lab}: {passed} of {len(result.checks)} checks passed, "
+        f"{result.lab}: {passed} of {len(result.items)} checks passed, "
         f"{result.score:g}/{result.max_score:g} points"
     )
     if not_judged:
@@ -117,7 +118,7 @@ def _test(n: int, item: ItemResult) -> dict[str, Any]:
         "visibility": VISIBILITY[item.visibility],
         "tags": [item.id, item.status],
     }
-    if item.status == "hidden":  # a student's own view: the points, nothing of the outcome
+    if item.status == Status.HIDDEN:  # a student's own view: the points, not the outcome
         return test | {
             "score": 0,
             "max_score": item.max_score,
@@ -128,15 +129,15 @@ def _test(n: int, item: ItemResult) -> dict[str, Any]:
         "status": item.status,
         "evidence_sha256": [e["sha256"] for e in item.evidence],
     }
-    if item.status == "skipped" and not item.max_score:
+    if item.status == Status.SKIPPED and not item.max_score:
         return test | {"status": "passed", "output": f"Does not apply: {item.feedback}".strip()}
     output = f"[{item.status}] {item.feedback}".strip()
-    if item.status == "error":
+    if item.status == Status.ERROR:
         output = f"{NOT_GRADED}\n{output}"
     return test | {
-        "score": 0 if item.status == "error" else item.score,
+        "score": 0 if item.status == Status.ERROR else item.score,
         "max_score": item.max_score,
-        "status": "passed" if item.status in ("passed", "waived") else "failed",
+        "status": "passed" if counts_as_passed(item.status) else "failed",
         "output": output,
     }
 

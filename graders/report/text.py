@@ -7,26 +7,27 @@ withheld items (status `hidden`) are summed up in one line, never described.
 from __future__ import annotations
 
 from graders.results import Result
+from graders.status import Status
 
 MARKS = {
-    "passed": "✓",
-    "failed": "✗",
-    "skipped": "–",
-    "unreachable": "⚠",
-    "error": "!",
-    "waived": "W",
+    Status.PASSED: "✓",
+    Status.FAILED: "✗",
+    Status.SKIPPED: "–",
+    Status.UNREACHABLE: "⚠",
+    Status.ERROR: "!",
+    Status.WAIVED: "W",
 }
 
 
 def render(result: Result, **_: object) -> str:
-    shown = [c for c in result.checks if c.status != "hidden"]
-    hidden_pts = sum(c.max_score for c in result.checks if c.status == "hidden")
-    n_hidden = len(result.checks) - len(shown)
+    shown = [c for c in result.items if c.status != Status.HIDDEN]
+    hidden_pts = sum(c.max_score for c in result.items if c.status == Status.HIDDEN)
+    n_hidden = len(result.items) - len(shown)
     lines = [f"{result.lab}: {result.student}", ""]
     for c in shown:
         pts = f"{c.score:g}/{c.max_score:g}"
         lines.append(f" {MARKS[c.status]} {c.title}  [{c.status}, {pts}]")
-        if c.status not in ("passed",) and c.feedback:
+        if c.status != Status.PASSED and c.feedback:
             lines += [f"     {line}" for line in c.feedback.splitlines()]
     if n_hidden:
         lines += [
@@ -35,14 +36,14 @@ def render(result: Result, **_: object) -> str:
             f"({hidden_pts:g} point{'s' if hidden_pts != 1 else ''}) graded but not shown until "
             "staff release them.",
         ]
-    got = sum(c.score for c in shown if c.status != "error")
-    out_of = sum(c.max_score for c in shown if c.status != "error")
+    got = sum(c.score for c in shown if c.status != Status.ERROR)
+    out_of = sum(c.max_score for c in shown if c.status != Status.ERROR)
     lines += [
         "",
         f"Score estimate: {got:g}/{out_of:g} on the checks shown"
         + (f" (hidden checks add up to {hidden_pts:g} more)" if n_hidden else ""),
     ]
-    errors = [c for c in shown if c.status == "error"]
+    errors = [c for c in shown if c.status == Status.ERROR]
     if errors:
         lines.append(f"{len(errors)} check(s) hit a grader error: not counted against you.")
     return "\n".join(lines) + "\n"

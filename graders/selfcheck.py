@@ -1,0 +1,95 @@
+"""`labgrader check`: grade one student's lab, as the student self-checks it (hidden items
+by their points only) or as staff run it (--show-hidden), and tell the student what they
+must not miss."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from graders.errors import EXIT_NOT_ALL_PASSED, EXIT_OK, BadInput
+from graders.labs import LabSpec
+from graders.results import Result
+from graders.status import Status
+
+
+def run_check(
+    lab_id: str,
+    student_file: str,
+    *,
+    fmt: str,
+    out: str | None,
+    rubric_file: str | None,
+    show_hidden: bool,
+) -> int:
+    try:
+        return _check(lab_id, student_file, fmt, out, rubric_file, show_hidden)
+    except BadInput as exc:
+        if fmt == "gradescope" and out:
+            _gradescope_failure(out, str(exc))
+        raise
+
+
+def _check(
+    lab_id: str,
+    student_file: str,
+    fmt: str,
+    out: str | None,
+    rubric_file: str | None,
+    show_hidden: bool,
+) -> int:
+    from graders.files import check_writable, write_atomic
+    from graders.grade import grade, preflight
+    from graders.report import render
+    from graders.rubric import load_lab_rubric
+    from graders.student import load_student
+
+    student = load_student(student_file)
+    lab, rubric = load_lab_rubric(lab_id, rubric_file)
+    if out:
+        check_writable(out)
+    site = preflight(lab)
+    print(f"labgrader: grading {lab.id} for {student.netid} ...", file=sys.stderr)
+    t0 = time.monotonic()
+    result = grade(lab, rubric, student, site)
+    now = datetime.now(timezone.utc)
+    view = result if show_hidden else result.for_student(now)
+    text = render(view, fmt, execution_time=time.monotonic() - t0)
+    if out:
+        write_atomic(out, text)
+        print(f"labgrader: wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    warn(lab, result)
+    return EXIT_OK if result.all_shown_passed(now) else EXIT_NOT_ALL_PASSED
+
+
+def warn(lab: LabSpec, result: Result) -> None:
+    """What a student must not miss: staff cannot log in, or nothing was found at all."""
+    from graders.labkit import COURSE_KEY_CHECK
+
+    for item in result.items:
+        if item.check == COURSE_KEY_CHECK and item.status == Status.FAILED:
+            bar = "!" * 78
+            lines = [bar, "WARNING: staff cannot log in to your instance to grade it.", ""]
+            lines += [line for line in item.feedback.splitlines() if line.strip()]
+            print("\n".join([*lines, bar]), file=sys.stderr)
+    if not any(item.status == Status.PASSED for item in result.items):
+        print(
+            f"labgrader: nothing of {lab.id} was found to grade. Most labs end by deleting "
+            f"what is graded: grade before this step of the manual: {lab.config['grade_before']}",
+            file=sys.stderr,
+        )
+
+
+def _gradescope_failure(path: str | Path, reason: str) -> None:
+    """Gradescope shows a bare "failed to execute" without results.json: write the reason."""
+    from graders.files import write_atomic
+    from graders.report.gradescope import failure
+
+    try:
+        write_atomic(path, failure(reason))
+    except OSError:
+        pass  # an --out that cannot be written: the line on stderr is all there is
