@@ -2,68 +2,110 @@
 
 A check is a plain function whose docstring says what it verifies:
 
-    @check(title="SSH as cc works", depends=["server_active"], vantage="host")
-    def ssh_login(lab: Lab) -> None:
-        \"\"\"The instance accepts the student's key for user cc on port 22.\"\"\"
-        lab.run("true")
+    @check(title="The hostname starts with hello-chameleon", depends=[ssh_login],
+           vantage="host")
+    def hostname(lab: Lab) -> str:
+        \"\"\"`hostname` on the instance starts with hello-chameleon.\"\"\"
+        name = lab.run("hostname").stdout.strip()
+        lab.require(name.startswith("hello-chameleon"), f"hostname is {name!r}")
+        return name
 
 It passes by returning, fails by raising `Failure`, and reports numbers with
 `lab.measure(...)`. It never decides points: the rubric does.
+
+Data between checks, check50-style but typed: what a check returns goes to the checks that
+depend on it, as the argument named after it (`def hello_file_edited(lab, hello_file:
+HelloFile)`); a parameter naming no parent is refused when the lab loads. The instance a
+check observes is the `Host` one of its ancestors returned (`lab.host`, `lab.address`): it
+flows down the dependency chain, so each chain observes the server its root found.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from graders.errors import Failure, GraderFault
 from graders.evidence import MAX_EXCERPT, Evidence
 
 if TYPE_CHECKING:
     from graders.probes.chameleon import Chameleon
+    from graders.probes.github import GitHub
     from graders.probes.http import Http
+    from graders.probes.load import LoadResult
+    from graders.probes.s3 import S3
     from graders.probes.ssh import CommandResult, SshPool
     from graders.student import Student
 
 VANTAGES = ("grader", "host")
 DURABLE_EXCERPT = 256 * 1024  # bytes kept of a durable check's note (e.g. a bucket listing)
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Host:
+    """An instance a check observes: its name (in Nova, or Zun) and its floating IP."""
+
+    name: str
+    address: str
 
 
 @dataclass(frozen=True)
 class Check:
     id: str
     title: str
-    func: Callable[[Lab], None]
+    func: Callable[..., Any]
     depends: tuple[str, ...] = ()
     timeout: float = 30.0
     retries: int = 1
     vantage: str = "grader"
     doc: str = ""
+    receives: tuple[str, ...] = ()  # the parents whose values the function takes, by name
 
 
 def check(
     title: str,
     *,
-    depends: list[str] | tuple[str, ...] = (),
+    depends: Sequence[str | Callable[..., Any]] = (),
     timeout: float = 30.0,
     retries: int = 1,
     vantage: str = "grader",
-) -> Callable[[Callable[[Lab], None]], Callable[[Lab], None]]:
-    """Declare a check. Its id is the function's name; `depends` lists parent check ids."""
+) -> Callable[[F], F]:
+    """Declare a check. Its id is the function's name; `depends` lists its parents, as check
+    functions or ids. Its parameters after `lab` name the parents whose values it takes."""
     if vantage not in VANTAGES:
         raise ValueError(f"vantage must be one of {VANTAGES}, not {vantage!r}")
+    parents = tuple(check_id(d) for d in depends)
 
-    def decorate(func: Callable[[Lab], None]) -> Callable[[Lab], None]:
+    def decorate(func: F) -> F:
         doc = " ".join((func.__doc__ or "").split())
+        receives = tuple(inspect.signature(func).parameters)[1:]
+        unknown = [name for name in receives if name not in parents]
+        if unknown:
+            raise ValueError(
+                f"check {func.__name__} takes {', '.join(unknown)}, which it does not depend on"
+            )
         func.__check__ = Check(  # type: ignore[attr-defined]
-            func.__name__, title, func, tuple(depends), timeout, retries, vantage, doc
+            func.__name__, title, func, parents, timeout, retries, vantage, doc, receives
         )
         return func
 
     return decorate
+
+
+def check_id(parent: str | Callable[..., Any]) -> str:
+    """A parent's id, given as the id or as the check function itself."""
+    if isinstance(parent, str):
+        return parent
+    declared = getattr(parent, "__check__", None)
+    if not isinstance(declared, Check):
+        raise ValueError(f"{parent!r} is not a check: depends takes checks or their ids")
+    return declared.id
 
 
 def collect(namespace: dict[str, Any]) -> list[Check]:
@@ -73,22 +115,27 @@ def collect(namespace: dict[str, Any]) -> list[Check]:
 
 @dataclass
 class Session:
-    """What the checks of one student's lab run share: identity, config, facts, connections."""
+    """What the checks of one student's lab run share: identity, config, connections, and
+    what several checks read once (`Lab.shared`)."""
 
     student: Student
     config: dict[str, Any]
     chameleon: Chameleon | None
     ssh: SshPool
-    facts: dict[str, Any] = field(default_factory=dict)
+    shared: dict[Callable[..., Any], Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Lab:
-    """The handle a check function receives: probes that record evidence into its observation."""
+    """The handle a check function receives: probes that record evidence into its observation.
 
-    def __init__(self, session: Session, check: Check) -> None:
+    I/O goes through it (chameleon, http, run, fetch, put, s3, measuring), so every probe
+    records what it saw; see graders/probes/__init__.py for the convention."""
+
+    def __init__(self, session: Session, check: Check, host: Host | None = None) -> None:
         self.session = session
         self.check = check
+        self.host_found = host  # the Host its ancestors returned, if any
         self.evidence: list[Evidence] = []
         self.measurements: dict[str, Any] = {}
         self.attempt = 1
@@ -101,10 +148,6 @@ class Lab:
     @property
     def config(self) -> dict[str, Any]:
         return self.session.config
-
-    @property
-    def facts(self) -> dict[str, Any]:
-        return self.session.facts
 
     def name(self, key: str, **extra: str) -> str:
         """A resource name from lab.yaml's `names`, with {netid} and {user} filled in."""
@@ -145,15 +188,48 @@ class Lab:
         return Http(self.record)
 
     @property
-    def address(self) -> str:
-        """The instance's floating IP, as a parent check found it."""
-        try:
-            return self.facts["address"]
-        except KeyError:
+    def github(self) -> GitHub:
+        """The GitHub API (LABGRADER_GITHUB_API, LABGRADER_GITHUB_TOKEN): records that
+        outlive the instance, such as the student's Actions runs."""
+        from graders.probes.github import GitHub
+
+        return GitHub(self.record)
+
+    def s3(self, endpoint: str, access_key: str, secret_key: str) -> S3:
+        """An S3 API (MinIO on the instance), with short timeouts and capped listings."""
+        from graders.probes.s3 import S3
+
+        return S3(endpoint, access_key, secret_key, self.record)
+
+    def load(self, url: str, **options: Any) -> LoadResult:
+        """Requests at a concurrency from a worker process, every sample kept
+        (graders/probes/load.py: run_load's options)."""
+        from graders.probes.load import run_load
+
+        return run_load(url, record=self.record, **options)
+
+    @property
+    def host(self) -> Host:
+        """The instance this check observes: the Host one of its ancestors returned."""
+        if self.host_found is None:
             raise GraderFault(
-                f"check {self.check.id!r} needs an address: it must depend on a check that "
-                "sets lab.facts['address']"
-            ) from None
+                f"check {self.check.id!r} observes no instance: it must depend on a check that "
+                "returns the Host it found"
+            )
+        return self.host_found
+
+    @property
+    def address(self) -> str:
+        """The floating IP of the instance this check observes."""
+        return self.host.address
+
+    def shared(self, compute: Callable[[Lab], T]) -> T:
+        """What `compute` reads, read once per student and handed to every check that asks
+        (one kubectl call for several checks); the others wait for the first."""
+        with self.session.lock:
+            if compute not in self.session.shared:
+                self.session.shared[compute] = compute(self)
+            return self.session.shared[compute]
 
     def measuring(self) -> AbstractContextManager[None]:
         """Hold a measurement slot for this instance: the grader goes quiet towards other
@@ -192,7 +268,9 @@ class Lab:
                 f"check {self.check.id!r} {what} the host but does not declare vantage='host'"
             )
 
-    def require(self, condition: object, message: str, help: str = "") -> None:
-        """Fail with `message` unless `condition` holds."""
-        if not condition:
+    def require(self, value: T | None, message: str, help: str = "") -> T:
+        """`value`, or a Failure with `message` when it is empty or false; a type checker
+        then knows it is not None."""
+        if not value:
             raise Failure(message, help)
+        return value

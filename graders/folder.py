@@ -145,7 +145,7 @@ class BatchFolder:
 
 
 def _report_missing_course_keys(results: list[Result]) -> None:
-    from graders.labkit import COURSE_KEY_CHECK
+    from graders.labkit.instances import COURSE_KEY_CHECK
 
     missing = sorted(
         r.student

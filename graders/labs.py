@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,7 @@ def load_lab(lab_id: str) -> LabSpec:
         f"labs.{lab_id.replace('-', '_')}.checks", folder / "checks.py"
     )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[module.__name__] = module  # as an import would: dataclasses look it up there
     try:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except Exception as exc:  # noqa: BLE001 - a broken lab file is reported in one line

@@ -56,7 +56,7 @@ def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student
             )
             continue
         if row.get("project", "").isdigit():
-            row["project"] = int(row["project"])  # type: ignore[assignment]
+            row["project"] = int(row["project"])
         try:
             validate(row, "student", f"line {n}")
             if not row.get("ssh_key") and staff_key is None:

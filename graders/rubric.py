@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from math import isfinite
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from graders import __version__
 from graders.errors import BadInput
@@ -103,7 +103,7 @@ def load_rubric(path: str | Path, lab: LabSpec | None = None) -> Rubric:
             due = parse_time(str(due)).isoformat()
         except ValueError as exc:
             raise BadInput(f"{label}: due: {due!r} is not a time ({exc})") from None
-    boards = []
+    boards: list[Board] = []
     for n, raw in enumerate(data.get("leaderboard", ())):
         _known_check(raw["check"], f"{label}: leaderboard[{n}]", lab)
         if raw["name"] in {b.name for b in boards}:
@@ -254,7 +254,7 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     """A real, finite number (True is not 1 here, and NaN ranks nowhere)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and isfinite(value)
 

@@ -12,8 +12,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from graders.checks import Check, Lab, Session
+from graders.checks import Check, Host, Lab, Session
 from graders.errors import Failure, GraderFault, Skip, TransportError
 from graders.evidence import Evidence, Observation, now
 from graders.limits import Clock, bind_clock
@@ -47,23 +48,31 @@ def order(checks: Iterable[Check]) -> list[Check]:
     return done
 
 
-def run_check(check: Check, session: Session) -> Observation:
-    """One check with its retries, inside its time budget. Never raises.
+def run_check(
+    check: Check,
+    session: Session,
+    given: dict[str, Any] | None = None,
+    host: Host | None = None,
+) -> tuple[Observation, Any]:
+    """One check with its retries, inside its time budget: its observation, and the value it
+    returned (None unless it passed). Never raises. `given`: its parents' values; `host`: the
+    instance its ancestors found.
 
     The budget is the check's own time: time queued for a measurement slot is added to it."""
     started, t0 = now(), time.monotonic()
     clock = Clock()
+    args = {name: (given or {})[name] for name in check.receives}
 
     def left() -> float:
         return t0 + check.timeout + clock.queued_s() - time.monotonic()
 
-    lab = Lab(session, check)
+    lab = Lab(session, check, host)
     obs = Observation(check.id, Status.ERROR, started_at=started)
     attempt = 0
     while True:
         attempt += 1
         lab.attempt = attempt
-        outcome = _attempt(check, lab, left, clock)
+        outcome, value = _attempt(check, lab, args, left, clock)
         if isinstance(outcome, TransportError) and attempt <= check.retries:
             wait = RETRY_BACKOFF_S * attempt
             if wait < left() - 0.5:
@@ -76,22 +85,22 @@ def run_check(check: Check, session: Session) -> Observation:
         lab.note(f"{check.id}: {obs.status}" + (f": {obs.message}" if obs.message else ""))
     obs.measurements, obs.evidence, obs.attempts = lab.measurements, lab.evidence, attempt
     obs.duration_s = round(time.monotonic() - t0, 3)
-    return obs
+    return obs, value if outcome is None else None
 
 
 def _attempt(
-    check: Check, lab: Lab, left: Callable[[], float], clock: Clock
-) -> BaseException | None:
-    """Run the check function once in a daemon thread; give up on it when `left()` runs out."""
-    box: list[BaseException | None] = []
+    check: Check, lab: Lab, args: dict[str, Any], left: Callable[[], float], clock: Clock
+) -> tuple[BaseException | None, Any]:
+    """Run the check function once in a daemon thread; give up on it when `left()` runs out.
+    Its outcome (None: passed) and what it returned."""
+    box: list[tuple[BaseException | None, Any]] = []
 
     def target() -> None:
         bind_clock(clock)
         try:
-            check.func(lab)
-            box.append(None)
+            box.append((None, check.func(lab, **args)))
         except BaseException as exc:  # noqa: BLE001 - every outcome is judged by _judge
-            box.append(exc)
+            box.append((exc, None))
 
     worker = threading.Thread(target=target, name=f"check-{check.id}", daemon=True)
     worker.start()
@@ -101,7 +110,7 @@ def _attempt(
         return GraderFault(
             f"the check did not finish within its {check.timeout:g} s limit "
             "(a probe did not enforce its own timeout)"
-        )
+        ), None
     return box[0]
 
 
@@ -122,18 +131,27 @@ def _judge(outcome: BaseException | None, check: Check) -> tuple[Status, str, st
 
 
 def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[Observation]:
-    """Run every check, independent ones concurrently; results in dependency order."""
+    """Run every check, independent ones concurrently; results in dependency order.
+
+    A check receives its parents' values, and observes the Host its nearest ancestor returned
+    (the first parent, in `depends` order, that has one)."""
     ordered = order(checks)
     results: dict[str, Observation] = {}
+    values: dict[str, Any] = {}
+    hosts: dict[str, Host | None] = {}
     pending = list(ordered)
-    finished: queue.Queue[Observation] = queue.Queue()
+    finished: queue.Queue[tuple[Observation, Any, Host | None]] = queue.Queue()
     running = 0
     titles = {c.id: c.title for c in ordered}
 
     def start(c: Check) -> None:
-        threading.Thread(
-            target=lambda: finished.put(run_check(c, session)), name=f"run-{c.id}", daemon=True
-        ).start()
+        host = next((hosts[p] for p in c.depends if hosts.get(p)), None)
+
+        def work() -> None:
+            obs, value = run_check(c, session, values, host)
+            finished.put((obs, value, value if isinstance(value, Host) else host))
+
+        threading.Thread(target=work, name=f"run-{c.id}", daemon=True).start()
 
     while pending or running:
         for c in list(pending):
@@ -149,8 +167,8 @@ def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[
             start(c)
             running += 1
         if running:
-            obs = finished.get()
-            results[obs.check] = obs
+            obs, value, host = finished.get()
+            results[obs.check], values[obs.check], hosts[obs.check] = obs, value, host
             running -= 1
     return [results[c.id] for c in ordered]
 

@@ -68,7 +68,7 @@ def _check(
 
 def warn(lab: LabSpec, result: Result) -> None:
     """What a student must not miss: staff cannot log in, or nothing was found at all."""
-    from graders.labkit import COURSE_KEY_CHECK
+    from graders.labkit.instances import COURSE_KEY_CHECK
 
     for item in result.items:
         if item.check == COURSE_KEY_CHECK and item.status == Status.FAILED:

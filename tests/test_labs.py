@@ -40,7 +40,7 @@ def test_the_course_year_picks_the_labs_ports(tmp_path: Path, monkeypatch) -> No
 
 def test_every_lab_that_logs_in_checks_the_course_key() -> None:
     """A 0-point item, always shown: the student sees when staff could not log in."""
-    from graders.labkit import COURSE_KEY_CHECK
+    from graders.labkit.instances import COURSE_KEY_CHECK
     from graders.labs import lab_ids, load_lab
     from graders.rubric import load_rubric, rubric_path
 

@@ -31,7 +31,7 @@ CACHE_TTL_S = 30.0
 API_TIMEOUT_S = 10
 
 _lock = threading.Lock()  # python-chi's configuration is process-wide
-_configured: tuple[str, str] | None = None
+_configured: tuple[str, ...] | None = None  # the site and credentials python-chi is set for
 _cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
 
 

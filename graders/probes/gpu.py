@@ -88,15 +88,16 @@ def parse_rocm(text: str, sample: int = 0) -> list[GpuReading]:
         m = re.fullmatch(r"card(\d+)", card)
         if not m or not isinstance(fields, dict):
             continue
-        total, used = fields.get("VRAM Total Memory (B)"), fields.get("VRAM Total Used Memory (B)")
+        total = _num(fields.get("VRAM Total Memory (B)"))
+        used = _num(fields.get("VRAM Total Used Memory (B)"))
         out.append(
             GpuReading(
                 sample,
                 int(m.group(1)),
                 str(fields.get("Card series") or fields.get("Card SKU") or "AMD GPU"),
                 _num(fields.get("GPU use (%)")) or 0.0,
-                _num(used) / 2**20 if _num(used) is not None else None,
-                _num(total) / 2**20 if _num(total) is not None else None,
+                used / 2**20 if used is not None else None,
+                total / 2**20 if total is not None else None,
             )
         )
     return out

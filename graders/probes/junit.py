@@ -81,7 +81,7 @@ def _tree(data: bytes) -> ET.Element:
     parser.StartDoctypeDeclHandler = _refuse
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
-    parser.ExternalEntityRefHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]  # raises, never returns
     parser.StartElementHandler = lambda tag, attrs: builder.start(tag, attrs)
     parser.EndElementHandler = builder.end
     parser.CharacterDataHandler = builder.data

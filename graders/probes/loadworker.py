@@ -68,7 +68,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                     conn = None
             except (OSError, http.client.HTTPException) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:120]
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 conn = None
             t1 = time.perf_counter()
             with lock:

@@ -10,18 +10,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from dataclasses import dataclass
 from typing import Any
 
-from graders.checks import Lab, check
+from graders.checks import Host, Lab, check
 from graders.errors import Failure
-from graders.labkit import (
-    course_key_check,
-    kubectl_json,
-    once,
-    require_cc_login,
-    require_floating_ip,
-    require_servers_active,
-)
+from graders.labkit.chameleon import require_floating_ip, require_servers_active
+from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.kubernetes import kubectl_json
 
 
 @check(title="Instances node1, node2 and node3 are ACTIVE")
@@ -46,16 +42,16 @@ def private_network(lab: Lab) -> None:
 
 
 @check(title="node1 has a floating IP")
-def floating_ip(lab: Lab) -> None:
+def floating_ip(lab: Lab) -> Host:
     """node1 has a floating IP, through which the grader reaches its web page and SSH."""
-    require_floating_ip(
+    return require_floating_ip(
         lab,
         "node1",
         "Allocate one (description 'Cloud IP for <netid>') and associate it with node1.",
     )
 
 
-@check(title="GourmetGram's page is served on port 80", depends=["floating_ip"])
+@check(title="GourmetGram's page is served on port 80", depends=[floating_ip])
 def web_page(lab: Lab) -> None:
     """`http://<floating IP>/` answers 200 with the GourmetGram upload page."""
     url = f"http://{lab.address}:{lab.port('http')}/"
@@ -70,7 +66,7 @@ def web_page(lab: Lab) -> None:
     )
 
 
-@check(title="GET /test answers a Food-11 class", depends=["floating_ip"])
+@check(title="GET /test answers a Food-11 class", depends=[floating_ip])
 def web_test(lab: Lab) -> None:
     """`http://<floating IP>/test` classifies the bundled image: a bare Food-11 class name."""
     url = f"http://{lab.address}:{lab.port('http')}/test"
@@ -85,13 +81,13 @@ def web_test(lab: Lab) -> None:
     )
 
 
-@check(title="SSH as cc works on node1", depends=["floating_ip"], vantage="host")
+@check(title="SSH as cc works on node1", depends=[floating_ip], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """node1 accepts the student's key for user cc on port 22."""
     require_cc_login(lab)
 
 
-@check(title="kubectl shows 3 Ready nodes", depends=["ssh_login"], vantage="host")
+@check(title="kubectl shows 3 Ready nodes", depends=[ssh_login], vantage="host")
 def k8s_nodes(lab: Lab) -> None:
     """On node1, `kubectl get nodes` lists the three nodes of the cluster, all Ready."""
     doc = kubectl_json(lab, "get nodes -o json")
@@ -105,26 +101,27 @@ def k8s_nodes(lab: Lab) -> None:
     )
 
 
-@check(title="Namespace gourmetgram-production exists", depends=["ssh_login"], vantage="host")
-def k8s_namespace(lab: Lab) -> None:
+@check(title="Namespace gourmetgram-production exists", depends=[ssh_login], vantage="host")
+def k8s_namespace(lab: Lab) -> AppObjects:
     """The namespace the lab deploys GourmetGram into exists.
 
     One kubectl call fetches the namespace and the three objects in it, which the next checks
     read: one round trip to the instance instead of four.
     """
-    objects, errors = _app_objects(lab)
+    app = _fetch_app_objects(lab)
     ns = lab.config["kubernetes"]["namespace"]
     lab.require(
-        "namespace" in objects,
-        errors.get("namespace") or f"no namespace {ns}",
+        "namespace" in app.objects,
+        app.errors.get("namespace") or f"no namespace {ns}",
         f"kubectl create namespace {ns}, then kubectl apply -f deployment.yaml",
     )
+    return app
 
 
-@check(title="Deployment gourmetgram-app is ready", depends=["k8s_namespace"], vantage="host")
-def k8s_deployment(lab: Lab) -> None:
+@check(title="Deployment gourmetgram-app is ready", depends=[k8s_namespace])
+def k8s_deployment(lab: Lab, k8s_namespace: AppObjects) -> None:
     """Deployment gourmetgram-app exists in the namespace and has at least one ready replica."""
-    doc = _object(lab, "deployment")
+    doc = _object(lab, k8s_namespace, "deployment")
     ready = int((doc.get("status") or {}).get("readyReplicas") or 0)
     lab.measure("ready_replicas", ready)
     lab.require(
@@ -134,18 +131,18 @@ def k8s_deployment(lab: Lab) -> None:
     )
 
 
-@check(title="Service gourmetgram-svc exposes port 80", depends=["k8s_namespace"], vantage="host")
-def k8s_service(lab: Lab) -> None:
+@check(title="Service gourmetgram-svc exposes port 80", depends=[k8s_namespace])
+def k8s_service(lab: Lab, k8s_namespace: AppObjects) -> None:
     """Service gourmetgram-svc exists and maps port 80 to the app's port 8000."""
-    doc = _object(lab, "service")
+    doc = _object(lab, k8s_namespace, "service")
     ports = [(p.get("port"), p.get("targetPort")) for p in doc.get("spec", {}).get("ports", [])]
     lab.require(any(p == 80 for p, _ in ports), f"service ports are {ports}, expected port 80")
 
 
-@check(title="HPA gourmetgram-kube-hpa exists", depends=["k8s_namespace"], vantage="host")
-def k8s_hpa(lab: Lab) -> None:
+@check(title="HPA gourmetgram-kube-hpa exists", depends=[k8s_namespace])
+def k8s_hpa(lab: Lab, k8s_namespace: AppObjects) -> None:
     """The HorizontalPodAutoscaler gourmetgram-kube-hpa scales the deployment."""
-    doc = _object(lab, "hpa")
+    doc = _object(lab, k8s_namespace, "hpa")
     spec = doc.get("spec", {})
     lab.measure("hpa_max_replicas", spec.get("maxReplicas"))
     target = (spec.get("scaleTargetRef") or {}).get("name")
@@ -153,7 +150,7 @@ def k8s_hpa(lab: Lab) -> None:
     lab.require(target == want, f"the HPA scales {target!r}, not {want!r}")
 
 
-@check(title="A registry container serves on node1:5000", depends=["ssh_login"], vantage="host")
+@check(title="A registry container serves on node1:5000", depends=[ssh_login], vantage="host")
 def registry_container(lab: Lab) -> None:
     """The private registry (container `registry`) the cluster pulls images from is running."""
     result = lab.run("docker ps --format '{{json .}}'")
@@ -194,12 +191,16 @@ NOT_FOUND = {
 }
 
 
-def _app_objects(lab: Lab) -> tuple[dict[str, Any], dict[str, str]]:
-    """The namespace, deployment, service and HPA of the lab, fetched once per student."""
-    return once(lab, "k8s_app", lambda: _fetch_app_objects(lab))
+@dataclass(frozen=True)
+class AppObjects:
+    """The lab's namespace, deployment, service and HPA as one kubectl call found them, by
+    kind, and kubectl's NotFound line for each one missing."""
+
+    objects: dict[str, Any]
+    errors: dict[str, str]
 
 
-def _fetch_app_objects(lab: Lab) -> tuple[dict[str, Any], dict[str, str]]:
+def _fetch_app_objects(lab: Lab) -> AppObjects:
     """kubectl prints what it found as a List and a NotFound line per missing object (exit 1)."""
     k8s = lab.config["kubernetes"]
     names = " ".join(
@@ -223,19 +224,18 @@ def _fetch_app_objects(lab: Lab) -> tuple[dict[str, Any], dict[str, str]]:
     except json.JSONDecodeError:
         raise Failure("`kubectl get ... -o json` did not print JSON") from None
     items = doc.get("items", [doc]) if doc.get("kind") == "List" else [doc]
-    return {KINDS[o["kind"]]: o for o in items if o.get("kind") in KINDS}, errors
+    return AppObjects({KINDS[o["kind"]]: o for o in items if o.get("kind") in KINDS}, errors)
 
 
-def _object(lab: Lab, kind: str) -> dict[str, Any]:
-    objects, errors = _app_objects(lab)
-    lab.note(f"{kind} as read by k8s_namespace's kubectl call", objects.get(kind, ""))
-    if kind not in objects:
+def _object(lab: Lab, app: AppObjects, kind: str) -> dict[str, Any]:
+    lab.note(f"{kind} as read by k8s_namespace's kubectl call", app.objects.get(kind, ""))
+    if kind not in app.objects:
         k8s = lab.config["kubernetes"]
         raise Failure(
-            errors.get(kind) or f"no {kind} {k8s[kind]} in namespace {k8s['namespace']}",
+            app.errors.get(kind) or f"no {kind} {k8s[kind]} in namespace {k8s['namespace']}",
             "Apply the lab's deployment.yaml in that namespace; check the names.",
         )
-    return objects[kind]
+    return app.objects[kind]
 
 
 def _ready(node: dict[str, Any]) -> bool:
@@ -243,4 +243,4 @@ def _ready(node: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
 
-course_key = course_key_check(after="floating_ip")
+course_key = course_key_check(after=floating_ip)

@@ -14,33 +14,34 @@ import re
 import shlex
 from typing import Any
 
-from graders.checks import Lab, check
+from graders.checks import Host, Lab, check
+from graders.course import site_named
 from graders.errors import Failure
-from graders.labkit import course_key_check, require_active_server, require_cc_login
-from graders.labs import site_named
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.instances import course_key_check, require_cc_login
 
 VOLUME_DEVICE = re.compile(r"/dev/(vd|sd)[b-z]\d*")  # the root disk is vda
 
 
 @check(title="Server node-persist-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    lab.facts["server_id"] = require_active_server(lab)["id"]
+    return require_active_server(lab)
 
 
 # Read while the instance exists: once the lab's resources are deleted (its last step), this
 # check is skipped and a regrade carries the earlier reading forward (`durable` in lab.yaml).
-@check(title="Container object-persist-<netid> holds Food-11", depends=["server_active"])
+@check(title="Container object-persist-<netid> holds Food-11", depends=[server_active])
 def object_container(lab: Lab) -> None:
     """The CHI@TACC object store has the container, with objects under training/,
     validation/ and evaluation/."""
     name, where = lab.name("container"), lab.config["object_store_site"]
     objects = lab.chameleon.at(site_named(where)).objects(name)
-    lab.require(
-        objects is not None,
-        f"no container named {name} in the object store at {where}",
-        "Create it in Horizon (Object Store > Containers) at CHI@TACC, with exactly this name.",
-    )
+    if objects is None:
+        raise Failure(
+            f"no container named {name} in the object store at {where}",
+            "Create it in Horizon (Object Store > Containers) at CHI@TACC, with exactly this name.",
+        )
     _record_listing(lab, name, objects)
     lab.require(
         objects,
@@ -57,14 +58,13 @@ def object_container(lab: Lab) -> None:
 
 @check(
     title="Volume block-persist-<netid> (2 GiB) is attached to the server",
-    depends=["server_active"],
+    depends=[server_active],
 )
 def volume_attached(lab: Lab) -> None:
     """The KVM@TACC volume exists, is 2 GiB, and is in-use by node-persist-<user>."""
     name, server = lab.name("volume"), lab.name("server")
-    volume = lab.chameleon.volume(name)
-    lab.require(
-        volume,
+    volume = lab.require(
+        lab.chameleon.volume(name),
         f"no volume named {name} at {lab.config['site']}",
         "Create it in Horizon (Volumes > Create Volume) with exactly this name and 2 GiB.",
     )
@@ -78,7 +78,7 @@ def volume_attached(lab: Lab) -> None:
     )
     want = lab.config["volume"]["size_gib"]
     lab.require(size == want, f"volume {name} is {size} GiB, not {want} GiB")
-    ours = [a for a in attachments if a.get("server_id") == lab.facts["server_id"]]
+    ours = [a for a in attachments if a.get("server_id") == _server_id(lab)]
     others = ", ".join(str(a.get("server_id")) for a in attachments) or "nothing"
     lab.require(
         status == "in-use" and ours,
@@ -89,7 +89,7 @@ def volume_attached(lab: Lab) -> None:
     lab.measure("device", ours[0].get("device"))
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
@@ -97,7 +97,7 @@ def ssh_login(lab: Lab) -> None:
 
 @check(
     title="/mnt/block is mounted from the volume",
-    depends=["ssh_login", "volume_attached"],
+    depends=[ssh_login, volume_attached],
     vantage="host",
 )
 def block_mounted(lab: Lab) -> None:
@@ -127,7 +127,7 @@ def block_mounted(lab: Lab) -> None:
 
 @check(
     title="MLflow's Postgres and MinIO data live on /mnt/block",
-    depends=["block_mounted"],
+    depends=[block_mounted],
     vantage="host",
 )
 def mlflow_on_volume(lab: Lab) -> None:
@@ -191,4 +191,10 @@ def _filesystem(stdout: str) -> dict[str, Any]:
     return fs
 
 
-course_key = course_key_check(after="server_active")
+def _server_id(lab: Lab) -> str:
+    """Nova's id of the server this check observes (from the cached server listing)."""
+    server = lab.require(lab.chameleon.server(lab.host.name), f"no server {lab.host.name}")
+    return str(server["id"])
+
+
+course_key = course_key_check(after=server_active)

@@ -12,18 +12,21 @@ import json
 import shlex
 from typing import Any
 
-from graders.checks import Lab, check
+from graders.answers import as_dict
+from graders.checks import Host, Lab, check
 from graders.errors import Failure, TransportError
-from graders.labkit import course_key_check, get_json, require_active_server, require_cc_login
+from graders.labkit.apis import get_json
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.instances import course_key_check, require_cc_login
 
 
 @check(title="Server node-data-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
@@ -31,7 +34,7 @@ def ssh_login(lab: Lab) -> None:
 
 @check(
     title="The lab's compose services are running and healthy",
-    depends=["ssh_login"],
+    depends=[ssh_login],
     vantage="host",
 )
 def compose_services(lab: Lab) -> None:
@@ -51,13 +54,13 @@ def compose_services(lab: Lab) -> None:
             services[name] = row
     problems = []
     for name in cfg["services"]:
-        row = services.get(name)
-        if row is None:
+        state = services.get(name)
+        if state is None:
             problems.append(f"{name} (no container)")
-        elif row.get("State") != "running":
-            problems.append(f"{name} ({row.get('Status') or row.get('State')})")
-        elif row.get("Health") in ("unhealthy", "starting"):
-            problems.append(f"{name} ({row['Health']})")
+        elif state.get("State") != "running":
+            problems.append(f"{name} ({state.get('Status') or state.get('State')})")
+        elif state.get("Health") in ("unhealthy", "starting"):
+            problems.append(f"{name} ({state['Health']})")
     lab.measure("services_up", len(cfg["services"]) - len(problems))
     lab.measure("services_expected", len(cfg["services"]))
     lab.note(
@@ -77,7 +80,7 @@ def compose_services(lab: Lab) -> None:
     )
 
 
-@check(title="The API answers /health on port 8000", depends=["server_active"])
+@check(title="The API answers /health on port 8000", depends=[server_active])
 def api_health(lab: Lab) -> None:
     """`GET /health` of the GourmetGram API returns {"status": "healthy", ...}."""
     url = f"http://{lab.address}:{lab.port('api')}/health"
@@ -91,16 +94,12 @@ def api_health(lab: Lab) -> None:
     lab.measure("kafka_enabled", bool(doc.get("kafka_enabled")))  # api_v2 reports it
 
 
-@check(title="Airflow's metadatabase and scheduler are healthy", depends=["server_active"])
+@check(title="Airflow's metadatabase and scheduler are healthy", depends=[server_active])
 def airflow_health(lab: Lab) -> None:
     """`GET /health` of the Airflow webserver reports both components healthy."""
     url = f"http://{lab.address}:{lab.port('airflow')}/health"
-    doc = get_json(lab, url, "Airflow's health JSON")
-    if not isinstance(doc, dict):
-        raise Failure(f"GET {url} answered {json.dumps(doc)[:100]}, not Airflow's health JSON")
-    parts = {
-        p: doc.get(p) if isinstance(doc.get(p), dict) else {} for p in ("metadatabase", "scheduler")
-    }
+    doc = as_dict(get_json(lab, url, "Airflow's health JSON"), f"Airflow's health JSON at {url}")
+    parts = {p: as_dict(doc.get(p) or {}, f"{p} in {url}") for p in ("metadatabase", "scheduler")}
     bad = {p: e.get("status") for p, e in parts.items() if e.get("status") != "healthy"}
     lab.measure("scheduler_heartbeat", parts["scheduler"].get("latest_scheduler_heartbeat"))
     lab.require(
@@ -113,7 +112,7 @@ def airflow_health(lab: Lab) -> None:
 
 @check(
     title="The web UIs answer (Redpanda Console, Adminer, RedisInsight, MinIO, Nimtable)",
-    depends=["server_active"],
+    depends=[server_active],
     timeout=40,
 )
 def web_uis(lab: Lab) -> None:
@@ -158,4 +157,4 @@ def _compose_rows(stdout: str) -> list[dict[str, Any]]:
     return rows
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

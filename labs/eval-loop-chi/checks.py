@@ -12,18 +12,21 @@ import re
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from graders.checks import Lab, check
+from graders.answers import as_dicts
+from graders.checks import Host, Lab, check
 from graders.errors import Failure
-from graders.labkit import get_json, lab_s3, require_active_server
+from graders.labkit.apis import get_json
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.objectstores import lab_s3
 
 
 @check(title="Server node-eval-loop-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="Bucket production holds tagged production images", depends=["server_active"])
+@check(title="Bucket production holds tagged production images", depends=[server_active])
 def production_bucket(lab: Lab) -> None:
     """MinIO's bucket production has images under class_NN/ carrying the tags
     predicted_class, confidence and timestamp (read with GetObjectTagging)."""
@@ -57,7 +60,7 @@ def production_bucket(lab: Lab) -> None:
     )
 
 
-@check(title="Label Studio has the lab's projects", depends=["server_active"])
+@check(title="Label Studio has the lab's projects", depends=[server_active])
 def labelstudio_projects(lab: Lab) -> None:
     """Label Studio's API on 8080 (with the lab's token) lists the projects Food11 Production,
     Food11 Random Sample, Food11 Low Confidence and Food11 User Flagged."""
@@ -73,10 +76,9 @@ def labelstudio_projects(lab: Lab) -> None:
         doc = _json(lab, url, "Label Studio's project list", headers)
         if isinstance(doc, list):  # releases before pagination answer a bare list
             doc = {"results": doc, "next": None}
-        results = doc.get("results") if isinstance(doc, dict) else None
-        lab.require(
-            isinstance(results, list) and all(isinstance(p, dict) for p in results),
-            f"GET {url} answered JSON without a list of projects under 'results'",
+        results = as_dicts(
+            doc.get("results") if isinstance(doc, dict) else None,
+            f"a list of projects under 'results' from GET {url}",
         )
         titles += [str(p.get("title")) for p in results]
         url = doc.get("next") if isinstance(doc.get("next"), str) else None
@@ -95,16 +97,15 @@ def labelstudio_projects(lab: Lab) -> None:
     )
 
 
-@check(title="Airflow has the lab's DAGs", depends=["server_active"])
-def airflow_dags(lab: Lab) -> None:
+@check(title="Airflow has the lab's DAGs", depends=[server_active])
+def airflow_dags(lab: Lab) -> dict[str, str]:
     """Airflow's REST API on 8081 (as admin) lists test_dag_hello_world,
     pipeline_1_get_and_label and pipeline_2_process_labeled_data."""
     headers = _airflow_login(lab)
     doc = _json(lab, f"{_airflow(lab)}/api/v1/dags?limit=100", "Airflow's DAG list", headers)
-    dags = doc.get("dags") if isinstance(doc, dict) else None
-    lab.require(
-        isinstance(dags, list) and all(isinstance(d, dict) for d in dags),
-        f"GET {_airflow(lab)}/api/v1/dags answered JSON without a 'dags' list",
+    dags = as_dicts(
+        doc.get("dags") if isinstance(doc, dict) else None,
+        f"a 'dags' list from GET {_airflow(lab)}/api/v1/dags",
     )
     found = {str(d.get("dag_id")): d for d in dags}
     lab.note(
@@ -119,17 +120,17 @@ def airflow_dags(lab: Lab) -> None:
         f"Airflow has no DAG {', '.join(missing)} (it has: {', '.join(found) or 'none'})",
         "Put the lab's dags/*.py in ~/eval-loop-chi/dags, mounted at /opt/airflow/dags.",
     )
-    lab.facts["airflow_headers"] = headers
+    return headers  # the logged-in session: dag_runs reads with it
 
 
-@check(title="The pipeline DAGs' last runs succeeded", depends=["airflow_dags"])
-def dag_runs(lab: Lab) -> None:
+@check(title="The pipeline DAGs' last runs succeeded", depends=[airflow_dags])
+def dag_runs(lab: Lab, airflow_dags: dict[str, str]) -> None:
     """The most recent run of pipeline_1_get_and_label and of pipeline_2_process_labeled_data
     ended in state success."""
     problems, ok = [], 0
     for dag in lab.config["airflow"]["pipelines"]:
         url = f"{_airflow(lab)}/api/v1/dags/{quote(dag)}/dagRuns?order_by=-execution_date&limit=1"
-        doc = _json(lab, url, f"the runs of {dag}", lab.facts["airflow_headers"])
+        doc = _json(lab, url, f"the runs of {dag}", airflow_dags)
         runs = doc.get("dag_runs") if isinstance(doc, dict) else None
         lab.require(isinstance(runs, list), f"GET {url} answered JSON without 'dag_runs'")
         if not runs or not isinstance(runs[0], dict):
@@ -170,10 +171,8 @@ def _airflow_login(lab: Lab) -> dict[str, str]:
     page = lab.http.send("GET", f"{base}/login/")
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
     cookie = _session_cookie(page.headers.get("Set-Cookie", ""))
-    lab.require(
-        page.status == 200 and token and cookie,
-        f"GET {base}/login/ answered HTTP {page.status} without Airflow's login form",
-    )
+    if not (page.status == 200 and token and cookie):
+        raise Failure(f"GET {base}/login/ answered HTTP {page.status} without Airflow's login form")
     form = {"username": cfg["user"], "password": cfg["password"], "csrf_token": token.group(1)}
     resp = lab.http.send("POST", f"{base}/login/", data=form, headers={"Cookie": cookie})
     session = _session_cookie(resp.headers.get("Set-Cookie", ""))

@@ -11,36 +11,33 @@ from __future__ import annotations
 import shlex
 import uuid
 
-from graders.checks import Lab, check
+from graders.checks import Host, Lab, check
 from graders.errors import Failure
-from graders.labkit import (
-    course_key_check,
-    require_active_server,
-    require_cc_login,
-    require_containers,
-)
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.containers import require_containers
+from graders.labkit.instances import course_key_check, require_cc_login
 from graders.probes import junit
 
 
 @check(title="Server node-eval-offline-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
 
 
-@check(title="The jupyter container is running", depends=["ssh_login"], vantage="host")
+@check(title="The jupyter container is running", depends=[ssh_login], vantage="host")
 def jupyter_container(lab: Lab) -> None:
     """`docker ps` lists the container `jupyter`, where the suite runs."""
     require_containers(lab, [lab.config["container"]])
 
 
-@check(title="The test suite is in workspace/tests", depends=["ssh_login"], vantage="host")
+@check(title="The test suite is in workspace/tests", depends=[ssh_login], vantage="host")
 def test_files(lab: Lab) -> None:
     """~/eval-offline-chi/workspace/tests holds test_*.py files (the lab's four files)."""
     folder = f"{lab.config['workspace']}/{lab.config['tests_dir']}"
@@ -61,11 +58,11 @@ def test_files(lab: Lab) -> None:
 
 @check(
     title="pytest runs the suite in the jupyter container",
-    depends=["jupyter_container", "test_files"],
+    depends=[jupyter_container, test_files],
     vantage="host",
     timeout=660,
 )
-def suite_runs(lab: Lab) -> None:
+def suite_runs(lab: Lab) -> junit.Report:
     """`python -m pytest tests` runs in the container and writes a JUnit report that parses,
     with every test file collected."""
     cfg = lab.config
@@ -89,7 +86,6 @@ def suite_runs(lab: Lab) -> None:
         report = junit.parse(read.stdout.encode(), cap)
     except junit.ReportError as exc:
         raise Failure(f"the JUnit report pytest wrote is unusable: {exc}") from None
-    lab.facts["junit"] = report
     for key, value in report.summary().items():
         lab.measure(key, value)
     lab.note(
@@ -105,13 +101,14 @@ def suite_runs(lab: Lab) -> None:
         "Fix the error in that file, then run `pytest --verbose --tb=no tests/` again.",
     )
     lab.require(report.tests, "pytest collected no tests", "Name the test functions test_*.")
+    return report
 
 
-@check(title="The lab's five tests are in the suite", depends=["suite_runs"])
-def lab_tests(lab: Lab) -> None:
+@check(title="The lab's five tests are in the suite", depends=[suite_runs])
+def lab_tests(lab: Lab, suite_runs: junit.Report) -> None:
     """The report has the lab's tests: overall and per-class accuracy, template permutations,
     cake-looks-like and Indian desserts."""
-    cases = lab.facts["junit"].by_name()
+    cases = suite_runs.by_name()
     wanted = lab.config["lab_tests"]
     missing = [t for t in wanted if t not in cases]
     lab.measure("lab_tests_found", len(wanted) - len(missing))
@@ -122,10 +119,10 @@ def lab_tests(lab: Lab) -> None:
     )
 
 
-@check(title="Every test in the suite passes", depends=["suite_runs"])
-def tests_pass(lab: Lab) -> None:
+@check(title="Every test in the suite passes", depends=[suite_runs])
+def tests_pass(lab: Lab, suite_runs: junit.Report) -> None:
     """No test failed or errored, as the JUnit report says."""
-    report = lab.facts["junit"]
+    report = suite_runs
     lab.measure("pass_rate", round(report.passed / report.tests, 3))
     bad = [c for c in report.cases if c.outcome in ("failed", "error")]
     lab.require(
@@ -136,4 +133,4 @@ def tests_pass(lab: Lab) -> None:
     )
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

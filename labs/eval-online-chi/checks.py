@@ -13,18 +13,20 @@ import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from graders.checks import Lab, check
-from graders.labkit import get_json, require_active_server, require_whole
+from graders.answers import as_dict, as_list
+from graders.checks import Host, Lab, check
+from graders.labkit.apis import get_json, require_whole
+from graders.labkit.chameleon import require_active_server
 from graders.probes.promql import metric_names
 
 
 @check(title="Server node-eval-online-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The VM exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="The FastAPI server exports the lab's metrics on port 8000", depends=["server_active"])
+@check(title="The FastAPI server exports the lab's metrics on port 8000", depends=[server_active])
 def app_metrics(lab: Lab) -> None:
     """`GET /metrics` on port 8000 lists the instrumentator's metrics and the lab's own."""
     url = f"http://{lab.address}:{lab.port('fastapi')}/metrics"
@@ -47,13 +49,14 @@ def app_metrics(lab: Lab) -> None:
 
 
 @check(title="Prometheus on port 9090 scrapes job food11, and its target is up",
-       depends=["server_active"])  # fmt: skip
+       depends=[server_active])  # fmt: skip
 def prometheus_target(lab: Lab) -> None:
     """`/api/v1/targets` has an active target of job food11 whose health is up."""
     job = lab.config["prometheus"]["job"]
     data = _prometheus(lab, "targets", "Prometheus's targets")
-    targets = data.get("activeTargets") if isinstance(data, dict) else None
-    lab.require(isinstance(targets, list), f"Prometheus's targets are not a list: {data!r:.120}")
+    targets = as_list(
+        data.get("activeTargets") if isinstance(data, dict) else None, "Prometheus's targets"
+    )
     ours = [t for t in targets if isinstance(t, dict) and job in (_job(t), t.get("scrapePool"))]
     jobs = sorted({str(_job(t)) for t in targets if isinstance(t, dict)})
     lab.measure("targets", len(targets))
@@ -73,7 +76,7 @@ def prometheus_target(lab: Lab) -> None:
     )
 
 
-@check(title="Prometheus has the lab's metrics from job food11", depends=["prometheus_target"])
+@check(title="Prometheus has the lab's metrics from job food11", depends=[prometheus_target])
 def prometheus_metrics(lab: Lab) -> None:
     """Prometheus stores the series the lab adds, scraped from job food11."""
     job = lab.config["prometheus"]["job"]
@@ -88,8 +91,8 @@ def prometheus_metrics(lab: Lab) -> None:
     )
 
 
-@check(title="Grafana on port 3000 has the lab's dashboards", depends=["server_active"])
-def grafana_dashboards(lab: Lab) -> None:
+@check(title="Grafana on port 3000 has the lab's dashboards", depends=[server_active])
+def grafana_dashboards(lab: Lab) -> dict[str, str]:
     """Grafana's dashboard search lists each of the lab's dashboards by title."""
     hits = _grafana(lab, "/api/search?type=dash-db", "Grafana's dashboard search")
     lab.require(isinstance(hits, list), f"Grafana's dashboard search is not a list: {hits!r:.120}")
@@ -105,7 +108,6 @@ def grafana_dashboards(lab: Lab) -> None:
             missing.append(dash["titles"][0])
         else:
             found[dash["titles"][0]] = by_title[title]["uid"]
-    lab.facts["dashboards"] = found
     lab.measure("dashboards_found", len(found))
     lab.require(
         not missing,
@@ -113,20 +115,23 @@ def grafana_dashboards(lab: Lab) -> None:
         f"(it has: {', '.join(map(repr, sorted(by_title))) or 'none'})",
         "Build or import it as the lab shows; the title must match.",
     )
+    return found  # the lab's first title of each dashboard -> its uid
 
 
 @check(title="The dashboards' panels query the lab's metrics, all known to Prometheus",
-       depends=["grafana_dashboards", "prometheus_target"])  # fmt: skip
-def dashboard_queries(lab: Lab) -> None:
+       depends=[grafana_dashboards, prometheus_target])  # fmt: skip
+def dashboard_queries(lab: Lab, grafana_dashboards: dict[str, str]) -> None:
     """Each dashboard's panels query its metrics, and every metric a panel queries exists."""
     known = set(_names(lab))
     problems, panels = [], 0
     for dash in lab.config["grafana"]["dashboards"]:
         title = dash["titles"][0]
-        uid = lab.facts["dashboards"][title]
+        uid = grafana_dashboards[title]
         doc = _grafana(lab, f"/api/dashboards/uid/{quote(uid)}", f"dashboard {title}")
-        model = doc.get("dashboard") if isinstance(doc, dict) else None
-        lab.require(isinstance(model, dict), f"Grafana's dashboard {title} has no model")
+        model = as_dict(
+            doc.get("dashboard") if isinstance(doc, dict) else None,
+            f"Grafana's model of dashboard {title}",
+        )
         queries = list(_queries(model.get("panels")))
         panels += len({p for p, _ in queries})
         used = {n for _, expr in queries for n in metric_names(expr)}
@@ -145,17 +150,18 @@ def dashboard_queries(lab: Lab) -> None:
     )
 
 
-@check(title='Grafana has the "Failed requests" alert rule', depends=["server_active"])
+@check(title='Grafana has the "Failed requests" alert rule', depends=[server_active])
 def alert_rule(lab: Lab) -> None:
     """Grafana's alerting has the rule on failed /predict requests, querying http_requests_total."""
     cfg = lab.config["grafana"]["alert_rule"]
-    rules = _grafana(lab, "/api/v1/provisioning/alert-rules", "Grafana's alert rules")
-    lab.require(isinstance(rules, list), f"Grafana's alert rules are not a list: {rules!r:.120}")
+    rules = as_list(
+        _grafana(lab, "/api/v1/provisioning/alert-rules", "Grafana's alert rules"),
+        "Grafana's alert rules",
+    )
     titles = [r.get("title") for r in rules if isinstance(r, dict)]
     lab.measure("alert_rules", len(titles))
-    rule = next((r for r in rules if isinstance(r, dict) and r.get("title") in cfg["titles"]), None)
-    lab.require(
-        rule is not None,
+    rule = lab.require(
+        next((r for r in rules if isinstance(r, dict) and r.get("title") in cfg["titles"]), None),
         f"Grafana has no alert rule {cfg['titles'][0]!r} "
         f"(rules: {', '.join(map(repr, titles)) or 'none'})",
         "Create it from the Failed requests panel (More > New alert rule), as the lab shows.",

@@ -6,29 +6,37 @@ write `Hello from $(hostname)` to `~/hello.txt`, copy it to your laptop, edit it
 
 from __future__ import annotations
 
-from graders.checks import Lab, check
-from graders.labkit import course_key_check, require_active_server, require_cc_login
+from dataclasses import dataclass
+
+from graders.checks import Host, Lab, check
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.instances import course_key_check, require_cc_login
 
 MAX_FILE = 65536
 
 
+@dataclass(frozen=True)
+class HelloFile:
+    hostname: str
+    text: str
+
+
 @check(title="Server hello_chameleon-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at KVM@TACC, Nova reports it ACTIVE, and it has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The instance accepts the student's key for user cc on port 22."""
     require_cc_login(lab)
 
 
-@check(title="The hostname starts with hello-chameleon", depends=["ssh_login"], vantage="host")
+@check(title="The hostname starts with hello-chameleon", depends=[ssh_login], vantage="host")
 def hostname(lab: Lab) -> None:
     """`hostname` on the instance starts with hello-chameleon, as the lab's server name makes it."""
     name = lab.run("hostname").stdout.strip()
-    lab.facts["hostname"] = name
     prefix = lab.config["hostname_prefix"]
     lab.require(
         name.startswith(prefix),
@@ -37,8 +45,8 @@ def hostname(lab: Lab) -> None:
     )
 
 
-@check(title="~/hello.txt says Hello from <hostname>", depends=["ssh_login"], vantage="host")
-def hello_file(lab: Lab) -> None:
+@check(title="~/hello.txt says Hello from <hostname>", depends=[ssh_login], vantage="host")
+def hello_file(lab: Lab) -> HelloFile:
     """`~/hello.txt` of cc exists and holds the line `Hello from <hostname>` the lab asks for."""
     path = lab.config["hello_file"]
     name = lab.run("hostname").stdout.strip()
@@ -49,7 +57,6 @@ def hello_file(lab: Lab) -> None:
         f'Run: echo "Hello from $(hostname)" > ~/{path}',
     )
     text = result.stdout
-    lab.facts["hello_text"] = text
     expected = f"Hello from {name}"
     lab.measure("lines", len(text.splitlines()))
     lab.require(
@@ -59,19 +66,18 @@ def hello_file(lab: Lab) -> None:
         f'Keep the original line and add your edits: echo "Hello from $(hostname)" '
         f"> ~/{path}, then copy, edit and copy back.",
     )
+    return HelloFile(name, text)
 
 
-@check(title="~/hello.txt was edited and copied back", depends=["hello_file"], vantage="host")
-def hello_file_edited(lab: Lab) -> None:
+@check(title="~/hello.txt was edited and copied back", depends=[hello_file])
+def hello_file_edited(lab: Lab, hello_file: HelloFile) -> None:
     """After the scp round trip the file is no longer exactly the one line the lab wrote."""
-    text = lab.facts["hello_text"]
-    name = lab.facts.get("hostname") or lab.run("hostname").stdout.strip()
-    lab.note(f"judged ~/{lab.config['hello_file']} as hello_file read it", text)
+    lab.note(f"judged ~/{lab.config['hello_file']} as hello_file read it", hello_file.text)
     lab.require(
-        text.strip() != f"Hello from {name}",
+        hello_file.text.strip() != f"Hello from {hello_file.hostname}",
         f"~/{lab.config['hello_file']} still holds only the original line",
         "Copy it to your laptop with scp, edit it there, and copy it back.",
     )
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

@@ -7,31 +7,30 @@ part of the lab trains on several GPUs at once.
 
 from __future__ import annotations
 
-from graders.checks import Lab, check
-from graders.labkit import (
-    course_key_check,
-    inspect_container,
-    require_active_server,
-    require_cc_login,
-    require_containers,
-    sample_gpus,
-)
+from typing import Any
+
+from graders.checks import Host, Lab, check
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.containers import inspect_container, require_containers
+from graders.labkit.gpus import sample_gpus
+from graders.labkit.instances import course_key_check, require_cc_login
+from graders.probes.gpu import explain
 
 
 @check(title="Server node-llm-single-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The GPU server exists at its site, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
 
 
 @check(
-    title="The jupyter container runs with the GPUs attached", depends=["ssh_login"], vantage="host"
+    title="The jupyter container runs with the GPUs attached", depends=[ssh_login], vantage="host"
 )
 def jupyter_container(lab: Lab) -> None:
     """Container jupyter (image llm-jupyter) publishes 8888 and was started with --gpus all."""
@@ -55,11 +54,9 @@ def jupyter_container(lab: Lab) -> None:
     )
 
 
-@check(title="nvidia-smi lists the node's GPUs", depends=["ssh_login"], vantage="host")
+@check(title="nvidia-smi lists the node's GPUs", depends=[ssh_login], vantage="host")
 def gpus_present(lab: Lab) -> None:
     """`nvidia-smi -L` answers and lists at least one GPU."""
-    from graders.probes.gpu import explain
-
     result = lab.run("nvidia-smi -L")
     lab.require(result.ok, explain("nvidia", result.exited, result.stdout + result.stderr))
     gpus = [line for line in result.stdout.splitlines() if line.startswith("GPU ")]
@@ -73,20 +70,21 @@ def gpus_present(lab: Lab) -> None:
 
 @check(
     title="The GPUs are busy while training runs",
-    depends=["gpus_present"],
+    depends=[gpus_present],
     vantage="host",
     timeout=60,
 )
-def gpu_busy(lab: Lab) -> None:
+def gpu_busy(lab: Lab) -> dict[str, Any]:
     """Once-a-second samples of utilization and memory, per GPU, over a short window."""
     summary = sample_gpus(lab, int(lab.config["gpu"]["window_s"]))
     lab.require(summary.get("gpu_samples"), "no GPU sample could be read")
+    return summary
 
 
-@check(title="Several GPUs are busy together", depends=["gpu_busy"])
-def multi_gpu(lab: Lab) -> None:
+@check(title="Several GPUs are busy together", depends=[gpu_busy])
+def multi_gpu(lab: Lab, gpu_busy: dict[str, Any]) -> None:
     """In at least one sample, two or more GPUs were busy at the same moment (multi-GPU part)."""
-    together = lab.facts["gpu"].get("gpus_busy_together", 0)
+    together = gpu_busy.get("gpus_busy_together", 0)
     lab.measure("gpus_busy_together", together)
     lab.require(
         together >= 2,
@@ -95,4 +93,4 @@ def multi_gpu(lab: Lab) -> None:
     )
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

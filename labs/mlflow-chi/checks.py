@@ -10,38 +10,35 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from graders.checks import Lab, check
-from graders.labkit import (
-    bucket_objects,
-    course_key_check,
-    mlflow_api,
-    require_active_server,
-    require_cc_login,
-    require_containers,
-)
+from graders.checks import Host, Lab, check
+from graders.labkit.apis import mlflow_api
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.containers import require_containers
+from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.objectstores import bucket_objects
 
 
 @check(title="Server node-mlflow-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
 
 
 @check(
-    title="minio, postgres, mlflow and jupyter are running", depends=["ssh_login"], vantage="host"
+    title="minio, postgres, mlflow and jupyter are running", depends=[ssh_login], vantage="host"
 )
 def containers(lab: Lab) -> None:
     """The tracking service's containers and the Jupyter container are up."""
     require_containers(lab, lab.config["containers"])
 
 
-@check(title="MLflow answers on port 8000", depends=["server_active"])
+@check(title="MLflow answers on port 8000", depends=[server_active])
 def mlflow_up(lab: Lab) -> None:
     """`GET /health` of the tracking server answers OK."""
     url = f"{_base(lab)}/health"
@@ -53,7 +50,7 @@ def mlflow_up(lab: Lab) -> None:
 
 
 @check(
-    title="Experiment food11-classifier has a finished run with test metrics", depends=["mlflow_up"]
+    title="Experiment food11-classifier has a finished run with test metrics", depends=[mlflow_up]
 )
 def experiment_runs(lab: Lab) -> None:
     """The experiment exists and a FINISHED run logged the lab's test metrics and params."""
@@ -81,7 +78,7 @@ def experiment_runs(lab: Lab) -> None:
     lab.measure("params_logged", len((good[0].get("data") or {}).get("params") or []))
 
 
-@check(title="Model food11-staging is registered", depends=["mlflow_up"])
+@check(title="Model food11-staging is registered", depends=[mlflow_up])
 def registered_model(lab: Lab) -> None:
     """The model registry has food11-staging with at least one version."""
     name = lab.config["registered_model"]
@@ -97,7 +94,7 @@ def registered_model(lab: Lab) -> None:
     )
 
 
-@check(title="The bucket mlflow-artifacts holds the runs' artifacts", depends=["server_active"])
+@check(title="The bucket mlflow-artifacts holds the runs' artifacts", depends=[server_active])
 def artifact_bucket(lab: Lab) -> None:
     """MinIO's S3 API on 9000 has the bucket with artifacts, gpu-info.txt among them."""
     cfg = lab.config["s3"]
@@ -116,7 +113,7 @@ def _base(lab: Lab) -> str:
     return f"http://{lab.address}:{lab.port('mlflow')}"
 
 
-def _metrics(run: dict[str, Any]) -> dict[str, float]:
+def _metrics(run: dict[str, Any]) -> dict[str, Any]:
     return {
         m["key"]: m.get("value")
         for m in (run.get("data") or {}).get("metrics") or []
@@ -124,4 +121,4 @@ def _metrics(run: dict[str, Any]) -> dict[str, float]:
     }
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

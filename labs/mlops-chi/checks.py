@@ -15,21 +15,17 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
-from graders.checks import Lab, check
+from graders.answers import as_dict
+from graders.checks import Host, Lab, check
 from graders.errors import Skip
-from graders.labkit import (
-    course_key_check,
-    get_json,
-    kubectl_json,
-    mlflow_api,
-    once,
-    require_cc_login,
-    require_floating_ip,
-    require_servers_active,
-)
-from graders.probes.github import GitHub
+from graders.labkit.apis import get_json, mlflow_api
+from graders.labkit.chameleon import require_floating_ip, require_servers_active
+from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.kubernetes import kubectl_json
 
 VERSION = re.compile(r"^1\.0\.(\d+)$")
+ArgoObjects = list[dict[str, Any]]  # templates, cron workflows and workflows of namespace argo
+Aliases = dict[str, str]  # MLflow alias -> the model version it is on
 
 
 @check(title="Instances node1, node2 and node3 are ACTIVE")
@@ -41,21 +37,21 @@ def nodes_active(lab: Lab) -> None:
 
 
 @check(title="node1 has a floating IP")
-def floating_ip(lab: Lab) -> None:
+def floating_ip(lab: Lab) -> Host:
     """node1 has the floating IP through which the grader reaches SSH, MLflow and the apps."""
-    require_floating_ip(lab, "node1", "terraform apply attaches one to node1.")
+    return require_floating_ip(lab, "node1", "terraform apply attaches one to node1.")
 
 
-@check(title="SSH as cc works on node1", depends=["floating_ip"], vantage="host")
+@check(title="SSH as cc works on node1", depends=[floating_ip], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """node1 accepts the student's key for user cc on port 22."""
     require_cc_login(lab)
 
 
 @check(
-    title="Argo's workflow templates and cron-train exist", depends=["ssh_login"], vantage="host"
+    title="Argo's workflow templates and cron-train exist", depends=[ssh_login], vantage="host"
 )
-def argo_templates(lab: Lab) -> None:
+def argo_templates(lab: Lab) -> ArgoObjects:
     """`kubectl get workflowtemplates,cronworkflows,workflows -n argo` on node1 lists the five
     templates of the pipeline and the CronWorkflow cron-train (one kubectl call, which the
     next check reads too)."""
@@ -75,18 +71,18 @@ def argo_templates(lab: Lab) -> None:
         f"no CronWorkflow {cfg['cron']} in namespace {cfg['namespace']}",
         "It comes with the workflow templates; apply cron-train.yaml.",
     )
+    return objects
 
 
 @check(
     title="Each step of the pipeline has run, and staging let the newest model through",
-    depends=["argo_templates"],
-    vantage="host",
+    depends=[argo_templates],
 )
-def argo_workflows(lab: Lab) -> None:
+def argo_workflows(lab: Lab, argo_templates: ArgoObjects) -> None:
     """Every template of the pipeline has a Succeeded workflow, and the newest test-staging
     workflow Succeeded (a Failed one kept its model out of canary)."""
     runs = sorted(
-        (_summary(o) for o in _argo(lab) if o.get("kind") == "Workflow"),
+        (_summary(o) for o in argo_templates if o.get("kind") == "Workflow"),
         key=lambda r: r["started"],
         reverse=True,
     )
@@ -118,7 +114,7 @@ def argo_workflows(lab: Lab) -> None:
 
 @check(
     title="ArgoCD's four GourmetGram applications are Synced and Healthy",
-    depends=["ssh_login"],
+    depends=[ssh_login],
     vantage="host",
 )
 def argocd_apps(lab: Lab) -> None:
@@ -151,8 +147,8 @@ def argocd_apps(lab: Lab) -> None:
     )
 
 
-@check(title="MLflow knows GourmetGramFood11Model and its aliases", depends=["floating_ip"])
-def mlflow_model(lab: Lab) -> None:
+@check(title="MLflow knows GourmetGramFood11Model and its aliases", depends=[floating_ip])
+def mlflow_model(lab: Lab) -> Aliases:
     """MLflow's REST API on port 8000 has the registered model, with aliases staging, canary
     and production."""
     name = lab.config["registered_model"]
@@ -163,14 +159,12 @@ def mlflow_model(lab: Lab) -> None:
         f"registered model {name}",
         help="train-model registers it when flow.py's tests pass.",
     )
-    model = doc.get("registered_model")
-    lab.require(isinstance(model, dict), f"MLflow's answer for {name} has no registered_model")
+    model = as_dict(doc.get("registered_model"), f"MLflow's registered_model {name}")
     aliases = {
-        a.get("alias"): str(a.get("version"))
+        str(a.get("alias")): str(a.get("version"))
         for a in model.get("aliases") or []
         if isinstance(a, dict)
     }
-    lab.facts["aliases"] = aliases
     for alias, version in aliases.items():
         lab.measure(f"alias_{alias}", version)
     missing = [a for a in lab.config["aliases"] if a not in aliases]
@@ -179,43 +173,43 @@ def mlflow_model(lab: Lab) -> None:
         f"{name} has no alias {', '.join(missing)} (aliases: {aliases or 'none'})",
         "promote-model sets the alias named after its target environment.",
     )
+    return aliases
 
 
-@check(title="Staging answers /version and /test on port 8082", depends=["floating_ip"])
-def env_staging(lab: Lab) -> None:
+@check(title="Staging answers /version and /test on port 8082", depends=[floating_ip])
+def env_staging(lab: Lab) -> str:
     """`GET :8082/version` answers {"model_version": "1.0.N"}; `GET :8082/test` a class."""
-    _environment(lab, "staging")
+    return _environment(lab, "staging")
 
 
-@check(title="Canary answers /version and /test on port 8081", depends=["floating_ip"])
-def env_canary(lab: Lab) -> None:
+@check(title="Canary answers /version and /test on port 8081", depends=[floating_ip])
+def env_canary(lab: Lab) -> str:
     """`GET :8081/version` answers {"model_version": "1.0.N"}; `GET :8081/test` a class."""
-    _environment(lab, "canary")
+    return _environment(lab, "canary")
 
 
-@check(title="Production answers /version and /test on port 8080", depends=["floating_ip"])
-def env_production(lab: Lab) -> None:
+@check(title="Production answers /version and /test on port 8080", depends=[floating_ip])
+def env_production(lab: Lab) -> str:
     """`GET :8080/version` answers {"model_version": "1.0.N"}; `GET :8080/test` a class."""
-    _environment(lab, "production")
+    return _environment(lab, "production")
 
 
 @check(
     title="Canary and production serve the versions MLflow's aliases name",
-    depends=["env_canary", "env_production", "mlflow_model"],
+    depends=[env_canary, env_production, mlflow_model],
 )
-def versions_agree(lab: Lab) -> None:
+def versions_agree(
+    lab: Lab, env_canary: str, env_production: str, mlflow_model: Aliases
+) -> None:
     """Canary's and production's /version are 1.0.N with N the version of the MLflow alias of
     that name (promote-model sets the alias once it deployed; staging's alias is set before
-    its tests, so staging is only reported)."""
-    aliases = lab.facts.get("aliases", {})
-    staging = lab.facts.get("version_staging")
-    if staging:
-        lab.measure("staging_matches_alias", staging == aliases.get("staging"))
+    its tests, so staging is not held to it)."""
+    serves = {"canary": env_canary, "production": env_production}
     wrong = [
-        f"{env} serves 1.0.{lab.facts[f'version_{env}']}, its alias is on version "
-        f"{aliases.get(env)} (1.0.{aliases.get(env)})"
-        for env in ("canary", "production")
-        if lab.facts[f"version_{env}"] != aliases.get(env)
+        f"{env} serves 1.0.{version}, its alias is on version "
+        f"{mlflow_model.get(env)} (1.0.{mlflow_model.get(env)})"
+        for env, version in serves.items()
+        if version != mlflow_model.get(env)
     ]
     lab.require(
         not wrong,
@@ -226,9 +220,9 @@ def versions_agree(lab: Lab) -> None:
 
 @check(
     title="The gateway on port 80 sends most requests to production, some to canary",
-    depends=["env_canary", "env_production"],
+    depends=[env_canary, env_production],
 )
-def gateway_split(lab: Lab) -> None:
+def gateway_split(lab: Lab, env_canary: str, env_production: str) -> None:
     """`GET :80/version`, 40 times: every answer is production's or canary's version, and
     when the two differ, canary answers some and production most (the lab's HTTPRoute
     weighs them 90/10)."""
@@ -236,7 +230,7 @@ def gateway_split(lab: Lab) -> None:
     if not cfg:
         raise Skip("this year's lab has no gateway")
     url, n = f"http://{lab.address}:{cfg['port']}/version", int(cfg["requests"])
-    production, canary = (f"1.0.{lab.facts[f'version_{env}']}" for env in ("production", "canary"))
+    production, canary = f"1.0.{env_production}", f"1.0.{env_canary}"
     seen: Counter[str] = Counter()
     for _ in range(n):
         doc = get_json(lab, url, '{"model_version": "1.0.N"}')
@@ -271,7 +265,7 @@ def github_actions(lab: Lab) -> None:
         raise Skip(
             "student.yaml names no github_repo (owner/name), so there are no CI runs to read"
         )
-    gh = GitHub(lab.record)
+    gh = lab.github
     total, runs = gh.runs(repo, lab.config.get("github_runs", 10))
     lab.measure("runs_total", total)
     lab.require(
@@ -298,22 +292,16 @@ def github_actions(lab: Lab) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def _argo(lab: Lab) -> list[dict[str, Any]]:
-    """The templates, cron workflows and workflows of namespace argo, read once per student."""
-
-    def fetch() -> list[dict[str, Any]]:
-        ns = shlex.quote(lab.config["argo"]["namespace"])
-        doc = kubectl_json(
-            lab,
-            f"get workflowtemplates,cronworkflows,workflows -n {ns} -o json",
-            missing="Argo is not installed: run the post_k8s playbook.",
-        )
-        items = doc.get("items") if doc.get("kind") == "List" else [doc]
-        return [
-            o for o in items or [] if isinstance(o, dict) and isinstance(o.get("metadata"), dict)
-        ]
-
-    return once(lab, "argo", fetch)
+def _argo(lab: Lab) -> ArgoObjects:
+    """The templates, cron workflows and workflows of namespace argo, in one kubectl call."""
+    ns = shlex.quote(lab.config["argo"]["namespace"])
+    doc = kubectl_json(
+        lab,
+        f"get workflowtemplates,cronworkflows,workflows -n {ns} -o json",
+        missing="Argo is not installed: run the post_k8s playbook.",
+    )
+    items = doc.get("items") if doc.get("kind") == "List" else [doc]
+    return [o for o in items or [] if isinstance(o, dict) and isinstance(o.get("metadata"), dict)]
 
 
 def _summary(wf: dict[str, Any]) -> dict[str, str]:
@@ -333,17 +321,16 @@ def _summary(wf: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _environment(lab: Lab, env: str) -> None:
+def _environment(lab: Lab, env: str) -> str:
+    """The environment's model version N (it serves 1.0.N), once /version and /test answer."""
     base = f"http://{lab.address}:{lab.port(env)}"
     doc = get_json(lab, f"{base}/version", '{"model_version": "1.0.N"}')
     version = doc.get("model_version") if isinstance(doc, dict) else None
-    m = VERSION.match(version) if isinstance(version, str) else None
-    lab.require(
-        m,
+    m = lab.require(
+        VERSION.match(version) if isinstance(version, str) else None,
         f'GET {base}/version answered {json.dumps(doc)[:80]}, not {{"model_version": "1.0.N"}}',
         "Deploy an image built from gourmetgram's workflow branch (it writes versions.txt).",
     )
-    lab.facts[f"version_{env}"] = m.group(1)
     lab.measure("model_version", version)
     resp = lab.http.get(f"{base}/test")
     answer = resp.text.strip()
@@ -352,6 +339,7 @@ def _environment(lab: Lab, env: str) -> None:
         f"GET {base}/test answered HTTP {resp.status} {answer[:60]!r}, not a Food-11 class",
         f"The {env} pod's model did not load; check `kubectl logs -n gourmetgram-{env}`.",
     )
+    return m.group(1)
 
 
-course_key = course_key_check(after="floating_ip")
+course_key = course_key_check(after=floating_ip)

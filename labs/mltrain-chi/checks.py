@@ -10,39 +10,36 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from graders.checks import Lab, check
+from graders.checks import Host, Lab, check
 from graders.errors import Failure
-from graders.labkit import (
-    bucket_objects,
-    course_key_check,
-    get_json,
-    gpu_tool,
-    require_active_server,
-    require_cc_login,
-    require_containers,
-)
+from graders.labkit.apis import get_json
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.containers import require_containers
+from graders.labkit.gpus import gpu_tool
+from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.objectstores import bucket_objects
 from graders.probes.gpu import explain
 
 
 @check(title="Server node-mltrain-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
 
 
-@check(title="ray-head and both workers are running", depends=["ssh_login"], vantage="host")
+@check(title="ray-head and both workers are running", depends=[ssh_login], vantage="host")
 def ray_containers(lab: Lab) -> None:
     """The containers ray-head, ray-worker-0 and ray-worker-1 are up."""
     require_containers(lab, lab.config["containers"])
 
 
-@check(title="The Ray dashboard answers on port 8265", depends=["server_active"])
+@check(title="The Ray dashboard answers on port 8265", depends=[server_active])
 def ray_dashboard(lab: Lab) -> None:
     """`GET /api/version` of the dashboard names the Ray version."""
     doc = get_json(lab, f"{_base(lab)}/api/version", "Ray's version document")
@@ -53,7 +50,7 @@ def ray_dashboard(lab: Lab) -> None:
     lab.measure("ray_version", str(doc["ray_version"]))
 
 
-@check(title="The cluster has a head and two alive workers", depends=["ray_dashboard"])
+@check(title="The cluster has a head and two alive workers", depends=[ray_dashboard])
 def ray_cluster(lab: Lab) -> None:
     """The state API lists the head node and the two workers, all ALIVE."""
     nodes = _nodes(lab)
@@ -69,7 +66,7 @@ def ray_cluster(lab: Lab) -> None:
     )
 
 
-@check(title="A training job SUCCEEDED", depends=["ray_dashboard"])
+@check(title="A training job SUCCEEDED", depends=[ray_dashboard])
 def ray_jobs(lab: Lab) -> None:
     """The Jobs API lists the submitted jobs, and at least one SUCCEEDED."""
     jobs = get_json(lab, f"{_base(lab)}/api/jobs/", "the Jobs API's list of jobs")
@@ -88,7 +85,7 @@ def ray_jobs(lab: Lab) -> None:
     )
 
 
-@check(title="TorchTrainer checkpoints are in the bucket ray", depends=["server_active"])
+@check(title="TorchTrainer checkpoints are in the bucket ray", depends=[server_active])
 def checkpoints(lab: Lab) -> None:
     """Ray Train stored checkpoints under TorchTrainer_* in MinIO's bucket ray."""
     cfg = lab.config["s3"]
@@ -102,7 +99,7 @@ def checkpoints(lab: Lab) -> None:
     )
 
 
-@check(title="The workers see their GPUs", depends=["ray_containers"], vantage="host")
+@check(title="The workers see their GPUs", depends=[ray_containers], vantage="host")
 def worker_gpus(lab: Lab) -> None:
     """Inside ray-worker-0, nvidia-smi (or rocm-smi on AMD) lists a GPU."""
     tool = gpu_tool(lab)
@@ -162,4 +159,4 @@ def _nodes(lab: Lab) -> list[dict[str, Any]]:
         raise Failure(f"the node summary has an unexpected shape: {str(doc)[:120]}") from None
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

@@ -7,17 +7,16 @@ models in its Jupyter. The grader checks the container and that Jupyter answers.
 
 from __future__ import annotations
 
-from graders.checks import Lab, check
-from graders.labkit import get_json
+from graders.checks import Host, Lab, check
+from graders.labkit.apis import get_json
 
 
 @check(title="Container node-serve-edge-<user> is Running with an address")
-def container_running(lab: Lab) -> None:
+def container_running(lab: Lab) -> Host:
     """The Zun container exists at CHI@Edge, is Running, and has a floating IP."""
     name = lab.name("container", edge_user=lab.student.chameleon_user.replace("_", "-"))
-    container = lab.chameleon.container(name)
-    lab.require(
-        container,
+    container = lab.require(
+        lab.chameleon.container(name),
         f"no container named {name} at CHI@Edge",
         "Create it from the lab's notebook; the name must match exactly.",
     )
@@ -33,16 +32,15 @@ def container_running(lab: Lab) -> None:
         for a in addrs
         if a.get("port")
     }
-    address = lab.chameleon.floating_ip_of_ports(ports)
-    lab.require(
-        address,
+    address = lab.require(
+        lab.chameleon.floating_ip_of_ports(ports),
         f"container {name} has no floating IP",
         "Associate one: chi.container.associate_floating_ip(...) in the notebook.",
     )
-    lab.facts["address"] = address
+    return Host(name, address)
 
 
-@check(title="Jupyter answers on port 8888", depends=["container_running"])
+@check(title="Jupyter answers on port 8888", depends=[container_running])
 def jupyter_up(lab: Lab) -> None:
     """`http://<floating IP>:8888/api` is Jupyter Server's version document."""
     url = f"http://{lab.address}:{lab.port('jupyter')}/api"

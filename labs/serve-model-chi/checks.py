@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import shlex
 
-from graders.checks import Lab, check
-from graders.labkit import course_key_check, require_active_server, require_cc_login
-from graders.probes.onnxmodel import benchmark, fetch_and_inspect
+from graders.checks import Host, Lab, check
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.models import benchmark, fetch_and_inspect
+from graders.probes.onnxmodel import ModelInfo
+
+Sizes = dict[str, int]  # model file -> bytes, as models_present read them
 
 
 @check(title="Server node-serve-model-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
 
 
-@check(title="The five ONNX models are in workspace/models", depends=["ssh_login"], vantage="host")
-def models_present(lab: Lab) -> None:
+@check(title="The five ONNX models are in workspace/models", depends=[ssh_login], vantage="host")
+def models_present(lab: Lab) -> Sizes:
     """The baseline, optimized and three quantized models exist with plausible sizes."""
     cfg = lab.config["models"]
     paths = " ".join(shlex.quote(f) for f in cfg["files"].values())
@@ -41,7 +45,6 @@ def models_present(lab: Lab) -> None:
     tiny = [f for f, n in sizes.items() if n < cfg["min_bytes"]]
     for key, f in cfg["files"].items():
         lab.measure(f"{key}_bytes", sizes.get(f))
-    lab.facts["model_sizes"] = sizes
     lab.require(
         not missing,
         f"missing in ~/{cfg['dir']}: {', '.join(missing)}"
@@ -49,9 +52,10 @@ def models_present(lab: Lab) -> None:
         "Run the notebooks 6_measure_onnx and 7_optimize_onnx to the end.",
     )
     lab.require(not tiny, f"too small to be the lab's models: {', '.join(tiny)}")
+    return sizes
 
 
-@check(title="food11.onnx is the Food-11 classifier", depends=["models_present"], vantage="host")
+@check(title="food11.onnx is the Food-11 classifier", depends=[models_present], vantage="host")
 def baseline_model(lab: Lab) -> None:
     """The baseline model reads as ONNX, takes an image batch and gives 11 class scores."""
     info = _inspect(lab, "baseline")
@@ -65,27 +69,27 @@ def baseline_model(lab: Lab) -> None:
 
 @check(
     title="food11_quantized_dynamic.onnx is really quantized",
-    depends=["models_present"],
+    depends=[models_present],
     vantage="host",
 )
-def quantized_dynamic(lab: Lab) -> None:
+def quantized_dynamic(lab: Lab, models_present: Sizes) -> None:
     """The dynamic-quantized model's graph contains quantized operators."""
-    _require_quantized(lab, "dynamic")
+    _require_quantized(lab, "dynamic", models_present)
 
 
 @check(
     title="food11_quantized_aggressive.onnx is really quantized",
-    depends=["models_present"],
+    depends=[models_present],
     vantage="host",
 )
-def quantized_aggressive(lab: Lab) -> None:
+def quantized_aggressive(lab: Lab, models_present: Sizes) -> None:
     """The aggressively (statically) quantized model's graph contains quantized operators."""
-    _require_quantized(lab, "aggressive")
+    _require_quantized(lab, "aggressive", models_present)
 
 
 @check(
     title="Baseline latency and throughput on the node",
-    depends=["models_present"],
+    depends=[models_present],
     vantage="host",
     timeout=150,
 )
@@ -96,7 +100,7 @@ def latency_baseline(lab: Lab) -> None:
 
 @check(
     title="Quantized latency and throughput on the node",
-    depends=["models_present"],
+    depends=[models_present],
     vantage="host",
     timeout=150,
 )
@@ -106,7 +110,7 @@ def latency_quantized(lab: Lab) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def _inspect(lab: Lab, key: str):  # -> ModelInfo
+def _inspect(lab: Lab, key: str) -> ModelInfo:
     cfg = lab.config["models"]
     info = fetch_and_inspect(lab, f"{cfg['dir']}/{cfg['files'][key]}", cfg["max_bytes"])
     lab.measure("size_mb", round(info.size / 2**20, 2))
@@ -114,10 +118,10 @@ def _inspect(lab: Lab, key: str):  # -> ModelInfo
     return info
 
 
-def _require_quantized(lab: Lab, key: str) -> None:
+def _require_quantized(lab: Lab, key: str, sizes: Sizes) -> None:
     info = _inspect(lab, key)
     name = lab.config["models"]["files"][key]
-    base = lab.facts.get("model_sizes", {}).get(lab.config["models"]["files"]["baseline"])
+    base = sizes.get(lab.config["models"]["files"]["baseline"])
     if base:
         lab.measure("size_ratio", round(info.size / base, 3))
     lab.require(
@@ -147,4 +151,4 @@ def _bench(lab: Lab, key: str) -> None:
     )
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

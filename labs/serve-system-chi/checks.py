@@ -11,39 +11,48 @@ from __future__ import annotations
 import base64
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from graders.checks import Lab, check
+from graders.checks import Host, Lab, check
 from graders.errors import Failure
 from graders.files import schema_problems
-from graders.labkit import (
-    Background,
-    course_key_check,
-    get_json,
-    require_active_server,
-    require_cc_login,
-    require_whole,
-    sample_gpus,
-)
-from graders.probes.load import run_load
+from graders.labkit.apis import get_json, require_whole
+from graders.labkit.chameleon import require_active_server
+from graders.labkit.gpus import Background, sample_gpus
+from graders.labkit.instances import course_key_check, require_cc_login
 from graders.probes.onnxmodel import BENCH
 
 IMAGE = base64.b64encode((BENCH.parent / "food.jpg").read_bytes()).decode()
 
 
+@dataclass(frozen=True)
+class ModelServer:
+    kind: str  # "triton" or "fastapi"
+    api_title: str = ""  # FastAPI's OpenAPI title: it names the ONNX variant
+
+
+@dataclass(frozen=True)
+class GpuWatch:
+    """What sampling the GPUs during the load read: the summary, or why there is none."""
+
+    summary: dict[str, Any] | None
+    problem: str = ""
+
+
 @check(title="Server node-serve-system-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> None:
+def server_active(lab: Lab) -> Host:
     """The GPU server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    require_active_server(lab)
+    return require_active_server(lab)
 
 
-@check(title="SSH as cc works", depends=["server_active"], vantage="host")
+@check(title="SSH as cc works", depends=[server_active], vantage="host")
 def ssh_login(lab: Lab) -> None:
     """The server accepts the student's key for cc on port 22."""
     require_cc_login(lab)
 
 
-@check(title="The Flask front end serves GourmetGram on port 80", depends=["server_active"])
+@check(title="The Flask front end serves GourmetGram on port 80", depends=[server_active])
 def flask_page(lab: Lab) -> None:
     """`http://<floating IP>/` is GourmetGram's upload page (Flask, host 80 -> container 5000)."""
     url = f"http://{lab.address}:{lab.port('http')}/"
@@ -54,15 +63,14 @@ def flask_page(lab: Lab) -> None:
     lab.require(lab.config["page_title"] in seen, f"GET {url} is not GourmetGram ({seen!r})")
 
 
-@check(title="A model server answers on port 8000", depends=["server_active"])
-def model_server(lab: Lab) -> None:
+@check(title="A model server answers on port 8000", depends=[server_active])
+def model_server(lab: Lab) -> ModelServer:
     """Port 8000 is the lab's FastAPI server (its OpenAPI document) or Triton (ready)."""
     base = f"http://{lab.address}:{lab.port('model')}"
     resp = lab.http.get(f"{base}/v2/health/ready")
     if resp.status == 200:
-        lab.facts["server_kind"] = "triton"
         lab.measure("server_kind", "triton")
-        return
+        return ModelServer("triton")
     doc = get_json(lab, f"{base}/openapi.json", "FastAPI's OpenAPI document")
     title = (doc.get("info") or {}).get("title", "") if isinstance(doc, dict) else ""
     lab.require(
@@ -70,17 +78,16 @@ def model_server(lab: Lab) -> None:
         f"the API on port 8000 ({title or 'untitled'}) has no /predict endpoint",
         "Start the lab's fastapi_server (docker compose -f docker-compose-fastapi.yaml).",
     )
-    lab.facts["server_kind"] = "fastapi"
-    lab.facts["api_title"] = title
     lab.measure("server_kind", "fastapi")
+    return ModelServer("fastapi", title)
 
 
-@check(title="A prediction is a Food-11 class with a probability", depends=["model_server"])
-def predict_valid(lab: Lab) -> None:
+@check(title="A prediction is a Food-11 class with a probability", depends=[model_server])
+def predict_valid(lab: Lab, model_server: ModelServer) -> ModelServer:
     """One request with a real JPEG gets a valid answer: a Food-11 class and a probability."""
     classes = lab.config["classes"]
     base = f"http://{lab.address}:{lab.port('model')}"
-    if lab.facts["server_kind"] == "triton":
+    if model_server.kind == "triton":
         label, prob = _triton_predict(lab, base)
     else:
         label, prob = _fastapi_predict(lab, base)
@@ -94,15 +101,16 @@ def predict_valid(lab: Lab) -> None:
         and not math.isnan(prob),
         f"the probability {prob!r} is not a number between 0 and 1",
     )
+    return model_server
 
 
-@check(title="The serving stack is optimized", depends=["model_server"])
-def serving_optimized(lab: Lab) -> None:
+@check(title="The serving stack is optimized", depends=[model_server])
+def serving_optimized(lab: Lab, model_server: ModelServer) -> None:
     """Triton: food_classifier is READY and dynamic batching is on. FastAPI: the ONNX variant."""
     base = f"http://{lab.address}:{lab.port('model')}"
     model = lab.config["triton_model"]
-    if lab.facts["server_kind"] == "fastapi":
-        title = lab.facts.get("api_title", "")
+    if model_server.kind == "fastapi":
+        title = model_server.api_title
         lab.note(f"FastAPI's OpenAPI title, as model_server read it: {title!r}")
         lab.require(
             "ONNX" in title,
@@ -123,56 +131,56 @@ def serving_optimized(lab: Lab) -> None:
     )
 
 
-@check(title="Latency, one request at a time", depends=["predict_valid"], timeout=90)
-def latency_c1(lab: Lab) -> None:
+@check(title="Latency, one request at a time", depends=[predict_valid], timeout=90)
+def latency_c1(lab: Lab, predict_valid: ModelServer) -> ModelServer:
     """Sequential requests: the median and tail latency a single user sees."""
-    _load(lab, "c1")
+    _load(lab, predict_valid, "c1")
+    return predict_valid
 
 
 @check(
     title="Throughput at concurrency 16, GPUs watched",
     # after latency_c1: both loading one server at once would distort the sequential figures
-    depends=["latency_c1", "ssh_login"],
+    depends=[latency_c1, ssh_login],
     vantage="host",
     timeout=120,
 )
-def throughput_c16(lab: Lab) -> None:
+def throughput_c16(lab: Lab, latency_c1: ModelServer) -> GpuWatch:
     """16 clients at once; nvidia-smi is sampled once a second on the node during the load."""
     window = int(lab.config["gpu"]["window_s"])
     with lab.measuring():  # one slot for both, so the sampling sees this load
         sampler = Background(_sample_quietly, lab, window)
-        _load(lab, "c16")
-        sampler.outcome(window + 30)
+        _load(lab, latency_c1, "c16")
+        return sampler.outcome(window + 30)
 
 
-@check(title="The GPUs were sampled during the load", depends=["throughput_c16"])
-def gpu_sampled(lab: Lab) -> None:
+@check(title="The GPUs were sampled during the load", depends=[throughput_c16])
+def gpu_sampled(lab: Lab, throughput_c16: GpuWatch) -> None:
     """nvidia-smi answered during the load, so its utilization can be scored."""
-    lab.note(
-        "GPU sampling during throughput_c16",
-        lab.facts.get("gpu") or lab.facts.get("gpu_problem", "no sample"),
-    )
-    lab.require("gpu" in lab.facts, lab.facts.get("gpu_problem", "no GPU sample was read"))
-    for k, v in lab.facts["gpu"].items():
+    watch = throughput_c16
+    lab.note("GPU sampling during throughput_c16", watch.summary or watch.problem)
+    summary = lab.require(watch.summary, watch.problem or "no GPU sample was read")
+    for k, v in summary.items():
         lab.measure(k, v)
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def _sample_quietly(lab: Lab, window: int) -> None:
+def _sample_quietly(lab: Lab, window: int) -> GpuWatch:
+    """The sampling beside the load: a failure is kept for gpu_sampled, not raised here."""
     try:
-        sample_gpus(lab, window)
-    except Failure:
-        pass  # the problem is in facts; gpu_sampled reports it
+        return GpuWatch(sample_gpus(lab, window))
+    except Failure as exc:
+        return GpuWatch(None, exc.message)
 
 
-def _load(lab: Lab, level: str) -> None:
+def _load(lab: Lab, server: ModelServer, level: str) -> None:
     cfg = lab.config["load"]
     base = f"http://{lab.address}:{lab.port('model')}"
-    if lab.facts["server_kind"] == "triton":
+    if server.kind == "triton":
         url, body = f"{base}/v2/models/{lab.config['triton_model']}/infer", _triton_body()
     else:
         url, body = f"{base}/predict", {"image": IMAGE}
-    result = run_load(
+    result = lab.load(
         url,
         requests=cfg[level]["requests"],
         concurrency=cfg[level]["concurrency"],
@@ -180,7 +188,6 @@ def _load(lab: Lab, level: str) -> None:
         warmup=cfg["warmup"],
         timeout_s=cfg["timeout_s"],
         deadline_s=cfg["deadline_s"],
-        record=lab.record,
     )
     m = result.measurements()
     for k, v in m.items():
@@ -239,4 +246,4 @@ def _flat(data: Any) -> Any:
     return data
 
 
-course_key = course_key_check(after="server_active")
+course_key = course_key_check(after=server_active)

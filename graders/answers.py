@@ -1,0 +1,39 @@
+"""Student answers read through validating helpers: a value of an unexpected shape is the
+student's system answering wrongly (Failure, saying what was expected), never a grader error.
+They also tell a type checker what a check holds from then on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from graders.errors import Failure
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text[:100] + ("..." if len(text) > 100 else "")
+
+
+def as_dict(value: Any, what: str) -> dict[str, Any]:
+    """`value` when it is a JSON object; else a Failure naming `what` was expected."""
+    if not isinstance(value, dict):
+        raise Failure(f"expected {what} (a JSON object), got {_shown(value)}")
+    return value
+
+
+def as_list(value: Any, what: str) -> list[Any]:
+    """`value` when it is a list; else a Failure naming `what` was expected."""
+    if not isinstance(value, list):
+        raise Failure(f"expected {what} (a list), got {_shown(value)}")
+    return value
+
+
+def as_dicts(value: Any, what: str) -> list[dict[str, Any]]:
+    """`value` when it is a list of JSON objects; else a Failure naming `what`."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise Failure(f"expected {what} (a list of JSON objects), got {_shown(value)}")
+    return value

@@ -1,0 +1,12 @@
+"""Steps many labs share, written against the Lab handle (never a transport directly), one
+module per domain; each raises Failure with a message a student can act on.
+
+- chameleon: the lab's servers at their site, and their floating IPs (-> Host)
+- instances: logging in as cc, and the course staff key on the instance
+- containers: Docker on the instance (docker ps, docker inspect)
+- kubernetes: kubectl on the instance, its JSON
+- objectstores: the instance's S3 API (MinIO) and its buckets
+- apis: JSON over HTTP: any endpoint, and MLflow's REST API
+- gpus: sampling nvidia-smi or rocm-smi over SSH
+- models: the lab's ONNX models, fetched and read, and timed in the student's container
+"""

@@ -1,0 +1,64 @@
+"""JSON over HTTP from the instance's services: any endpoint, and MLflow's REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graders.checks import Lab
+from graders.errors import Failure
+
+
+def require_whole(lab: Lab, resp: Any) -> None:
+    """Fail on an answer larger than the grader reads: no API answer here is that big."""
+    lab.require(
+        not resp.truncated,
+        f"{resp.method} {resp.url} sent more than "
+        f"{len(resp.body) // 2**20} MiB; the grader stopped reading",
+        "An API answer of that size is a bug in the server.",
+    )
+
+
+def mlflow_api(
+    lab: Lab, method: str, path: str, what: str, body: Any = None, help: str = ""
+) -> dict[str, Any]:
+    """MLflow's REST API on the lab's `mlflow` port: a JSON object, or a Failure saying what
+    MLflow lacks (its error_code answer) or that this is not MLflow."""
+    url = f"http://{lab.address}:{lab.port('mlflow')}/api/2.0/mlflow/{path}"
+    resp = lab.http.request(method, url, json=body) if body else lab.http.request(method, url)
+    require_whole(lab, resp)
+    try:
+        doc = resp.json()
+    except ValueError:
+        raise Failure(
+            f"{method} {url} did not answer JSON (HTTP {resp.status}, "
+            f"{resp.headers.get('Content-Type', '?')}); is this MLflow?"
+        ) from None
+    if resp.status == 404 or (isinstance(doc, dict) and doc.get("error_code")):
+        message = doc.get("message", resp.status) if isinstance(doc, dict) else resp.status
+        raise Failure(f"MLflow has no {what}: {str(message)[:160]}", help)
+    lab.require(
+        resp.status == 200 and isinstance(doc, dict), f"{method} {url} answered HTTP {resp.status}"
+    )
+    return doc
+
+
+def get_json(lab: Lab, url: str, what: str, *, login: str = "", help: str = "", **send: Any) -> Any:
+    """GET a JSON document; anything else (HTML, garbage, an error code) is a Failure.
+
+    `send`: headers or auth for the request; `login` names those credentials, so that a
+    401/403 says they were refused. `help`: what to do when the answer is not JSON."""
+    resp = lab.http.get(url, **send)
+    if login and resp.status in (401, 403):
+        raise Failure(
+            f"GET {url} refused {login} (HTTP {resp.status}: {resp.text[:80]!r})",
+            "The grader logs in with the lab's own credentials: keep them while grading runs.",
+        )
+    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status} ({what})")
+    require_whole(lab, resp)
+    try:
+        return resp.json()
+    except ValueError:
+        ctype = resp.headers.get("Content-Type", "?")
+        raise Failure(
+            f"GET {url} did not answer JSON ({ctype}: {resp.text[:80]!r}); expected {what}", help
+        ) from None

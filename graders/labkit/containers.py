@@ -1,0 +1,53 @@
+"""Docker on the instance: the containers running, and what `docker inspect` says of one."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from graders.checks import Lab
+from graders.errors import Failure
+
+
+def containers(lab: Lab) -> dict[str, dict[str, Any]]:
+    """Running containers by name, from `docker ps --format '{{json .}}'`."""
+    result = lab.run("docker ps --format '{{json .}}'")
+    lab.require(
+        result.ok,
+        f"`docker ps` failed: {result.stderr.strip()[:200]}",
+        "Is Docker installed, and is cc in the docker group?",
+    )
+    found = {}
+    for line in result.stdout.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise Failure(
+                f"`docker ps` printed something that is not JSON: {line[:120]!r}"
+            ) from None
+        for name in str(row.get("Names", "")).split(","):
+            found[name] = row
+    return found
+
+
+def require_containers(lab: Lab, names: list[str]) -> dict[str, dict[str, Any]]:
+    running = containers(lab)
+    missing = [n for n in names if n not in running]
+    lab.measure("containers_running", len(names) - len(missing))
+    lab.require(
+        not missing,
+        f"container(s) not running: {', '.join(missing)} "
+        f"(running: {', '.join(sorted(running)) or 'none'})",
+        "Start them with the lab's docker compose file; check `docker ps -a` for ones that exited.",
+    )
+    return running
+
+
+def inspect_container(lab: Lab, name: str) -> dict[str, Any]:
+    result = lab.run(f"docker inspect {shlex.quote(name)}")
+    lab.require(result.ok, f"`docker inspect {name}` failed: {result.stderr.strip()[:200]}")
+    try:
+        return json.loads(result.stdout)[0]
+    except (json.JSONDecodeError, IndexError, KeyError):
+        raise Failure(f"`docker inspect {name}` did not print a container") from None

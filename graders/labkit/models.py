@@ -1,0 +1,59 @@
+"""The lab's ONNX models on the instance: fetched over SFTP (size-capped) and read with
+graders/probes/onnxmodel.py, and timed by onnxruntime in the student's own container with a
+script the grader uploads."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from graders.checks import Lab
+from graders.errors import Failure
+from graders.probes.onnxmodel import BENCH, REMOTE_BENCH, ModelInfo, inspect_model
+
+
+def fetch_and_inspect(lab: Lab, remote: str, max_bytes: int) -> ModelInfo:
+    with tempfile.TemporaryDirectory(prefix="labgrader-onnx-") as tmp:
+        local = str(Path(tmp) / "model.onnx")
+        lab.fetch(remote, local, max_bytes)
+        info = inspect_model(local)
+    lab.note(
+        f"{remote}: {info.size} bytes, {sum(info.ops.values())} nodes, "
+        f"quantized operators: {', '.join(info.quantized_ops) or 'none'}",
+        {
+            "ops": dict(info.ops),
+            "inputs": info.inputs,
+            "outputs": info.outputs,
+            "int8_initializers": info.int8_weights,
+            "float_initializers": info.float_weights,
+        },
+    )
+    return info
+
+
+def benchmark(
+    lab: Lab, container: str, model: str, *, runs: int, batch: int, timeout: float
+) -> dict[str, float]:
+    """Median/p95 single-sample latency (ms) and batch throughput (FPS) of `model` (a path as
+    the container sees it), measured by onnxruntime inside the student's container."""
+    lab.put(BENCH.read_text(), REMOTE_BENCH)
+    cmd = (
+        f"docker exec -i {container} python3 - {model} {int(runs)} {int(batch)} < ~/{REMOTE_BENCH}"
+    )
+    with lab.measuring():
+        result = lab.run(cmd, timeout=timeout)
+    if not result.ok:
+        err = (result.stderr or result.stdout).strip().splitlines()
+        raise Failure(
+            f"the benchmark could not run in container {container}: "
+            f"{err[-1] if err else f'exit {result.exited}'}",
+            f"Is the {container} container running (docker ps), with onnxruntime?",
+        )
+    try:
+        doc = json.loads(result.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise Failure(f"the benchmark printed no result: {result.stdout[-200:]!r}") from None
+    if "error" in doc:
+        raise Failure(f"the benchmark failed in {container}: {doc['error']}")
+    return doc
