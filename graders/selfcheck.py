@@ -24,33 +24,22 @@ def run_check(
     rubric_file: str | None,
     show_hidden: bool,
 ) -> int:
-    try:
-        return _check(lab_id, student_file, fmt, out, rubric_file, show_hidden)
-    except BadInput as exc:
-        if fmt == "gradescope" and out:
-            _gradescope_failure(out, str(exc))
-        raise
-
-
-def _check(
-    lab_id: str,
-    student_file: str,
-    fmt: str,
-    out: str | None,
-    rubric_file: str | None,
-    show_hidden: bool,
-) -> int:
     from graders.files import check_writable, write_atomic
     from graders.grade import grade, preflight
     from graders.report import render
     from graders.rubric import load_lab_rubric
     from graders.student import load_student
 
-    student = load_student(student_file)
-    lab, rubric = load_lab_rubric(lab_id, rubric_file)
-    if out:
-        check_writable(out)
-    site = preflight(lab)
+    try:
+        student = load_student(student_file)
+        lab, rubric = load_lab_rubric(lab_id, rubric_file)
+        if out:
+            check_writable(out)
+        site = preflight(lab)
+    except BadInput as exc:  # Gradescope shows "failed to execute" without a results.json
+        if fmt == "gradescope" and out:
+            _gradescope_failure(out, str(exc))
+        raise
     print(f"labgrader: grading {lab.id} for {student.netid} ...", file=sys.stderr)
     t0 = time.monotonic()
     result = grade(lab, rubric, student, site)
@@ -85,7 +74,8 @@ def warn(lab: LabSpec, result: Result) -> None:
 
 
 def _gradescope_failure(path: str | Path, reason: str) -> None:
-    """Gradescope shows a bare "failed to execute" without results.json: write the reason."""
+    """A results.json with the one-line reason; Gradescope shows a bare "failed to execute"
+    without one."""
     from graders.files import write_atomic
     from graders.report.gradescope import failure
 

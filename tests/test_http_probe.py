@@ -136,3 +136,16 @@ def test_refused_and_tarpit_are_unreachable(http) -> None:
             probe.get(f"http://127.0.0.1:{tarpit.getsockname()[1]}/")
     finally:
         tarpit.close()
+
+
+def test_a_page_title_is_found_without_a_regular_expression() -> None:
+    """A student's page of up to 1 MiB: a backtracking search of it once froze the grader;
+    title_of only scans forward (str.find)."""
+    from graders.labkit.apis import title_of
+
+    assert title_of("<html><TITLE lang='en'>\n GourmetGram:  Snap.\n</title>") == (
+        "GourmetGram: Snap."
+    )
+    assert title_of("<html><body>no title here</body>") == "no <title>"
+    hostile = "<title>" + "<title>" * 150_000 + "x" * 100_000  # ~1.15 MB, never closed
+    assert title_of(hostile) == "no <title>"

@@ -62,3 +62,21 @@ def get_json(lab: Lab, url: str, what: str, *, login: str = "", help: str = "", 
         raise Failure(
             f"GET {url} did not answer JSON ({ctype}: {resp.text[:80]!r}); expected {what}", help
         ) from None
+
+
+def page_title(lab: Lab, url: str) -> str:
+    """GET a web page (200 required) and its <title>, found in linear time: a page is the
+    student's, up to 1 MiB, and a backtracking search of it could stall the grader."""
+    resp = lab.http.get(url)
+    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status}")
+    return title_of(resp.text)
+
+
+def title_of(html: str) -> str:
+    """The text of the first <title> element, whitespace collapsed; "no <title>" without one."""
+    lower = html.lower()
+    start = lower.find("<title")
+    opened = lower.find(">", start) if start >= 0 else -1
+    end = lower.find("</title", opened) if opened >= 0 else -1
+    return " ".join(html[opened + 1 : end].split()) if end >= 0 else "no <title>"
+

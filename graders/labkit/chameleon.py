@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from graders.checks import Host, Lab
+from collections.abc import Callable
+
+from graders.checks import Host, Lab, check
 from graders.probes.chameleon import floating_ip
 
 
@@ -28,6 +30,20 @@ def require_active_server(lab: Lab, key: str = "server") -> Host:
     )
     lab.note(f"{name} is ACTIVE at floating IP {address}")
     return Host(name, address)
+
+
+def server_check(title: str) -> Callable[[Lab], Host]:
+    """The lab's first check, finding its server: `server_active = server_check("Server
+    node-mlflow-<user> is ACTIVE with a floating IP")`. It returns the Host the lab's other
+    checks observe."""
+
+    @check(title=title)
+    def server_active(lab: Lab) -> Host:
+        """The lab's server exists at its site, Nova reports it ACTIVE, and it has a floating
+        IP."""
+        return require_active_server(lab)
+
+    return server_active
 
 
 def require_servers_active(lab: Lab, keys: tuple[str, ...], help: str) -> None:

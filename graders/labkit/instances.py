@@ -17,6 +17,19 @@ def require_cc_login(lab: Lab) -> None:
     )
 
 
+def login_check(after: Callable[..., Any], title: str = "SSH as cc works") -> Callable[[Lab], None]:
+    """The lab's `ssh_login` check, once `after` has found the instance:
+    `ssh_login = login_check(after=server_active)`."""
+
+    @check(title=title, depends=[after], vantage="host")
+    def ssh_login(lab: Lab) -> None:
+        """The instance accepts the grader's key for user cc on port 22 (the student's own in
+        a self-check, the course staff key in a staff run)."""
+        require_cc_login(lab)
+
+    return ssh_login
+
+
 COURSE_KEY_CHECK = "course_key"
 MAX_AUTHORIZED_KEYS = 65536
 

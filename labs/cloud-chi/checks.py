@@ -15,8 +15,9 @@ from typing import Any
 
 from graders.checks import Host, Lab, check
 from graders.errors import Failure
+from graders.labkit.apis import page_title
 from graders.labkit.chameleon import require_floating_ip, require_servers_active
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.kubernetes import kubectl_json
 
 
@@ -55,10 +56,7 @@ def floating_ip(lab: Lab) -> Host:
 def web_page(lab: Lab) -> None:
     """`http://<floating IP>/` answers 200 with the GourmetGram upload page."""
     url = f"http://{lab.address}:{lab.port('http')}/"
-    resp = lab.http.get(url)
-    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status}")
-    title = re.search(r"<title>(.*?)</title>", resp.text, re.S | re.I)
-    seen = title.group(1).strip() if title else "no <title>"
+    seen = page_title(lab, url)
     lab.require(
         lab.config["page_title"] in seen,
         f"GET {url} is not the GourmetGram page (title: {seen!r})",
@@ -81,10 +79,7 @@ def web_test(lab: Lab) -> None:
     )
 
 
-@check(title="SSH as cc works on node1", depends=[floating_ip], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """node1 accepts the student's key for user cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=floating_ip, title="SSH as cc works on node1")
 
 
 @check(title="kubectl shows 3 Ready nodes", depends=[ssh_login], vantage="host")

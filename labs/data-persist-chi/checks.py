@@ -14,19 +14,16 @@ import re
 import shlex
 from typing import Any
 
-from graders.checks import Host, Lab, check
+from graders.checks import Lab, check
 from graders.course import site_named
 from graders.errors import Failure
-from graders.labkit.chameleon import require_active_server
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.chameleon import server_check
+from graders.labkit.instances import course_key_check, login_check
 
 VOLUME_DEVICE = re.compile(r"/dev/(vd|sd)[b-z]\d*")  # the root disk is vda
 
 
-@check(title="Server node-persist-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The server exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server node-persist-<user> is ACTIVE with a floating IP")
 
 
 # Read while the instance exists: once the lab's resources are deleted (its last step), this
@@ -89,10 +86,7 @@ def volume_attached(lab: Lab) -> None:
     lab.measure("device", ours[0].get("device"))
 
 
-@check(title="SSH as cc works", depends=[server_active], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """The server accepts the student's key for cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=server_active)
 
 
 @check(

@@ -13,23 +13,16 @@ import shlex
 from typing import Any
 
 from graders.answers import as_dict
-from graders.checks import Host, Lab, check
+from graders.checks import Lab, check
 from graders.errors import Failure, TransportError
 from graders.labkit.apis import get_json
-from graders.labkit.chameleon import require_active_server
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.chameleon import server_check
+from graders.labkit.instances import course_key_check, login_check
+
+server_active = server_check("Server node-data-<user> is ACTIVE with a floating IP")
 
 
-@check(title="Server node-data-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The server exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
-
-
-@check(title="SSH as cc works", depends=[server_active], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """The server accepts the student's key for cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=server_active)
 
 
 @check(

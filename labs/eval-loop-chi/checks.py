@@ -13,17 +13,13 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from graders.answers import as_dicts
-from graders.checks import Host, Lab, check
+from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.labkit.apis import get_json
-from graders.labkit.chameleon import require_active_server
+from graders.labkit.chameleon import server_check
 from graders.labkit.objectstores import lab_s3
 
-
-@check(title="Server node-eval-loop-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The server exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server node-eval-loop-<user> is ACTIVE with a floating IP")
 
 
 @check(title="Bucket production holds tagged production images", depends=[server_active])

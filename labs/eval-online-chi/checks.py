@@ -14,16 +14,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from graders.answers import as_dict, as_list
-from graders.checks import Host, Lab, check
+from graders.checks import Lab, check
 from graders.labkit.apis import get_json, require_whole
-from graders.labkit.chameleon import require_active_server
+from graders.labkit.chameleon import server_check
 from graders.probes.promql import metric_names
 
-
-@check(title="Server node-eval-online-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The VM exists at KVM@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server node-eval-online-<user> is ACTIVE with a floating IP")
 
 
 @check(title="The FastAPI server exports the lab's metrics on port 8000", depends=[server_active])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graders.checks import Host, Lab, check
-from graders.labkit.chameleon import require_active_server
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.checks import Lab, check
+from graders.labkit.chameleon import server_check
+from graders.labkit.instances import course_key_check, login_check
 
 MAX_FILE = 65536
 
@@ -21,16 +21,10 @@ class HelloFile:
     text: str
 
 
-@check(title="Server hello_chameleon-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The server exists at KVM@TACC, Nova reports it ACTIVE, and it has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server hello_chameleon-<user> is ACTIVE with a floating IP")
 
 
-@check(title="SSH as cc works", depends=[server_active], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """The instance accepts the student's key for user cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=server_active)
 
 
 @check(title="The hostname starts with hello-chameleon", depends=[ssh_login], vantage="host")

@@ -10,24 +10,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from graders.checks import Host, Lab, check
+from graders.checks import Lab, check
 from graders.labkit.apis import mlflow_api
-from graders.labkit.chameleon import require_active_server
+from graders.labkit.chameleon import server_check
 from graders.labkit.containers import require_containers
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.objectstores import bucket_objects
 
-
-@check(title="Server node-mlflow-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server node-mlflow-<user> is ACTIVE with a floating IP")
 
 
-@check(title="SSH as cc works", depends=[server_active], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """The server accepts the student's key for cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=server_active)
 
 
 @check(

@@ -20,7 +20,7 @@ from graders.checks import Host, Lab, check
 from graders.errors import Skip
 from graders.labkit.apis import get_json, mlflow_api
 from graders.labkit.chameleon import require_floating_ip, require_servers_active
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.kubernetes import kubectl_json
 
 VERSION = re.compile(r"^1\.0\.(\d+)$")
@@ -42,10 +42,7 @@ def floating_ip(lab: Lab) -> Host:
     return require_floating_ip(lab, "node1", "terraform apply attaches one to node1.")
 
 
-@check(title="SSH as cc works on node1", depends=[floating_ip], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """node1 accepts the student's key for user cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=floating_ip, title="SSH as cc works on node1")
 
 
 @check(

@@ -10,27 +10,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from graders.checks import Host, Lab, check
+from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.labkit.apis import get_json
-from graders.labkit.chameleon import require_active_server
+from graders.labkit.chameleon import server_check
 from graders.labkit.containers import require_containers
 from graders.labkit.gpus import gpu_tool
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.objectstores import bucket_objects
 from graders.probes.gpu import explain
 
-
-@check(title="Server node-mltrain-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server node-mltrain-<user> is ACTIVE with a floating IP")
 
 
-@check(title="SSH as cc works", depends=[server_active], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """The server accepts the student's key for cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=server_active)
 
 
 @check(title="ray-head and both workers are running", depends=[ssh_login], vantage="host")

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import shlex
 
-from graders.checks import Host, Lab, check
-from graders.labkit.chameleon import require_active_server
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.checks import Lab, check
+from graders.labkit.chameleon import server_check
+from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.models import benchmark, fetch_and_inspect
 from graders.probes.onnxmodel import ModelInfo
 
 Sizes = dict[str, int]  # model file -> bytes, as models_present read them
 
 
-@check(title="Server node-serve-model-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server node-serve-model-<user> is ACTIVE with a floating IP")
 
 
-@check(title="SSH as cc works", depends=[server_active], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """The server accepts the student's key for cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=server_active)
 
 
 @check(title="The five ONNX models are in workspace/models", depends=[ssh_login], vantage="host")

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import base64
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from graders.checks import Host, Lab, check
+from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.files import schema_problems
-from graders.labkit.apis import get_json, require_whole
-from graders.labkit.chameleon import require_active_server
+from graders.labkit.apis import get_json, page_title, require_whole
+from graders.labkit.chameleon import server_check
 from graders.labkit.gpus import Background, sample_gpus
-from graders.labkit.instances import course_key_check, require_cc_login
+from graders.labkit.instances import course_key_check, login_check
 from graders.probes.onnxmodel import BENCH
 
 IMAGE = base64.b64encode((BENCH.parent / "food.jpg").read_bytes()).decode()
@@ -40,26 +39,17 @@ class GpuWatch:
     problem: str = ""
 
 
-@check(title="Server node-serve-system-<user> is ACTIVE with a floating IP")
-def server_active(lab: Lab) -> Host:
-    """The GPU server exists at CHI@TACC, is ACTIVE, and has a floating IP."""
-    return require_active_server(lab)
+server_active = server_check("Server node-serve-system-<user> is ACTIVE with a floating IP")
 
 
-@check(title="SSH as cc works", depends=[server_active], vantage="host")
-def ssh_login(lab: Lab) -> None:
-    """The server accepts the student's key for cc on port 22."""
-    require_cc_login(lab)
+ssh_login = login_check(after=server_active)
 
 
 @check(title="The Flask front end serves GourmetGram on port 80", depends=[server_active])
 def flask_page(lab: Lab) -> None:
     """`http://<floating IP>/` is GourmetGram's upload page (Flask, host 80 -> container 5000)."""
     url = f"http://{lab.address}:{lab.port('http')}/"
-    resp = lab.http.get(url)
-    lab.require(resp.status == 200, f"GET {url} answered HTTP {resp.status}")
-    title = re.search(r"<title>(.*?)</title>", resp.text, re.S | re.I)
-    seen = title.group(1).strip() if title else "no <title>"
+    seen = page_title(lab, url)
     lab.require(lab.config["page_title"] in seen, f"GET {url} is not GourmetGram ({seen!r})")
 
 
