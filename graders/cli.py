@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"labgrader {__version__}")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
+    _grading_commands(sub)
+    _batch_commands(sub)
+    _staff_tools(sub)
+    return p
+
+
+def _grading_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = sub.add_parser("check", help="grade one student's lab (students: self-check)")
     c.add_argument("lab", help="lab id, e.g. hello-chameleon (see `labgrader labs`)")
     c.add_argument("--student", required=True, metavar="FILE", help="student.yaml")
@@ -59,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--labs", nargs="+", default=["hello-chameleon", "cloud-chi"])
     d.set_defaults(func=cmd_demo)
 
+    lb = sub.add_parser("labs", help="list the labs this grader knows")
+    lb.set_defaults(func=cmd_labs)
+
+    k = sub.add_parser("course-key", help="print the course staff key students add to their VMs")
+    k.set_defaults(func=cmd_course_key)
+
+
+def _batch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("batch", help="grade a whole roster (TAs)")
     b.add_argument("lab")
     b.add_argument(
@@ -93,12 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--rubric", metavar="FILE")
     m.set_defaults(func=cmd_merge)
 
-    lb = sub.add_parser("labs", help="list the labs this grader knows")
-    lb.set_defaults(func=cmd_labs)
 
-    k = sub.add_parser("course-key", help="print the course staff key students add to their VMs")
-    k.set_defaults(func=cmd_course_key)
-
+def _staff_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     co = sub.add_parser("course", help="the course file: sites, credentials, staff key, weights")
     co.set_defaults(func=cmd_course_show)
     cosub = co.add_subparsers(metavar="ACTION")
@@ -117,7 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     rd.add_argument("new")
     rd.add_argument("--store", required=True, metavar="FILE")
     rd.set_defaults(func=cmd_rubric_diff)
-    return p
 
 
 def _help(parser: argparse.ArgumentParser) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 from graders.errors import BadInput
 from graders.files import FORMULA_STARTS, validate
@@ -20,20 +21,7 @@ def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student
     Staff log in with one course key (`staff_key`, batch --ssh-key); a row's own `ssh_key`
     overrides it for that student."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # Excel writes a BOM
-    except FileNotFoundError:
-        raise BadInput(f"roster {p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"roster {p}: cannot read ({exc})") from None
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = set(REQUIRED) - set(header)
-    if missing:
-        raise BadInput(
-            f"roster {p}: header lacks column(s) {', '.join(sorted(missing))} "
-            f"(found: {', '.join(header) or 'nothing'})"
-        )
+    reader = _reader(p)
     problems: list[str] = []
     students: list[Student] = []
     first_seen: dict[str, int] = {}
@@ -44,24 +32,8 @@ def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student
         row = {k.strip(): (v or "").strip() for k, v in raw.items()}
         if not any(row.values()):
             continue  # blank line
-        # a row is a student file (the same schema), with chameleon_user required: empty
-        # cells are left out, except the required ones, so that an empty one is refused
-        row = {k: v for k, v in row.items() if v != "" or k in REQUIRED}
-        formula = next((k for k in LMS_IDENTITY if row.get(k, "").startswith(FORMULA_STARTS)), "")
-        if formula:
-            problems.append(
-                f"line {n}: {formula} {row[formula]!r} starts with {row[formula][0]!r}, which "
-                "a spreadsheet runs as a formula, and Canvas's identity columns cannot escape "
-                "it: correct the roster"
-            )
-            continue
-        if row.get("project", "").isdigit():
-            row["project"] = int(row["project"])
         try:
-            validate(row, "student", f"line {n}")
-            if not row.get("ssh_key") and staff_key is None:
-                raise BadInput(f"line {n}: no ssh_key: give the course key with --ssh-key")
-            student = from_dict(row, p.resolve().parent, f"line {n}", staff_key)
+            student = _student(row, n, p.resolve().parent, staff_key)
         except BadInput as exc:
             problems.append(str(exc))
             continue
@@ -79,3 +51,41 @@ def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student
     if not students:
         raise BadInput(f"roster {p}: no students")
     return students
+
+
+def _reader(p: Path) -> csv.DictReader[str]:
+    """The roster's rows, its header checked for the required columns."""
+    try:
+        text = p.read_text(encoding="utf-8-sig")  # Excel writes a BOM
+    except FileNotFoundError:
+        raise BadInput(f"roster {p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"roster {p}: cannot read ({exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = set(REQUIRED) - set(header)
+    if missing:
+        raise BadInput(
+            f"roster {p}: header lacks column(s) {', '.join(sorted(missing))} "
+            f"(found: {', '.join(header) or 'nothing'})"
+        )
+    return reader
+
+
+def _student(row: dict[str, str], n: int, base: Path, staff_key: Path | None) -> Student:
+    """A row is a student file (the same schema), with chameleon_user required: empty cells
+    are left out, except the required ones, so that an empty one is refused."""
+    cells: dict[str, Any] = {k: v for k, v in row.items() if v != "" or k in REQUIRED}
+    formula = next((k for k in LMS_IDENTITY if cells.get(k, "").startswith(FORMULA_STARTS)), "")
+    if formula:
+        raise BadInput(
+            f"line {n}: {formula} {cells[formula]!r} starts with {cells[formula][0]!r}, which "
+            "a spreadsheet runs as a formula, and Canvas's identity columns cannot escape it: "
+            "correct the roster"
+        )
+    if cells.get("project", "").isdigit():
+        cells["project"] = int(cells["project"])
+    validate(cells, "student", f"line {n}")
+    if not cells.get("ssh_key") and staff_key is None:
+        raise BadInput(f"line {n}: no ssh_key: give the course key with --ssh-key")
+    return from_dict(cells, base, f"line {n}", staff_key)
