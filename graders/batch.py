@@ -8,6 +8,7 @@ with bounded concurrency; every output is then made from the store by the batch 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 import traceback
@@ -17,11 +18,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from graders.course import Site
-from graders.errors import EXIT_INTERRUPTED, BadInput
+from graders.errors import EXIT_INTERRUPTED, EXIT_NEEDS_REGRADE, BadInput
 from graders.evidence import now
 from graders.files import check_writable_dir
 from graders.folder import BatchFolder
 from graders.labs import LabSpec
+from graders.probes.chameleon import DOWN_AFTER
 from graders.rubric import Rubric
 from graders.status import Status
 from graders.store import Grading, Store
@@ -58,11 +60,19 @@ def observe_all(
     jobs: int,
     shard: str = "",
     on_done: Callable[[Grading], None] = lambda g: None,
-) -> None:
-    """Observe every student, `jobs` at a time; each is stored the moment it is finished."""
+) -> int:
+    """Observe every student, `jobs` at a time; each is stored the moment it is finished.
+    Once Chameleon's API has failed DOWN_AFTER times in a row, students not yet started are
+    left for a --resume: how many were left is returned."""
     from graders.grade import observe
+    from graders.probes.chameleon import api_down
 
-    def one(student: Student) -> Grading:
+    left = [0]
+
+    def one(student: Student) -> Grading | None:
+        if api_down():
+            left[0] += 1
+            return None
         started, t0 = now(), time.monotonic()
         try:
             observations, outcome, reason = observe(lab, student, site), "graded", ""
@@ -84,14 +94,40 @@ def observe_all(
         )
         return store.add(g)
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="student") as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="student")
+    try:
         futures = [pool.submit(one, s) for s in students]
+        for f in as_completed(futures):
+            if (grading := f.result()) is not None:
+                on_done(grading)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)  # not `with`: it would wait for all
+        raise
+    pool.shutdown()
+    return left[0]
+
+
+FDS_PER_STUDENT = 16  # an SSH connection, HTTP exchanges of concurrent checks, a load worker
+
+
+def descriptor_budget(jobs: int) -> None:
+    """Raise the open-file limit to its hard limit, and refuse a --jobs it cannot carry: out
+    of descriptors, every connection would fail, and that is the grader's fault."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
         try:
-            for f in as_completed(futures):
-                on_done(f.result())
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if jobs * FDS_PER_STUDENT + 64 > soft:
+        raise BadInput(
+            f"--jobs {jobs} needs about {jobs * FDS_PER_STUDENT + 64} open files, and this "
+            f"process may open {soft}: lower --jobs to {max(1, (soft - 64) // FDS_PER_STUDENT)}"
+        )
 
 
 def progress_printer(total: int) -> tuple[Callable[[Grading], None], Callable[[], None]]:
@@ -146,6 +182,7 @@ def run_batch(
 
     if jobs < 1:
         raise BadInput("--jobs must be at least 1")
+    descriptor_budget(jobs)
     started = time.monotonic()
     part = parse_shard(shard)
     students = [s for s in roster if in_shard(s.netid, part)]
@@ -163,7 +200,7 @@ def run_batch(
     )
     step, stop = progress_printer(len(todo))
     try:
-        observe_all(
+        left = observe_all(
             lab, todo, site, store, rubric.sha256, jobs=jobs, shard=shard or "", on_done=step
         )
     except KeyboardInterrupt:
@@ -173,9 +210,22 @@ def run_batch(
             "Run the same command with --resume to finish.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        # Students still in flight hold threads the interpreter would wait for at exit (each
+        # bounded by its deadlines, but a minute is not "stopped"): what is stored is safe.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     stop()
-    return folder.finish(store, rubric, lab, started)
+    code = folder.finish(store, rubric, lab, started)
+    if left:
+        print(
+            f"labgrader: stopped: Chameleon's API failed {DOWN_AFTER} times in a row, so {left} "
+            "students were not graded (nothing is recorded for them). Run the same command "
+            "with --resume once the API answers.",
+            file=sys.stderr,
+        )
+        return EXIT_NEEDS_REGRADE
+    return code
 
 
 def rescore(lab: LabSpec, rubric: Rubric, store_path: Path, out: Path | None) -> int:

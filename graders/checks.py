@@ -139,6 +139,7 @@ class Lab:
         self.evidence: list[Evidence] = []
         self.measurements: dict[str, Any] = {}
         self.attempt = 1
+        self.cancelled = False
 
     # --- identity and names -------------------------------------------------------------
     @property
@@ -177,6 +178,7 @@ class Lab:
     # --- probes ----------------------------------------------------------------------------
     @property
     def chameleon(self) -> Chameleon:
+        self._alive()
         if self.session.chameleon is None:
             raise GraderFault("this lab run has no Chameleon access configured")
         return self.session.chameleon.bound(self.record)
@@ -185,6 +187,7 @@ class Lab:
     def http(self) -> Http:
         from graders.probes.http import Http
 
+        self._alive()
         return Http(self.record)
 
     @property
@@ -193,20 +196,23 @@ class Lab:
         outlive the instance, such as the student's Actions runs."""
         from graders.probes.github import GitHub
 
+        self._alive()
         return GitHub(self.record)
 
     def s3(self, endpoint: str, access_key: str, secret_key: str) -> S3:
         """An S3 API (MinIO on the instance), with short timeouts and capped listings."""
         from graders.probes.s3 import S3
 
+        self._alive()
         return S3(endpoint, access_key, secret_key, self.record)
 
     def load(self, url: str, **options: Any) -> LoadResult:
-        """Requests at a concurrency from a worker process, every sample kept
-        (graders/probes/load.py: run_load's options)."""
+        """Requests at a concurrency from a worker process, every sample kept, under this
+        check's measurement lease (graders/probes/load.py: run_load's options)."""
         from graders.probes.load import run_load
 
-        return run_load(url, record=self.record, **options)
+        with self.measuring():
+            return run_load(url, record=self.record, **options)
 
     @property
     def host(self) -> Host:
@@ -232,17 +238,25 @@ class Lab:
             return self.session.shared[compute]
 
     def measuring(self) -> AbstractContextManager[None]:
-        """Hold a measurement slot for this instance: the grader goes quiet towards other
-        hosts meanwhile (graders.limits), so its own load stays out of the figures."""
+        """Hold a measurement lease on this instance for at most the check's own time: the
+        grader goes quiet towards other hosts meanwhile (graders.limits), so its own load
+        stays out of the figures. The runner revokes it if it gives up on the check."""
         from graders.limits import measuring
 
-        return measuring(self.address)
+        self._alive()
+        return measuring(self.address, lease_s=self.check.timeout, owner=self)
 
-    def run(self, command: str, timeout: float = 20.0) -> CommandResult:
-        """Run a command on the instance over SSH as cc; the result keeps exit code and output."""
+    def run(
+        self, command: str, timeout: float = 20.0, max_bytes: int | None = None
+    ) -> CommandResult:
+        """Run a command on the instance over SSH as cc; the result keeps exit code and output
+        (each stream capped at `max_bytes`, else the probe's default; past it the command is
+        cut off and `truncated` says so)."""
         self._host_only("runs commands on")
+        cap = {"max_bytes": max_bytes} if max_bytes else {}
         return self.session.ssh.run(
-            self.address, self.student.ssh_key, command, timeout=timeout, record=self.record
+            self.address, self.student.ssh_key, command, timeout=timeout, record=self.record,
+            **cap,
         )
 
     def fetch(self, remote: str, local: str, max_bytes: int) -> int:
@@ -262,7 +276,20 @@ class Lab:
         self._host_only("writes files on")
         self.session.ssh.put(self.address, self.student.ssh_key, text, remote, record=self.record)
 
+    def cancel(self) -> None:
+        """The runner gave up on this check: its measurement lease ends, and it starts
+        nothing more (a probe it calls from now on is refused)."""
+        from graders.limits import revoke
+
+        self.cancelled = True
+        revoke(self)
+
+    def _alive(self) -> None:
+        if self.cancelled:
+            raise GraderFault(f"check {self.check.id!r} ran out of time and was stopped")
+
     def _host_only(self, what: str) -> None:
+        self._alive()
         if self.check.vantage != "host":
             raise GraderFault(
                 f"check {self.check.id!r} {what} the host but does not declare vantage='host'"

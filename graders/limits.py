@@ -9,27 +9,60 @@ not being measured waits at the gate (work already under way finishes). On a bus
 machine the batch's own CPU use would otherwise show up in the measured latencies. So that
 the rest of the batch is not starved, a measurement that finds work waiting at the gate lets
 it through first. Time a check spends queued here is not its own: the runner adds it to the
-check's time limit (see `Clock`).
+check's time limit (see `Clock`), up to the check's own limit once more. A measurement is a
+lease that expires with its check's time, and the runner revokes the lease of a check it
+gives up on, so no holder can keep the batch waiting.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 HOST_SLOTS = 4
 MEASUREMENT_SLOTS = 1  # one at a time: two loads at once skew each other
 
 _guard = threading.Lock()
 _hosts: dict[str, threading.BoundedSemaphore] = {}
-_measure = threading.BoundedSemaphore(MEASUREMENT_SLOTS)
 _gate = threading.Condition()
-_measured: Counter[str] = Counter()  # address -> measurements running against it
 _held = 0  # ordinary operations waiting at the gate
 _local = threading.local()
+
+
+@dataclass(eq=False)
+class Lease:
+    """A measurement of one host, held until it ends or `expires` (monotonic): a holder that
+    hangs, or that the runner abandoned, cannot keep the rest of the batch waiting."""
+
+    address: str
+    expires: float
+    owner: object  # what revoke() names it by: the check's Lab handle
+
+
+_leases: list[Lease] = []
+
+
+def _active() -> list[Lease]:
+    """The leases in force (caller holds _gate); expired ones are dropped here."""
+    now = time.monotonic()
+    _leases[:] = [lease for lease in _leases if lease.expires > now]
+    return _leases
+
+
+def _until_expiry() -> float | None:
+    """Seconds to the next lease expiry, for a wait that must re-check then."""
+    return max(0.01, min(le.expires for le in _leases) - time.monotonic()) if _leases else None
+
+
+def revoke(owner: object) -> None:
+    """End every lease `owner` holds (a check the runner gave up on): the measurement it was
+    taking is discarded with the check, and the batch stops waiting for it."""
+    with _gate:
+        _leases[:] = [lease for lease in _leases if lease.owner is not owner]
+        _gate.notify_all()
 
 
 class Clock:
@@ -82,45 +115,52 @@ def host_slot(address: str) -> Iterator[None]:
 
 
 def _pass_gate(address: str) -> None:
-    """Wait while other hosts are being measured (a measurement's own work passes)."""
+    """Wait while other hosts are being measured (a measurement's own work passes); an
+    expired lease no longer holds anyone."""
     global _held
     if getattr(_local, "measuring", None):
         return
     with _gate:
-        if not _measured or address in _measured:
+        if not _active() or any(le.address == address for le in _leases):
             return
         _held += 1
         try:
             with _queued():
-                _gate.wait_for(lambda: not _measured or address in _measured)
+                while _active() and not any(le.address == address for le in _leases):
+                    _gate.wait(_until_expiry())
         finally:
             _held -= 1
             _gate.notify_all()
 
 
 @contextmanager
-def measuring(address: str) -> Iterator[None]:
-    """Hold a measurement slot for `address`, the grader quiet towards every other host.
+def measuring(address: str, lease_s: float, owner: object = None) -> Iterator[None]:
+    """Hold a measurement lease on `address` for at most `lease_s`, the grader quiet towards
+    every other host meanwhile.
 
     Re-entrant within a thread, so a check can hold one across a load run and the sampling
     beside it while the probes inside ask again."""
     if getattr(_local, "measuring", None):
         yield
         return
-    with _queued():
-        _measure.acquire()
-        with _gate:  # work held by the last measurement goes first
-            _gate.wait_for(lambda: _held == 0)
-            _measured[address] += 1
-            _gate.notify_all()  # work for this host, held until now, may pass
+    with _queued(), _gate:  # work held by the last measurement goes first
+        while len(_active()) >= MEASUREMENT_SLOTS or _held:
+            _gate.wait(_until_expiry() if _leases and not _held else 0.5)
+        lease = Lease(address, time.monotonic() + lease_s, owner)
+        _leases.append(lease)
+        _gate.notify_all()  # work for this host, held until now, may pass
     _local.measuring = address
     try:
         yield
     finally:
         _local.measuring = None
         with _gate:
-            _measured[address] -= 1
-            if not _measured[address]:
-                del _measured[address]
+            if lease in _leases:
+                _leases.remove(lease)
             _gate.notify_all()
-        _measure.release()
+
+
+def measured_hosts() -> list[str]:
+    """The hosts under measurement now (tests and the batch's watchdog read it)."""
+    with _gate:
+        return [le.address for le in _active()]

@@ -1,8 +1,10 @@
 """Run one student's checks for one lab: dependency order, concurrency, timeouts, retries.
 
-Statuses: `passed`; `failed` (Failure, or a server that kept answering 5xx); `unreachable`
-(could not connect after the retries); `skipped` (a parent did not pass); `error` (the grader
-broke: any other exception, or a check that outran its own time limit).
+Statuses: `passed`; `failed` (Failure, a server that kept answering 5xx, or a check whose
+time ran out waiting on the student's system); `unreachable` (could not connect after the
+retries); `skipped` (a parent did not pass); `error` (the grader broke: any other exception, a
+check that outran its time in the grader's own work, and every check below an `error`, which
+was not run: pending, never a zero).
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def run_check(
     clock = Clock()
     args = {name: (given or {})[name] for name in check.receives}
 
-    def left() -> float:
-        return t0 + check.timeout + clock.queued_s() - time.monotonic()
+    def left() -> float:  # queueing extends the budget, by the check's own limit at most
+        return t0 + check.timeout + min(clock.queued_s(), check.timeout) - time.monotonic()
 
     lab = Lab(session, check, host)
     obs = Observation(check.id, Status.ERROR, started_at=started)
@@ -107,11 +109,23 @@ def _attempt(
     while worker.is_alive() and (remaining := left()) > 0:
         worker.join(min(remaining, 1.0))  # re-read: queueing may have extended the budget
     if worker.is_alive():
-        return GraderFault(
-            f"the check did not finish within its {check.timeout:g} s limit "
-            "(a probe did not enforce its own timeout)"
-        ), None
+        lab.cancel()  # it starts nothing more, and its measurement lease ends
+        return _out_of_time(check, lab), None
     return box[0]
+
+
+def _out_of_time(check: Check, lab: Lab) -> Exception:
+    """A check past its limit: the student's, when its time went waiting on the student's
+    system (its last evidence is an exchange with it: every probe bounds each exchange, so
+    many slow answers add up); the grader's otherwise."""
+    last = lab.evidence[-1] if lab.evidence else None
+    if last is not None and last.kind in ("http", "command"):
+        return Failure(
+            f"the check ran out of its {check.timeout:g} s waiting on the system, which answers "
+            f"too slowly (last: {last.summary})",
+            "Each answer came, but slowly: look at the service's load and logs.",
+        )
+    return GraderFault(f"the check did not finish within its {check.timeout:g} s limit")
 
 
 def _judge(outcome: BaseException | None, check: Check) -> tuple[Status, str, str]:
@@ -162,7 +176,8 @@ def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[
             pending.remove(c)
             blocked = [p for p in c.depends if not counts_as_passed(results[p].status)]
             if blocked:
-                results[c.id] = _skipped(c, blocked, titles)
+                results[c.id] = _not_run(c, blocked, results, titles)
+                values[c.id], hosts[c.id] = None, None
                 continue
             start(c)
             running += 1
@@ -173,10 +188,18 @@ def run_lab(checks: list[Check], session: Session, *, workers: int = 4) -> list[
     return [results[c.id] for c in ordered]
 
 
-def _skipped(c: Check, blocked: list[str], titles: dict[str, str]) -> Observation:
-    names = ", ".join(f"{b} ({titles[b]})" for b in blocked)
-    obs = Observation(
-        c.id, Status.SKIPPED, f"skipped because {names} did not pass", started_at=now()
-    )
+def _not_run(
+    c: Check, blocked: list[str], results: dict[str, Observation], titles: dict[str, str]
+) -> Observation:
+    """A check whose parent did not pass: skipped, naming the blocker; or, below a grader
+    error, an error itself (pending: it was never judged, so it is never charged)."""
+    errors = [b for b in blocked if results[b].status == Status.ERROR]
+    if errors:
+        names = ", ".join(f"{b} ({titles[b]})" for b in errors)
+        status, message = Status.ERROR, f"grader error: not run, because {names} hit a grader error"
+    else:
+        names = ", ".join(f"{b} ({titles[b]})" for b in blocked)
+        status, message = Status.SKIPPED, f"skipped because {names} did not pass"
+    obs = Observation(c.id, status, message, started_at=now())
     obs.evidence.append(Evidence.make("note", obs.message))
     return obs

@@ -62,6 +62,23 @@ def check_key(key: Path, label: str) -> None:
     if b"PRIVATE KEY" not in head:
         hint = " (that is a public key; give the private one)" if head.startswith(b"ssh-") else ""
         raise BadInput(f"{label}: ssh_key {key} is not a private key{hint}")
+    problem = key_problem(key)
+    if problem:
+        raise BadInput(f"{label}: ssh_key {key} {problem}")
+
+
+def key_problem(path: Path) -> str:
+    """Why a private key cannot log in (encrypted, unreadable); "" when it can. Found here, at
+    load, it is the user's to fix; found at login, it would read as the student's host."""
+    import paramiko
+
+    try:
+        paramiko.PKey.from_path(str(path))
+    except (paramiko.SSHException, OSError, ValueError, TypeError) as exc:
+        if isinstance(exc, paramiko.PasswordRequiredException) or "password" in str(exc).lower():
+            return "is encrypted with a passphrase; the grader needs a key without one"
+        return f"cannot be read as a private key ({exc})"
+    return ""
 
 
 def load_student(path: str | Path) -> Student:

@@ -156,6 +156,47 @@ def test_killed_batch_resumes_without_loss_or_duplicates(room, roster, tmp_path,
         assert observed(out, s.netid) == s.expected("hello-chameleon"), s.profile
 
 
+def test_ctrl_c_stops_a_batch_stuck_on_a_student_within_seconds(room, tmp_path) -> None:
+    """Only tarpit students (they accept and never answer): Ctrl-C ends the batch now, not
+    when their deadlines have run out, and says how to finish."""
+    tarpits = [s for s in room.students if s.profile == "tarpit"]
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "netid,chameleon_user,ssh_key\n"
+        + "".join(f"{s.netid},{s.chameleon_user},{s.key_path}\n" for s in tarpits)
+    )
+    args = ["batch", "hello-chameleon", "--roster", str(roster), "--out", str(tmp_path / "o")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graders.cli", *args],
+        env={**os.environ, **room.openstack_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # the tarpit students are being graded: their SSH waits on a banner
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "--resume" in err
+
+
+def test_an_encrypted_key_in_the_roster_is_bad_input(room, tmp_path) -> None:
+    """Found at load, the grader's input to fix; at login it would read as the student's."""
+    key = tmp_path / "enc"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", str(key)], check=True
+    )
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"netid,chameleon_user,ssh_key\nab1,ab1,{key}\n")
+    done = labgrader(
+        room, "batch", "hello-chameleon", "--roster", str(roster), "--out", str(tmp_path / "o")
+    )
+    assert done.returncode == 2 and "encrypted with a passphrase" in done.stderr
+
+
 def test_four_shards_merged_equal_one_batch(room, roster, batch, tmp_path) -> None:
     single, _ = batch
     shard_stores = []

@@ -50,6 +50,19 @@ class Hostile(BaseHTTPRequestHandler):
                     self.wfile.write(chunk)
             except OSError:
                 pass
+        elif self.path == "/hdrdrip":  # the status line, then a header byte every 0.5 s
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(200):
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
+        elif self.path == "/deepjson":
+            self.send(200, b"[" * 100_000 + b"]" * 100_000, **{"Content-Type": "application/json"})
+        elif self.path == "/whoami":  # what the grader sent: its credentials must not be there
+            self.send(200, repr(self.headers.get("Authorization")).encode())
         elif self.path == "/drip":
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -149,3 +162,31 @@ def test_a_page_title_is_found_without_a_regular_expression() -> None:
     assert title_of("<html><body>no title here</body>") == "no <title>"
     hostile = "<title>" + "<title>" * 150_000 + "x" * 100_000  # ~1.15 MB, never closed
     assert title_of(hostile) == "no <title>"
+
+
+def test_headers_a_byte_at_a_time_cost_the_total_deadline(server: str) -> None:
+    """The total deadline runs from connecting to the last byte, headers included."""
+    http = Http(lambda e: None, connect_timeout=1, read_timeout=2)
+    with pytest.raises(Failure, match="no whole answer within 3 s"):
+        http.get(f"{server}/hdrdrip")
+
+
+def test_deep_json_is_not_json_not_a_crash(server: str) -> None:
+    resp = Http(lambda e: None).get(f"{server}/deepjson")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        resp.json()
+
+
+def test_the_tas_netrc_and_proxies_never_reach_a_student(
+    server: str, tmp_path, monkeypatch
+) -> None:
+    """A `default` entry in ~/.netrc would be sent as Basic auth to every student endpoint,
+    and a proxy variable would route student traffic through the TA's proxy."""
+    (tmp_path / ".netrc").write_text("default login ta-account password hunter2-course-secret\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: a used proxy fails
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    resp = Http(lambda e: None).get(f"{server}/whoami")
+    assert resp.status == 200 and resp.text == "None"

@@ -135,3 +135,26 @@ def test_cycles_and_unknown_parents_are_refused() -> None:
 
     with pytest.raises(ValueError, match="nope"):
         order([z.__check__])
+
+
+def test_what_depends_on_a_grader_error_is_pending_not_skipped() -> None:
+    """A grader fault never becomes a student's zero: what it blocked was not run, and is an
+    error too (pending), while a student's failure still skips what depends on it."""
+    from graders.errors import GraderFault
+
+    @check(title="API")
+    def api(lab: Lab) -> None:
+        raise GraderFault("cannot reach the Chameleon API for KVM@TACC")
+
+    @check(title="Login", depends=[api])
+    def login(lab: Lab) -> None:
+        raise AssertionError("must not run")
+
+    @check(title="File", depends=[login])
+    def file(lab: Lab) -> None:
+        raise AssertionError("must not run")
+
+    res = run(locals())
+    assert [res[c].status for c in ("api", "login", "file")] == ["error"] * 3
+    assert "not run, because api (API) hit a grader error" in res["login"].message
+    assert "login (Login) hit a grader error" in res["file"].message

@@ -126,3 +126,36 @@ def test_resume_retries_crashed_gradings(tmp_path: Path) -> None:
     crashed.outcome, crashed.reason, crashed.observations = "crashed", "KeyError: x", []
     store.add(crashed)
     assert store.finished() == {"a"}
+
+
+def test_a_jobs_count_the_descriptors_cannot_carry_is_refused() -> None:
+    """In a process whose hard limit is 256 open files (a child: a lowered hard limit cannot
+    be raised again), 64 students at once are refused, with the count that fits."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))\n"
+        "from graders.batch import descriptor_budget\n"
+        "from graders.errors import BadInput\n"
+        "descriptor_budget(8)\n"
+        "try:\n    descriptor_budget(64)\nexcept BadInput as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "lower --jobs to 12" in out.stdout
+
+
+def test_students_not_started_once_the_api_is_down_are_left_for_resume(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from graders.batch import observe_all
+    from graders.labs import load_lab
+    from graders.probes import chameleon
+    from graders.student import Student
+
+    monkeypatch.setattr(chameleon, "_failures", chameleon.DOWN_AFTER)
+    store = Store(tmp_path / "s.sqlite", "hello-chameleon")
+    students = [Student(f"s{i}", f"s{i}", "/nonexistent") for i in range(5)]
+    left = observe_all(load_lab("hello-chameleon"), students, None, store, "0" * 64, jobs=2)
+    assert left == 5 and store.count() == 0

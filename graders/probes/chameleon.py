@@ -13,6 +13,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from graders.course import Site
@@ -28,11 +30,17 @@ logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
 logging.getLogger("neutronclient.v2_0.client").setLevel(logging.ERROR)
 
 CACHE_TTL_S = 30.0
+FAILURE_TTL_S = 10.0  # a failed listing is remembered this long: a down API costs one timeout
 API_TIMEOUT_S = 10
+WAIT_S = 45.0  # how long a check waits for a listing another check is fetching
+DOWN_AFTER = 5  # consecutive failed API calls after which the API counts as down
 
-_lock = threading.Lock()  # python-chi's configuration is process-wide
+_lock = threading.Lock()  # python-chi's configuration is process-wide: one call at a time
+_state = threading.Lock()  # the cache and the calls in flight
 _configured: tuple[str, ...] | None = None  # the site and credentials python-chi is set for
-_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
+_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}  # listing, or the fault it met
+_inflight: dict[tuple[str, str, str], Future[Any]] = {}
+_failures = 0  # consecutive failed API calls, process-wide
 
 
 class CredentialsRefused(GraderFault):
@@ -148,18 +156,45 @@ class Chameleon:
     def _list(
         self, what: str, fetch: Callable[[Any], list[dict[str, Any]]]
     ) -> list[dict[str, Any]]:
+        """One listing, fetched once for every check that asks (single flight): the others
+        wait for it with a deadline, never in a queue of their own calls; a failure is
+        remembered for FAILURE_TTL_S, so a down API costs one timeout, not one per student."""
         key = (self.site.auth_url, self.site.name, what)
-        with _lock:
+        with _state:
             hit = _cache.get(key)
-            if hit and time.monotonic() - hit[0] < CACHE_TTL_S:
-                return hit[1]
-            chi = self._configure()
-            try:
-                items = fetch(chi)
-            except Exception as exc:  # noqa: BLE001 - every API failure is the grader's side
-                raise _api_fault(exc, self.site) from None
-            _cache[key] = (time.monotonic(), items)
-            return items
+            if hit and time.monotonic() - hit[0] < _ttl(hit[1]):
+                return _answer(hit[1])
+            leader = key not in _inflight
+            future = _inflight.setdefault(key, Future())
+        if leader:
+            self._fetch(key, fetch, future)
+        try:
+            return future.result(timeout=WAIT_S)
+        except FutureTimeout:
+            raise ApiUnreachable(
+                f"the Chameleon API for {self.site.name} did not answer within {WAIT_S:g} s"
+            ) from None
+
+    def _fetch(
+        self, key: tuple[str, str, str], fetch: Callable[[Any], Any], future: Future[Any]
+    ) -> None:
+        global _failures
+        try:
+            with _lock:
+                items = fetch(self._configure())
+            outcome: Any = items
+        except GraderFault as exc:
+            outcome = exc
+        except Exception as exc:  # noqa: BLE001 - every API failure is the grader's side
+            outcome = _api_fault(exc, self.site)
+        with _state:
+            _cache[key] = (time.monotonic(), outcome)
+            del _inflight[key]
+            _failures = _failures + 1 if isinstance(outcome, Exception) else 0
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
     def _configure(self) -> Any:
         """Point python-chi at this site, with this site's credentials (caller holds _lock)."""
@@ -201,11 +236,28 @@ def env_auth_url(site: Site) -> str:
 
 
 def reset_cache() -> None:
-    """Forget listings and configuration (tests, and a new batch, start fresh)."""
-    global _configured
-    with _lock:
+    """Forget listings, failures and configuration (tests, and a new batch, start fresh)."""
+    global _configured, _failures
+    with _lock, _state:
         _cache.clear()
         _configured = None
+        _failures = 0
+
+
+def api_down() -> bool:
+    """Whether the last DOWN_AFTER calls to Chameleon's APIs all failed: a batch stops
+    grading rather than record a class of incomplete results."""
+    return _failures >= DOWN_AFTER
+
+
+def _ttl(outcome: Any) -> float:
+    return FAILURE_TTL_S if isinstance(outcome, Exception) else CACHE_TTL_S
+
+
+def _answer(outcome: Any) -> Any:
+    if isinstance(outcome, Exception):
+        raise type(outcome)(str(outcome))  # a fresh one: the cached one is shared by threads
+    return outcome
 
 
 def floating_ip(server: dict[str, Any]) -> str | None:

@@ -92,8 +92,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     for t in threads:
         t.start()
+    end = deadline + timeout + 1  # one end for every join: stuck threads do not add up
     for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()) + timeout + 1)
+        t.join(max(0.0, end - time.monotonic()))
     wall = time.perf_counter() - t_zero
     with lock:
         done = sorted(samples)

@@ -1,0 +1,111 @@
+"""A hostile SSH server written with paramiko, on loopback: what a student who owns the host
+could make sshd do. It accepts any public key, records what the grader offers and asks, and
+misbehaves as told: never answer an exec request, flood stdout, stall SFTP, or ask for the
+grader's agent."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paramiko
+
+MODES = ("normal", "noexec", "flood", "sftpstall", "slow")
+
+
+@dataclass
+class Seen:
+    offered_keys: list[str] = field(default_factory=list)  # fingerprints the client offered
+    agent_requested: bool = False
+    commands: list[str] = field(default_factory=list)
+    connections: int = 0
+
+
+class _Server(paramiko.ServerInterface):
+    def __init__(self, mode: str, seen: Seen) -> None:
+        self.mode, self.seen = mode, seen
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: Any) -> int:
+        self.seen.offered_keys.append(key.fingerprint)
+        return paramiko.AUTH_SUCCESSFUL
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED
+
+    def check_channel_forward_agent_request(self, channel: Any) -> bool:
+        self.seen.agent_requested = True
+        return True
+
+    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
+        self.seen.commands.append(command.decode())
+        if self.mode == "noexec":
+            time.sleep(3600)  # holds paramiko's transport thread: no answer ever comes
+        threading.Thread(target=self._exec, args=(channel,), daemon=True).start()
+        return True
+
+    def check_channel_subsystem_request(self, channel: Any, name: str) -> bool:
+        if self.mode == "sftpstall":
+            return True  # accepted, and then nothing: the client waits for a version
+        return False
+
+    def _exec(self, channel: Any) -> None:
+        try:
+            if self.mode == "flood":
+                chunk = b"x" * 65536
+                while not channel.closed:
+                    channel.sendall(chunk)
+            if self.mode == "slow":
+                time.sleep(2)
+            channel.sendall(b"cc\n")
+            channel.send_exit_status(0)
+            channel.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+
+
+class HostileSshd:
+    """`with HostileSshd(tmp, "noexec") as h:` a server on 127.0.0.1:h.port."""
+
+    def __init__(self, mode: str = "normal") -> None:
+        assert mode in MODES, mode
+        self.mode = mode
+        self.seen = Seen()
+        self.host_key = paramiko.RSAKey.generate(2048)
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self._transports: list[Any] = []
+        self._stop = False
+
+    def __enter__(self) -> HostileSshd:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._sock.close()
+        for t in self._transports:
+            t.close()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.seen.connections += 1
+            t = paramiko.Transport(conn)
+            t.add_server_key(self.host_key)
+            self._transports.append(t)
+            try:
+                t.start_server(server=_Server(self.mode, self.seen))
+            except (paramiko.SSHException, EOFError, OSError):
+                continue
