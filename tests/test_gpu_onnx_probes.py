@@ -147,3 +147,22 @@ def test_benchmark_script_runs_on_a_real_model(models: dict[str, Path]) -> None:
         timeout=60,
     )
     assert "cannot load" in json.loads(missing.stdout)["error"]
+
+
+def test_a_protobuf_bomb_is_read_in_a_bounded_child(tmp_path) -> None:
+    """40 MB of empty graph nodes would take gigabytes to build in the grader's process: the
+    bounded reader fails it as no plausible model, and a real-size model still reads."""
+    from graders.probes.onnxmodel import inspect_bounded
+
+    payload = b"\x0a\x00" * 20_000_000  # GraphProto.node, empty, twenty million times
+    size = len(payload)
+    varint = bytearray()
+    while True:
+        varint.append((size & 0x7F) | (0x80 if size > 0x7F else 0))
+        size >>= 7
+        if not size:
+            break
+    bomb = tmp_path / "bomb.onnx"
+    bomb.write_bytes(b"\x3a" + bytes(varint) + payload)  # ModelProto.graph
+    with pytest.raises(Failure, match="not a (readable|plausible) ONNX model"):
+        inspect_bounded(bomb)

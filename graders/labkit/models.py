@@ -10,14 +10,14 @@ from pathlib import Path
 
 from graders.checks import Lab
 from graders.errors import Failure
-from graders.probes.onnxmodel import BENCH, REMOTE_BENCH, ModelInfo, inspect_model
+from graders.probes.onnxmodel import BENCH, REMOTE_BENCH, ModelInfo, inspect_bounded
 
 
 def fetch_and_inspect(lab: Lab, remote: str, max_bytes: int) -> ModelInfo:
     with tempfile.TemporaryDirectory(prefix="labgrader-onnx-") as tmp:
         local = str(Path(tmp) / "model.onnx")
         lab.fetch(remote, local, max_bytes)
-        info = inspect_model(local)
+        info = inspect_bounded(local)
     lab.note(
         f"{remote}: {info.size} bytes, {sum(info.ops.values())} nodes, "
         f"quantized operators: {', '.join(info.quantized_ops) or 'none'}",

@@ -1,15 +1,28 @@
 """ONNX models: a model file read with the `onnx` package (its operators, shapes and
 initializer types, weights left on disk), and the benchmark script the grader runs in the
 student's own container (assets/onnx_bench.py). Pure: graders/labkit/models.py fetches and
-runs them through the Lab handle."""
+runs them through the Lab handle.
+
+A model file is the student's: protobuf builds about 20-80 bytes of memory for each byte of a
+graph of empty nodes, so `inspect_bounded` reads it in a child process under a memory and CPU
+limit, one at a time per grader, and a file that needs more is no plausible model. (Measured:
+a real-size 9.2 MB model peaks at 61 MiB; 24 MB of empty nodes at 547 MiB.)"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders.errors import Failure
+from graders.errors import Failure, GraderFault
+
+INSPECT_MEMORY = 768 << 20  # address space of the child that reads one model
+INSPECT_CPU_S = 60
+_one_at_a_time = threading.Semaphore(1)  # so three models read at once cost one child
 
 # Operators that only a quantized graph contains (ONNX Runtime's and the ONNX standard's).
 QUANTIZED_OPS = frozenset(
@@ -90,3 +103,70 @@ def inspect_model(path: str | Path) -> ModelInfo:
         int8_weights=sum(1 for t in inits if t.data_type in ints),
         float_weights=sum(1 for t in inits if t.data_type in floats),
     )
+
+
+def inspect_bounded(path: str | Path) -> ModelInfo:
+    """inspect_model in a child process limited to INSPECT_MEMORY of address space and
+    INSPECT_CPU_S of CPU; a model that needs more is a Failure, never the grader's memory."""
+    limits = f"--memory={INSPECT_MEMORY}", f"--cpu={INSPECT_CPU_S}"
+    with _one_at_a_time:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "graders.probes.onnxmodel", *limits, str(path)],
+                capture_output=True,
+                text=True,
+                timeout=INSPECT_CPU_S + 30,
+            )
+        except subprocess.TimeoutExpired:
+            raise _implausible() from None
+    try:
+        doc = json.loads(done.stdout)
+    except ValueError:
+        if done.returncode != 0:  # killed (SIGXCPU, SIGKILL) or out of memory outside Python
+            raise _implausible() from None
+        raise GraderFault(f"the model reader printed no result: {done.stderr[-300:]}") from None
+    if "failure" in doc:
+        raise Failure(doc["failure"])
+    return ModelInfo(
+        size=doc["size"],
+        ops=Counter(doc["ops"]),
+        inputs=[(name, shape) for name, shape in doc["inputs"]],
+        outputs=[(name, shape) for name, shape in doc["outputs"]],
+        int8_weights=doc["int8_weights"],
+        float_weights=doc["float_weights"],
+    )
+
+
+def _implausible() -> Failure:
+    return Failure(
+        f"not a plausible ONNX model: reading its graph needed more than "
+        f"{INSPECT_MEMORY >> 20} MiB or {INSPECT_CPU_S} s of CPU (the lab's models need a "
+        "small part of that)"
+    )
+
+
+def _child(argv: list[str]) -> int:
+    """`python -m graders.probes.onnxmodel --memory=N --cpu=S PATH`: the limits set before
+    onnx is imported, the ModelInfo (or the Failure) printed as JSON."""
+    import resource
+
+    opts = dict(a.removeprefix("--").split("=", 1) for a in argv[:-1])
+    memory, cpu = int(opts["memory"]), int(opts["cpu"])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    try:
+        info = inspect_model(argv[-1])
+    except Failure as exc:
+        print(json.dumps({"failure": exc.message}))
+        return 0
+    except MemoryError:
+        print(json.dumps({"failure": _implausible().message}))
+        return 0
+    fields = {k: getattr(info, k) for k in ("size", "inputs", "outputs")}
+    counts = {"int8_weights": info.int8_weights, "float_weights": info.float_weights}
+    print(json.dumps({**fields, **counts, "ops": dict(info.ops)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))
