@@ -13,7 +13,7 @@ from typing import Any
 
 import paramiko
 
-MODES = ("normal", "noexec", "flood", "sftpstall", "slow")
+MODES = ("normal", "noexec", "flood", "sftpstall", "slow", "script")
 
 
 @dataclass
@@ -25,8 +25,8 @@ class Seen:
 
 
 class _Server(paramiko.ServerInterface):
-    def __init__(self, mode: str, seen: Seen) -> None:
-        self.mode, self.seen = mode, seen
+    def __init__(self, mode: str, seen: Seen, script: dict[str, str]) -> None:
+        self.mode, self.seen, self.script = mode, seen, script
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
@@ -46,16 +46,25 @@ class _Server(paramiko.ServerInterface):
         self.seen.commands.append(command.decode())
         if self.mode == "noexec":
             time.sleep(3600)  # holds paramiko's transport thread: no answer ever comes
-        threading.Thread(target=self._exec, args=(channel,), daemon=True).start()
+        answer = next((out for part, out in self.script.items() if part in command.decode()), "")
+        threading.Thread(target=self._exec, args=(channel, answer), daemon=True).start()
         return True
 
     def check_channel_subsystem_request(self, channel: Any, name: str) -> bool:
         if self.mode == "sftpstall":
             return True  # accepted, and then nothing: the client waits for a version
+        if self.mode == "script" and name == "sftp":  # files the grader puts are taken in
+            return super().check_channel_subsystem_request(channel, name)
         return False
 
-    def _exec(self, channel: Any) -> None:
+    def _exec(self, channel: Any, answer: str) -> None:
+        time.sleep(0.1)  # after paramiko has sent the exec request's reply, as sshd does
         try:
+            if self.mode == "script":  # the answer the test wrote for this command
+                channel.sendall(answer.encode())
+                channel.send_exit_status(0)
+                channel.close()
+                return
             if self.mode == "flood":
                 chunk = b"x" * 65536
                 while not channel.closed:
@@ -69,12 +78,39 @@ class _Server(paramiko.ServerInterface):
             pass
 
 
+class _Sink(paramiko.SFTPServerInterface):
+    """An SFTP server that takes every file written, keeping only its size (script mode)."""
+
+    sizes: dict[str, int] = {}
+
+    def mkdir(self, path: str, attr: Any) -> int:
+        return paramiko.SFTP_OK
+
+    def open(self, path: str, flags: int, attr: Any) -> Any:
+        sizes = self.sizes
+        sizes[path] = 0
+        handle = paramiko.SFTPHandle(flags)
+
+        def write(offset: int, data: bytes) -> int:
+            sizes[path] = max(sizes[path], offset + len(data))
+            return paramiko.SFTP_OK
+
+        handle.write = write  # type: ignore[method-assign]
+        return handle
+
+    def stat(self, path: str) -> Any:
+        attrs = paramiko.SFTPAttributes()
+        attrs.st_size = self.sizes.get(path, 0)
+        return attrs
+
+
 class HostileSshd:
     """`with HostileSshd(tmp, "noexec") as h:` a server on 127.0.0.1:h.port."""
 
-    def __init__(self, mode: str = "normal") -> None:
+    def __init__(self, mode: str = "normal", script: dict[str, str] | None = None) -> None:
         assert mode in MODES, mode
         self.mode = mode
+        self.script = script or {}  # mode "script": command substring -> its stdout
         self.seen = Seen()
         self.host_key = paramiko.RSAKey.generate(2048)
         self._sock = socket.socket()
@@ -104,8 +140,9 @@ class HostileSshd:
             self.seen.connections += 1
             t = paramiko.Transport(conn)
             t.add_server_key(self.host_key)
+            t.set_subsystem_handler("sftp", paramiko.SFTPServer, _Sink)
             self._transports.append(t)
             try:
-                t.start_server(server=_Server(self.mode, self.seen))
+                t.start_server(server=_Server(self.mode, self.seen, self.script))
             except (paramiko.SSHException, EOFError, OSError):
                 continue

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
+from graders.answers import as_dict, parse_json
 from graders.checks import Lab
 from graders.errors import Failure
 
@@ -20,12 +20,7 @@ def containers(lab: Lab) -> dict[str, dict[str, Any]]:
     )
     found = {}
     for line in result.stdout.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise Failure(
-                f"`docker ps` printed something that is not JSON: {line[:120]!r}"
-            ) from None
+        row = as_dict(parse_json(line, "a line of `docker ps --format json`"), "a container")
         for name in str(row.get("Names", "")).split(","):
             found[name] = row
     return found
@@ -47,7 +42,8 @@ def require_containers(lab: Lab, names: list[str]) -> dict[str, dict[str, Any]]:
 def inspect_container(lab: Lab, name: str) -> dict[str, Any]:
     result = lab.run(f"docker inspect {shlex.quote(name)}")
     lab.require(result.ok, f"`docker inspect {name}` failed: {result.stderr.strip()[:200]}")
-    try:
-        return json.loads(result.stdout)[0]
-    except (json.JSONDecodeError, IndexError, KeyError):
-        raise Failure(f"`docker inspect {name}` did not print a container") from None
+    found = parse_json(result.stdout, f"`docker inspect {name}`")
+    container = found[0] if isinstance(found, list) and found else None
+    if not isinstance(container, dict):
+        raise Failure(f"`docker inspect {name}` did not print a container")
+    return container

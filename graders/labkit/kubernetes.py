@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from graders.answers import as_dict, parse_json
 from graders.checks import Lab
 from graders.errors import Failure
 
@@ -22,9 +22,4 @@ def kubectl_json(lab: Lab, args: str, missing: str = "") -> dict[str, Any]:
             else "Run it yourself on node1 as cc; is ~/.kube/config in place?"
         )
         raise Failure(f"`kubectl {args}` failed: {first[:200]}", help)
-    try:
-        doc = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise Failure(f"`kubectl {args}` did not print JSON: {result.stdout[:80]!r}") from None
-    lab.require(isinstance(doc, dict), f"`kubectl {args}` printed JSON that is not an object")
-    return doc
+    return as_dict(parse_json(result.stdout, f"`kubectl {args}`"), f"`kubectl {args}`")

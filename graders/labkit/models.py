@@ -4,10 +4,10 @@ script the grader uploads."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
+from graders.answers import parse_json
 from graders.checks import Lab
 from graders.errors import Failure
 from graders.probes.onnxmodel import BENCH, REMOTE_BENCH, ModelInfo, inspect_bounded
@@ -50,10 +50,10 @@ def benchmark(
             f"{err[-1] if err else f'exit {result.exited}'}",
             f"Is the {container} container running (docker ps), with onnxruntime?",
         )
-    try:
-        doc = json.loads(result.stdout.strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
-        raise Failure(f"the benchmark printed no result: {result.stdout[-200:]!r}") from None
+    lines = result.stdout.strip().splitlines()
+    doc = parse_json(lines[-1] if lines else "", "the benchmark's result")
+    if not isinstance(doc, dict):
+        raise Failure(f"the benchmark printed no result: {result.stdout[-200:]!r}")
     if "error" in doc:
         raise Failure(f"the benchmark failed in {container}: {doc['error']}")
     return doc

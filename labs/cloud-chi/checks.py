@@ -7,16 +7,17 @@ namespace gourmetgram-production, with a Service and an autoscaler.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from graders.answers import as_dict, as_dicts, as_list, parse_json, section
 from graders.checks import Host, Lab, check
 from graders.errors import Failure
 from graders.labkit.apis import page_title
 from graders.labkit.chameleon import require_floating_ip, require_servers_active
+from graders.labkit.containers import containers
 from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.kubernetes import kubectl_json
 
@@ -86,7 +87,8 @@ ssh_login = login_check(after=floating_ip, title="SSH as cc works on node1")
 def k8s_nodes(lab: Lab) -> None:
     """On node1, `kubectl get nodes` lists the three nodes of the cluster, all Ready."""
     doc = kubectl_json(lab, "get nodes -o json")
-    ready = [n["metadata"]["name"] for n in doc.get("items", []) if _ready(n)]
+    nodes = as_dicts(doc.get("items", []), "the items of `kubectl get nodes -o json`")
+    ready = [str(section(n, "metadata").get("name", "?")) for n in nodes if _ready(n)]
     want = lab.config["kubernetes"]["nodes"]
     lab.measure("ready_nodes", len(ready))
     lab.require(
@@ -117,11 +119,11 @@ def k8s_namespace(lab: Lab) -> AppObjects:
 def k8s_deployment(lab: Lab, k8s_namespace: AppObjects) -> None:
     """Deployment gourmetgram-app exists in the namespace and has at least one ready replica."""
     doc = _object(lab, k8s_namespace, "deployment")
-    ready = int((doc.get("status") or {}).get("readyReplicas") or 0)
-    lab.measure("ready_replicas", ready)
+    ready = section(doc, "status").get("readyReplicas") or 0
+    lab.measure("ready_replicas", ready if isinstance(ready, int) else None)
     lab.require(
-        ready >= 1,
-        f"deployment {doc['metadata']['name']} has no ready replicas",
+        isinstance(ready, int) and ready >= 1,
+        f"deployment {lab.config['kubernetes']['deployment']} has no ready replicas",
         "Check `kubectl describe deployment` and the readiness probe on /test.",
     )
 
@@ -130,7 +132,10 @@ def k8s_deployment(lab: Lab, k8s_namespace: AppObjects) -> None:
 def k8s_service(lab: Lab, k8s_namespace: AppObjects) -> None:
     """Service gourmetgram-svc exists and maps port 80 to the app's port 8000."""
     doc = _object(lab, k8s_namespace, "service")
-    ports = [(p.get("port"), p.get("targetPort")) for p in doc.get("spec", {}).get("ports", [])]
+    ports = [
+        (p.get("port"), p.get("targetPort"))
+        for p in as_dicts(section(doc, "spec").get("ports", []), "the service's ports")
+    ]
     lab.require(any(p == 80 for p, _ in ports), f"service ports are {ports}, expected port 80")
 
 
@@ -138,9 +143,9 @@ def k8s_service(lab: Lab, k8s_namespace: AppObjects) -> None:
 def k8s_hpa(lab: Lab, k8s_namespace: AppObjects) -> None:
     """The HorizontalPodAutoscaler gourmetgram-kube-hpa scales the deployment."""
     doc = _object(lab, k8s_namespace, "hpa")
-    spec = doc.get("spec", {})
+    spec = section(doc, "spec")
     lab.measure("hpa_max_replicas", spec.get("maxReplicas"))
-    target = (spec.get("scaleTargetRef") or {}).get("name")
+    target = section(spec, "scaleTargetRef").get("name")
     want = lab.config["kubernetes"]["deployment"]
     lab.require(target == want, f"the HPA scales {target!r}, not {want!r}")
 
@@ -148,26 +153,16 @@ def k8s_hpa(lab: Lab, k8s_namespace: AppObjects) -> None:
 @check(title="A registry container serves on node1:5000", depends=[ssh_login], vantage="host")
 def registry_container(lab: Lab) -> None:
     """The private registry (container `registry`) the cluster pulls images from is running."""
-    result = lab.run("docker ps --format '{{json .}}'")
-    lab.require(result.ok, f"`docker ps` failed: {result.stderr.strip()[:200]}")
-    rows = []
-    for line in result.stdout.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise Failure(
-                f"`docker ps` printed something that is not JSON: {line[:120]!r}"
-            ) from None
-    found = [r for r in rows if r.get("Names") == "registry"]
-    lab.require(
-        found,
-        f"no running container named registry ({len(rows)} containers running)",
+    running = containers(lab)
+    found = lab.require(
+        running.get("registry"),
+        f"no running container named registry ({len(running)} containers running)",
         "docker run -d -p 5000:5000 --restart always --name registry registry:2",
     )
     port = lab.port("registry")
     lab.require(
-        f":{port}->" in found[0].get("Ports", ""),
-        f"registry does not publish port {port} (ports: {found[0].get('Ports')!r})",
+        f":{port}->" in str(found.get("Ports", "")),
+        f"registry does not publish port {port} (ports: {found.get('Ports')!r})",
     )
 
 
@@ -214,11 +209,11 @@ def _fetch_app_objects(lab: Lab) -> AppObjects:
             f"`kubectl get` failed on the instance: {err[0] if err else result.exited}",
             "Run it yourself on node1 as cc; is ~/.kube/config in place?",
         )
-    try:
-        doc = json.loads(result.stdout) if result.stdout.strip() else {"items": []}
-    except json.JSONDecodeError:
-        raise Failure("`kubectl get ... -o json` did not print JSON") from None
+    text = result.stdout if result.stdout.strip() else '{"items": []}'
+    doc = parse_json(text, "`kubectl get ... -o json`")
+    doc = as_dict(doc, "the objects `kubectl get ... -o json` printed")
     items = doc.get("items", [doc]) if doc.get("kind") == "List" else [doc]
+    items = [o for o in as_list(items, "the items kubectl listed") if isinstance(o, dict)]
     return AppObjects({KINDS[o["kind"]]: o for o in items if o.get("kind") in KINDS}, errors)
 
 
@@ -234,8 +229,11 @@ def _object(lab: Lab, app: AppObjects, kind: str) -> dict[str, Any]:
 
 
 def _ready(node: dict[str, Any]) -> bool:
-    conds = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+    conds = section(node, "status").get("conditions") or []
+    return any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (conds if isinstance(conds, list) else [])
+    )
 
 
 course_key = course_key_check(after=floating_ip)

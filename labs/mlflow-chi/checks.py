@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from graders.answers import dig
 from graders.checks import Lab, check
 from graders.labkit.apis import mlflow_api
 from graders.labkit.chameleon import server_check
@@ -51,7 +52,7 @@ def experiment_runs(lab: Lab) -> None:
     doc = mlflow_api(
         lab, "GET", f"experiments/get-by-name?experiment_name={quote(name)}", f"experiment {name}"
     )
-    exp_id = doc["experiment"]["experiment_id"]
+    exp_id = dig(doc, "experiment", "experiment_id", what=f"MLflow's experiment {name}")
     runs = mlflow_api(
         lab, "POST", "runs/search", "runs", {"experiment_ids": [exp_id], "max_results": 200}
     ).get("runs", [])
