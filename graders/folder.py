@@ -101,7 +101,7 @@ class BatchFolder:
             if g.outcome != "graded":
                 rows.append(BatchRow(g.student, None, g.reason))
                 continue
-            observations = carry_forward(g.observations, store.earlier(g.netid, g.row), durable)
+            observations = carry_forward(g.observations, store.earlier(g), durable)
             result = score(observations, rubric, student=g.netid, graded_at=g.finished_at)
             for f in FORMATS.values():
                 if f.batch_file:

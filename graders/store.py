@@ -2,15 +2,21 @@
 
 One row per student grading, written in its own transaction once the student is finished, so
 a batch killed at any moment (SIGINT or SIGKILL) loses at most the students in flight and
-never leaves half a row. Triggers refuse UPDATE and DELETE: a regrade adds a row, and the
-newest finished row of a student is the one that counts. Kept small and SQL-plain so that a
-shared PostgreSQL store can implement the same few methods.
+never leaves half a row. Triggers refuse UPDATE and DELETE: a regrade adds a row. The grading
+that counts is chosen by time, never by row id, so merging stores in any order gives the same
+outputs: a student's newest `graded` row by `finished_at`, or, with none, the newest crash.
+Kept small and SQL-plain so that a shared PostgreSQL store can implement the same few methods.
+
+The file and its -wal/-shm are created 0600 (evidence is the students' business only).
+LABGRADER_STORE_JOURNAL picks SQLite's journal mode: `wal` (the default), or `delete` for a
+store on a network filesystem, where SQLite does not support WAL (ci/README.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -47,6 +53,12 @@ CREATE TRIGGER IF NOT EXISTS gradings_no_update BEFORE UPDATE ON gradings
 CREATE TRIGGER IF NOT EXISTS gradings_no_delete BEFORE DELETE ON gradings
     BEGIN SELECT RAISE(ABORT, 'the evidence store is append-only'); END;
 """
+# The order in which a student's gradings count, best first: graded before crashed, then the
+# newest; exact ties go by content (sha256), so that no order of insertion decides.
+_BEST_FIRST = "(outcome = 'graded') DESC, finished_at DESC, started_at DESC, sha256 DESC, id DESC"
+JOURNAL_ENV = "LABGRADER_STORE_JOURNAL"
+JOURNAL_MODES = ("wal", "delete")
+PRIVATE = 0o600
 
 
 @dataclass
@@ -74,9 +86,11 @@ class Store:
         self._lock = threading.Lock()  # one connection, shared by the batch's threads
         if not create and not self.path.is_file():
             raise BadInput(f"store {self.path}: no such file")
+        journal = journal_mode()
+        _private(self.path)
         try:
             self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA journal_mode={journal}")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_DDL)
             self._claim(lab)
@@ -166,11 +180,15 @@ class Store:
         return {r[0] for r in rows}
 
     def latest(self) -> Iterator[Grading]:
-        """The newest grading of every student, in netid order."""
+        """The grading that counts of every student, in netid order: the newest `graded` one
+        by `finished_at` (a later crash does not hide it), else the newest crash. Row ids
+        play no part (but in exact duplicates), so merged stores give the same whatever
+        their order."""
         rows = self.db.execute(
             "SELECT lab, netid, student, outcome, reason, observations, rubric_sha256, "
-            "started_at, finished_at, seconds, sha256, grader_version, shard, id FROM gradings "
-            "WHERE id IN (SELECT MAX(id) FROM gradings GROUP BY netid) ORDER BY netid"
+            "started_at, finished_at, seconds, sha256, grader_version, shard, id FROM "
+            f"(SELECT *, ROW_NUMBER() OVER (PARTITION BY netid ORDER BY {_BEST_FIRST}) AS rank "
+            "FROM gradings) WHERE rank = 1 ORDER BY netid"
         )
         for r in rows:
             yield Grading(
@@ -190,13 +208,14 @@ class Store:
                 r[13],
             )
 
-    def earlier(self, netid: str, before: int) -> Iterator[tuple[str, list[Observation]]]:
-        """A student's graded rows older than row `before`, newest first: (finished_at,
-        observations)."""
+    def earlier(self, g: Grading) -> Iterator[tuple[str, list[Observation]]]:
+        """The graded rows of `g`'s student that count after `g` (older by finished_at),
+        newest first: (finished_at, observations)."""
         rows = self.db.execute(
-            "SELECT finished_at, observations FROM gradings WHERE netid = ? AND id < ? "
-            "AND outcome = 'graded' ORDER BY id DESC",
-            (netid, before),
+            "SELECT finished_at, observations FROM gradings WHERE netid = ? "
+            "AND outcome = 'graded' AND (finished_at, started_at, sha256, id) < (?, ?, ?, ?) "
+            "ORDER BY finished_at DESC, started_at DESC, sha256 DESC, id DESC",
+            (g.netid, g.finished_at, g.started_at, g.sha256, g.row),
         )
         for finished_at, observations in rows:
             yield finished_at, [Observation.from_dict(o) for o in json.loads(observations)]
@@ -229,3 +248,33 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+def journal_mode() -> str:
+    """SQLite's journal mode for stores: LABGRADER_STORE_JOURNAL, `wal` by default."""
+    mode = os.environ.get(JOURNAL_ENV, "").strip().lower() or "wal"
+    if mode not in JOURNAL_MODES:
+        raise BadInput(
+            f"{JOURNAL_ENV}={mode!r}: expected one of {', '.join(JOURNAL_MODES)} (delete for a "
+            "store on a network filesystem)"
+        )
+    return mode
+
+
+def _private(path: Path) -> None:
+    """The store and its -wal/-shm/-journal readable by their owner only: a new store is
+    created 0600 (SQLite gives its side files the database's mode), an older one narrowed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
+        os.close(fd)
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a folder that cannot be written: sqlite3 says why, in its own words
+    for p in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(PRIVATE)
+        except OSError:
+            pass  # absent, or not ours to change
