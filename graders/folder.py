@@ -3,6 +3,8 @@ from the store (per-student files, gradebooks, LMS imports, needs_regrade.csv).
 
 `batch`, `rescore` and `merge` all end here, so that the three write the same files from the
 same store, and a resumed, merged or rescored batch looks like one that ran straight through.
+With the staff signing key, every per-student file is signed (graders/signing.py); without
+one, they are unsigned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from graders.files import check_writable_dir, write_atomic
 from graders.labs import LabSpec
 from graders.results import BatchRow, Result
 from graders.rubric import Rubric, score
+from graders.signing import SigningKey
 from graders.status import Status
 from graders.store import Grading, Store
 
@@ -27,8 +30,9 @@ NEEDS_REGRADE = "needs_regrade.csv"
 
 
 class BatchFolder:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, key: SigningKey | None = None) -> None:
         self.path = Path(path)
+        self.key = key
 
     @property
     def store_path(self) -> Path:
@@ -105,7 +109,7 @@ class BatchFolder:
             result = score(observations, rubric, student=g.netid, graded_at=g.finished_at)
             for f in FORMATS.values():
                 if f.batch_file:
-                    text = render(result, f.name, execution_time=g.seconds)
+                    text = render(result, f.name, execution_time=g.seconds, key=self.key)
                     write_atomic(self.path / "students" / g.netid / f.batch_file, text)
             rows.append(BatchRow(g.student, result))
         out = self.path

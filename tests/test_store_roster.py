@@ -276,12 +276,17 @@ def test_write_atomic_syncs_the_file_and_its_folder(tmp_path: Path, monkeypatch)
 
 def test_the_kubernetes_job_keeps_wal_off_its_network_volume() -> None:
     """ci/grading-job.yaml writes each shard's store on a ReadWriteMany volume: its pods set
-    the journal mode SQLite supports there."""
+    the journal mode SQLite supports there, and sign with a key mounted from a Secret."""
     import yaml
 
+    from graders.signing import ENV
     from graders.store import JOURNAL_ENV
 
     job = yaml.safe_load(Path("ci/grading-job.yaml").read_text())
     (container,) = job["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env[JOURNAL_ENV] == "delete"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    key_volume = volumes[mounts[str(Path(env[ENV]).parent)]]
+    assert key_volume["secret"]["defaultMode"] == 0o400
