@@ -192,7 +192,7 @@ def rescore(
     """Every output again from a store, without the network: into the store's own batch
     folder, or into `out`, signed with `key`."""
     started = time.monotonic()
-    store = Store.open_existing(store_path, lab.id)
+    store = Store.open_existing(store_path, lab.id, key)
     warn_if_unsigned(key)
     folder = BatchFolder(out or store_path.parent, key)
     if out:
@@ -213,7 +213,7 @@ def merge(
     order of `stores` does not matter (Store.latest)."""
     started = time.monotonic()
     paths = [BatchFolder(p).store_path if p.is_dir() else p for p in stores]
-    sources = [Store.open_existing(p, lab.id) for p in paths]  # all checked first
+    sources = [Store.open_existing(p, lab.id, key) for p in paths]  # all checked first
     warn_if_unsigned(key)
     folder = BatchFolder(out, key)
     store = folder.claim(lab.id, resume=False)

@@ -3,8 +3,8 @@ from the store (per-student files, gradebooks, LMS imports, needs_regrade.csv).
 
 `batch`, `rescore` and `merge` all end here, so that the three write the same files from the
 same store, and a resumed, merged or rescored batch looks like one that ran straight through.
-With the staff signing key, every per-student file is signed (graders/signing.py); without
-one, they are unsigned.
+With the staff signing key, every per-student file is signed and every row added to the
+store carries an HMAC (graders/signing.py); without one, both are unsigned.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class BatchFolder:
                 )
         check_writable_dir(out)
         out.mkdir(parents=True, exist_ok=True)
-        store = Store(self.store_path, lab)
+        store = Store(self.store_path, lab, key=self.key)
         if store.count() and not resume:
             n = store.count()
             store.close()

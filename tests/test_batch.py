@@ -119,6 +119,8 @@ def test_a_signed_batch_verifies_and_an_edit_does_not(room, batch, signing_key, 
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert len(ok.stdout.splitlines()) == 2 * len(room.students)
     assert all(line.endswith(": ok") for line in ok.stdout.splitlines())
+    with sqlite3.connect(out / "store.sqlite") as db:  # every stored row carries an HMAC
+        assert all(h for (h,) in db.execute("SELECT hmac FROM gradings"))
     doc = json.loads((out / "students" / room.students[0].netid / "results.json").read_text())
     doc["score"] += 1
     edited = tmp_path / "results.json"

@@ -40,7 +40,7 @@ def test_store_is_append_only_and_newest_wins(tmp_path: Path) -> None:
         store.db.execute("UPDATE gradings SET outcome='x'")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         store.db.execute("DELETE FROM gradings")
-    assert store.verify() == []
+    assert store.verify().edited == []
 
 
 def test_store_refuses_another_lab_and_garbage(tmp_path: Path) -> None:
@@ -272,6 +272,111 @@ def test_write_atomic_syncs_the_file_and_its_folder(tmp_path: Path, monkeypatch)
     assert events == ["fsync file", "rename", "fsync dir"]
     assert (tmp_path / "r.json").read_text() == "{}\n"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+
+
+# --- HMACs of stored rows with the staff signing key ---------------------------------------
+
+
+def signing_key(tmp_path: Path, name: str = "staff.key"):
+    from graders.signing import load_key
+
+    path = tmp_path / name
+    path.write_text(f"{name}-0123456789abcdef0123456789abcdef\n")
+    return load_key(path)
+
+
+def forge(path: Path, sql: str) -> None:
+    """Edit a store as someone who can write the file would: drop the trigger, change a
+    row, and recompute its plain hash."""
+    import hashlib
+
+    with sqlite3.connect(path) as db:
+        db.create_function("sha256", 1, lambda t: hashlib.sha256(t.encode()).hexdigest())
+        db.executescript(
+            f"DROP TRIGGER gradings_no_update; {sql}; "
+            "UPDATE gradings SET sha256 = sha256(observations);"
+        )
+
+
+def test_a_keyed_store_catches_an_edit_whose_hash_was_recomputed(tmp_path: Path, capsys) -> None:
+    key = signing_key(tmp_path)
+    path = tmp_path / "s.sqlite"
+    store = Store(path, "cloud-chi", key=key)
+    store.add(grading("a", "failed"))
+    store.add(grading("b", "passed"))
+    assert all(g.hmac.startswith(key.key_id + ":") for g in store.latest())
+    store.close()
+    Store.open_existing(path, "cloud-chi", key).close()  # as written: fine
+    forge(path, "UPDATE gradings SET observations = replace(observations, 'failed', 'passed')")
+    with pytest.raises(
+        BadInput, match=r"1 stored grading\(s\) no longer match their hash or HMAC \(a\)"
+    ):
+        Store.open_existing(path, "cloud-chi", key)
+    # without the key only the plain hash can be checked, and that is said
+    Store.open_existing(path, "cloud-chi").close()
+    assert "HMACs of 2 gradings were not checked" in capsys.readouterr().err
+
+
+def test_moving_a_grading_to_another_student_is_caught(tmp_path: Path) -> None:
+    """The HMAC covers the whole row, not only its observations: who, outcome and when."""
+    key = signing_key(tmp_path)
+    path = tmp_path / "s.sqlite"
+    store = Store(path, "cloud-chi", key=key)
+    store.add(grading("good", "passed"))
+    store.add(grading("weak", "failed"))
+    store.close()
+    forge(path, "UPDATE gradings SET finished_at = '2027-01-01' WHERE netid = 'weak'")
+    with pytest.raises(BadInput, match=r"\(weak\)"):
+        Store.open_existing(path, "cloud-chi", key)
+
+
+def test_rows_without_an_hmac_are_checked_by_their_plain_hash_and_said_so(
+    tmp_path: Path, capsys
+) -> None:
+    key = signing_key(tmp_path)
+    path = tmp_path / "s.sqlite"
+    store = Store(path, "cloud-chi")  # no key: a batch run without one
+    store.add(grading("a"))
+    store.close()
+    store = Store(path, "cloud-chi", key=key)
+    store.add(grading("b"))
+    assert store.verify().plain == 1 and store.verify().edited == []
+    store.close()
+    Store.open_existing(path, "cloud-chi", key).close()
+    err = capsys.readouterr().err
+    assert "1 of 2 gradings were stored without a signing key: only their plain hash" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_store_made_with_another_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = Store(path, "cloud-chi", key=signing_key(tmp_path, "ours.key"))
+    store.add(grading("a"))
+    store.close()
+    theirs = signing_key(tmp_path, "theirs.key")
+    with pytest.raises(BadInput, match=r"were stored with another signing key than .*theirs.key"):
+        Store.open_existing(path, "cloud-chi", theirs)
+
+
+def test_a_store_from_before_row_hmacs_still_opens(tmp_path: Path) -> None:
+    """A store written before the hmac column existed gains it, empty: plain hash only."""
+    from graders.store import _DDL
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_DDL.replace(",\n    hmac TEXT NOT NULL DEFAULT ''", ""))
+        db.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [("lab", "cloud-chi"), ("schema", "1"), ("created_at", "t")],
+        )
+    assert "hmac" not in {
+        r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(gradings)")
+    }
+    store = Store(path, "cloud-chi")
+    store.add(grading("a"))
+    store.close()
+    store = Store.open_existing(path, "cloud-chi")
+    assert [g.netid for g in store.latest()] == ["a"] and store.verify().plain == 1
 
 
 def test_the_kubernetes_job_keeps_wal_off_its_network_volume() -> None:
