@@ -25,6 +25,7 @@ from graders.folder import BatchFolder
 from graders.labs import LabSpec
 from graders.probes.chameleon import DOWN_AFTER
 from graders.rubric import Rubric
+from graders.signing import SigningKey, warn_if_unsigned
 from graders.status import Status
 from graders.store import Grading, Store
 from graders.student import Student
@@ -176,8 +177,10 @@ def run_batch(
     jobs: int,
     resume: bool,
     shard: str | None,
+    key: SigningKey | None = None,
 ) -> int:
-    """Grade every student of `roster` in shard `shard` (K/N) into the batch folder `out`."""
+    """Grade every student of `roster` in shard `shard` (K/N) into the batch folder `out`,
+    signing with `key`."""
     from graders.grade import preflight
 
     if jobs < 1:
@@ -186,10 +189,11 @@ def run_batch(
     started = time.monotonic()
     part = parse_shard(shard)
     students = [s for s in roster if in_shard(s.netid, part)]
-    folder = BatchFolder(out)
+    folder = BatchFolder(out, key)
     check_writable_dir(out)
     site = preflight(lab, staff=True)
     store = folder.claim(lab.id, resume=resume)
+    warn_if_unsigned(key)
     done = store.finished() if resume else set()
     todo = [s for s in students if s.netid not in done]
     print(
@@ -228,12 +232,19 @@ def run_batch(
     return code
 
 
-def rescore(lab: LabSpec, rubric: Rubric, store_path: Path, out: Path | None) -> int:
+def rescore(
+    lab: LabSpec,
+    rubric: Rubric,
+    store_path: Path,
+    out: Path | None,
+    key: SigningKey | None = None,
+) -> int:
     """Every output again from a store, without the network: into the store's own batch
-    folder, or into `out`."""
+    folder, or into `out`, signed with `key`."""
     started = time.monotonic()
-    store = Store.open_existing(store_path, lab.id)
-    folder = BatchFolder(out or store_path.parent)
+    store = Store.open_existing(store_path, lab.id, key)
+    warn_if_unsigned(key)
+    folder = BatchFolder(out or store_path.parent, key)
     if out:
         folder.claim(lab.id, resume=True).close()
     elif not folder.is_batch():
@@ -241,12 +252,20 @@ def rescore(lab: LabSpec, rubric: Rubric, store_path: Path, out: Path | None) ->
     return folder.finish(store, rubric, lab, started)
 
 
-def merge(lab: LabSpec, rubric: Rubric, stores: list[Path], out: Path) -> int:
-    """Join shard stores (each a store file or its batch folder) into one batch folder."""
+def merge(
+    lab: LabSpec,
+    rubric: Rubric,
+    stores: list[Path],
+    out: Path,
+    key: SigningKey | None = None,
+) -> int:
+    """Join shard stores (each a store file or its batch folder) into one batch folder; the
+    order of `stores` does not matter (Store.latest)."""
     started = time.monotonic()
     paths = [BatchFolder(p).store_path if p.is_dir() else p for p in stores]
-    sources = [Store.open_existing(p, lab.id) for p in paths]  # all checked before writing
-    folder = BatchFolder(out)
+    sources = [Store.open_existing(p, lab.id, key) for p in paths]  # all checked first
+    warn_if_unsigned(key)
+    folder = BatchFolder(out, key)
     store = folder.claim(lab.id, resume=False)
     for other in sources:
         store.copy_from(other)

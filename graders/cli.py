@@ -11,6 +11,7 @@ from pathlib import Path
 from graders import __version__
 from graders.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, BadInput
 from graders.report import FORMATS
+from graders.signing import staff_key
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +93,7 @@ def _batch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     b.add_argument("--resume", action="store_true", help="grade only students not yet stored")
     b.add_argument("--shard", metavar="K/N", help="grade only slice K of N (1-based)")
     b.add_argument("--rubric", metavar="FILE")
+    _signing_key_option(b)
     b.set_defaults(func=cmd_batch)
 
     rs = sub.add_parser("rescore", help="recompute results from a store, without the network")
@@ -99,6 +101,7 @@ def _batch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rs.add_argument("--store", required=True, metavar="FILE")
     rs.add_argument("--rubric", metavar="FILE")
     rs.add_argument("--out", metavar="DIR", help="write results here (default: the store's folder)")
+    _signing_key_option(rs)
     rs.set_defaults(func=cmd_rescore)
 
     m = sub.add_parser("merge", help="join shard stores into one batch folder")
@@ -106,7 +109,26 @@ def _batch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("stores", nargs="+", metavar="STORE")
     m.add_argument("--out", required=True, metavar="DIR")
     m.add_argument("--rubric", metavar="FILE")
+    _signing_key_option(m)
     m.set_defaults(func=cmd_merge)
+
+    v = sub.add_parser("verify", help="check the staff signature of result files (staff)")
+    v.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="result.json or results.json files, or batch folders (every one in them)",
+    )
+    _signing_key_option(v)
+    v.set_defaults(func=cmd_verify)
+
+
+def _signing_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="the staff key that signs results (default: the file LABGRADER_SIGNING_KEY names)",
+    )
 
 
 def _staff_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,7 +180,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     course_key = course_key_file(args.ssh_key) if args.ssh_key else None
     roster = load_roster(args.roster, course_key)
     return run_batch(
-        lab, rubric, roster, Path(args.out), jobs=args.jobs, resume=args.resume, shard=args.shard
+        lab,
+        rubric,
+        roster,
+        Path(args.out),
+        jobs=args.jobs,
+        resume=args.resume,
+        shard=args.shard,
+        key=staff_key(args.signing_key),
     )
 
 
@@ -167,7 +196,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from graders.rubric import load_lab_rubric
 
     lab, rubric = load_lab_rubric(args.lab, args.rubric)
-    return rescore(lab, rubric, Path(args.store), Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    return rescore(lab, rubric, Path(args.store), out, staff_key(args.signing_key))
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -175,7 +205,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from graders.rubric import load_lab_rubric
 
     lab, rubric = load_lab_rubric(args.lab, args.rubric)
-    return merge(lab, rubric, [Path(p) for p in args.stores], Path(args.out))
+    stores = [Path(p) for p in args.stores]
+    return merge(lab, rubric, stores, Path(args.out), staff_key(args.signing_key))
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from graders.signing import verify
+
+    return verify(args.files, args.signing_key)
 
 
 def cmd_rubric_diff(args: argparse.Namespace) -> int:

@@ -169,7 +169,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write a whole file or nothing: a crash never leaves half a result behind."""
+    """Write a whole file or nothing, 0600: a crash, even of the machine, never leaves half a
+    result behind. The data is synced before the rename makes it the file, and the folder
+    after it, so that the rename itself is on disk when this returns."""
     import os
     import tempfile
 
@@ -179,7 +181,25 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_folder(p.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    import os
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # a platform whose folders cannot be opened (Windows): nothing to sync
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # a filesystem that cannot sync a folder; the file itself is synced
+    finally:
+        os.close(fd)

@@ -3,6 +3,8 @@ from the store (per-student files, gradebooks, LMS imports, needs_regrade.csv).
 
 `batch`, `rescore` and `merge` all end here, so that the three write the same files from the
 same store, and a resumed, merged or rescored batch looks like one that ran straight through.
+With the staff signing key, every per-student file is signed and every row added to the
+store carries an HMAC (graders/signing.py); without one, both are unsigned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from graders.files import check_writable_dir, write_atomic
 from graders.labs import LabSpec
 from graders.results import BatchRow, Result
 from graders.rubric import Rubric, score
+from graders.signing import SigningKey
 from graders.status import Status
 from graders.store import Grading, Store
 
@@ -27,8 +30,9 @@ NEEDS_REGRADE = "needs_regrade.csv"
 
 
 class BatchFolder:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, key: SigningKey | None = None) -> None:
         self.path = Path(path)
+        self.key = key
 
     @property
     def store_path(self) -> Path:
@@ -63,7 +67,7 @@ class BatchFolder:
                 )
         check_writable_dir(out)
         out.mkdir(parents=True, exist_ok=True)
-        store = Store(self.store_path, lab)
+        store = Store(self.store_path, lab, key=self.key)
         if store.count() and not resume:
             n = store.count()
             store.close()
@@ -101,11 +105,11 @@ class BatchFolder:
             if g.outcome != "graded":
                 rows.append(BatchRow(g.student, None, g.reason))
                 continue
-            observations = carry_forward(g.observations, store.earlier(g.netid, g.row), durable)
+            observations = carry_forward(g.observations, store.earlier(g), durable)
             result = score(observations, rubric, student=g.netid, graded_at=g.finished_at)
             for f in FORMATS.values():
                 if f.batch_file:
-                    text = render(result, f.name, execution_time=g.seconds)
+                    text = render(result, f.name, execution_time=g.seconds, key=self.key)
                     write_atomic(self.path / "students" / g.netid / f.batch_file, text)
             rows.append(BatchRow(g.student, result))
         out = self.path

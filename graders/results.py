@@ -11,6 +11,7 @@ from graders.status import Status, counts_as_passed
 
 WITHHELD = ("hidden", "after_published")  # rubric visibilities shown only once staff release
 HIDDEN_TITLE = "Hidden check"
+FULL_VIEW, STUDENT_VIEW = "full", "student"
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Result:
     items: list[ItemResult]  # one per rubric item; "checks" in the JSON document
     due: str | None = None
     leaderboard: list[dict[str, Any]] = field(default_factory=list)  # {name, value, order}
+    view: str = FULL_VIEW  # every item as judged; STUDENT_VIEW: for_student()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (graders/schemas/result.schema.json): items go under "checks"."""
@@ -64,6 +66,7 @@ class Result:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Result:
         d = dict(d)
+        d.pop("signature", None)  # the file's, not the result's (graders/signing.py)
         items = []
         for c in d.pop("checks"):
             c = {**c, "status": Status(c["status"])}
@@ -112,7 +115,7 @@ class Result:
                 )
             )
         if not hidden:
-            return self
+            return replace(self, view=STUDENT_VIEW)
         counted = [c for c in items if c.status not in (Status.ERROR, Status.HIDDEN)]
         return replace(
             self,
@@ -121,6 +124,7 @@ class Result:
             complete=not any(c.status == Status.ERROR for c in items),
             items=items,
             leaderboard=[],  # a value on it may be what a hidden item scores
+            view=STUDENT_VIEW,
         )
 
 

@@ -1,6 +1,6 @@
 """`labgrader check`: grade one student's lab, as the student self-checks it (hidden items
 by their points only) or as staff run it (--show-hidden), and tell the student what they
-must not miss."""
+must not miss. Its JSON is never signed (graders/signing.py): staff grade from a batch."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def run_check(
     result = grade(lab, rubric, student, site)
     now = datetime.now(timezone.utc)
     view = result if show_hidden else result.for_student(now)
+    # never signed (no key is passed): a student's machine is no place for the staff key,
+    # and `"signature": null` tells anyone that this file is not a staff result
     text = render(view, fmt, execution_time=time.monotonic() - t0)
     if out:
         write_atomic(out, text)

@@ -65,11 +65,17 @@ def stored(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def batch(room, roster, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def signing_key(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("staff") / "signing.key"
+    path.write_text("3c5a0e9f1b7d4c2a8e6f0b1d3c5a7e9f\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def batch(room, roster, signing_key, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("b") / "cloud"
-    proc = labgrader(
-        room, "batch", "cloud-chi", "--roster", str(roster), "--out", str(out), "--jobs", "16"
-    )
+    args = ["batch", "cloud-chi", "--roster", str(roster), "--out", str(out), "--jobs", "16"]
+    proc = labgrader(room, *args, "--signing-key", str(signing_key))
     return out, proc
 
 
@@ -104,6 +110,24 @@ def test_batch_writes_every_output_as_expected(room, batch) -> None:
     for needle in ("Batch summary", "Time per check", "Item analysis", "web_test"):
         assert needle in proc.stdout
     assert sorted(stored(out / "store.sqlite")) == sorted(s.netid for s in room.students)
+
+
+def test_a_signed_batch_verifies_and_an_edit_does_not(room, batch, signing_key, tmp_path) -> None:
+    out, proc = batch
+    assert "signing key" not in proc.stderr
+    ok = labgrader(room, "verify", str(out), "--signing-key", str(signing_key))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert len(ok.stdout.splitlines()) == 2 * len(room.students)
+    assert all(line.endswith(": ok") for line in ok.stdout.splitlines())
+    with sqlite3.connect(out / "store.sqlite") as db:  # every stored row carries an HMAC
+        assert all(h for (h,) in db.execute("SELECT hmac FROM gradings"))
+    doc = json.loads((out / "students" / room.students[0].netid / "results.json").read_text())
+    doc["score"] += 1
+    edited = tmp_path / "results.json"
+    edited.write_text(json.dumps(doc))
+    bad = labgrader(room, "verify", str(edited), "--signing-key", str(signing_key))
+    assert bad.returncode == 1
+    assert bad.stdout == f"{edited}: signature does not match: edited or not ours\n"
 
 
 def test_out_folder_of_another_lab_is_refused(room, roster, batch) -> None:
@@ -230,14 +254,15 @@ def test_four_shards_merged_equal_one_batch(room, roster, batch, tmp_path) -> No
         ]
 
 
-def test_rescore_and_rubric_diff_need_no_network(room, batch, tmp_path) -> None:
+def test_rescore_and_rubric_diff_need_no_network(room, batch, signing_key, tmp_path) -> None:
     out, _ = batch
     room.stop()  # from here on nothing answers: rescoring must not need to
     first = {
         s.netid: (out / "students" / s.netid / "result.json").read_text() for s in room.students
     }
-    proc = labgrader(room, "rescore", "cloud-chi", "--store", str(out / "store.sqlite"))
-    assert proc.returncode == 0, proc.stderr
+    store, key = str(out / "store.sqlite"), str(signing_key)
+    proc = labgrader(room, "rescore", "cloud-chi", "--store", store, "--signing-key", key)
+    assert proc.returncode == 0, proc.stderr  # the same key: the same signed files
     for netid, text in first.items():
         assert (out / "students" / netid / "result.json").read_text() == text
     rubric = Path("rubrics/cloud-chi.yaml").read_text()

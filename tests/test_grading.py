@@ -111,6 +111,13 @@ def test_a_students_own_json_shows_a_hidden_item_by_its_points_only(
     main([*argv, str(staff), "--show-hidden"])
     doc, full = json.loads(own.read_text()), json.loads(staff.read_text())
     jsonschema.validate(doc, schema("result"))
+    # a self-check never signs, and says so: no file of it can pass for a staff result
+    assert (doc["view"], doc["signature"], full["view"], full["signature"]) == (
+        "student",
+        None,
+        "full",
+        None,
+    )
     secret = next(c for c in full["checks"] if c["check"] == "hello_file_edited")
     assert secret["status"] == ("failed" if profile == "unedited_file" else "passed")
     (hidden,) = [c for c in doc["checks"] if c["status"] == "hidden"]

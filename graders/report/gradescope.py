@@ -13,6 +13,9 @@ total while those tests are withheld).
   "Grading incomplete" test that staff can filter on, with `incomplete` in `extra_data`.
 - A 0-point item that does not apply (`skipped`) is informational: `passed`, no score.
 - An item of a student's own view that is not shown yet (`hidden`) keeps only its points.
+- `extra_data.view` says whose view it is (`student`: a self-check's, hidden items by their
+  points; `full`), and `extra_data.signature` is a batch's staff signature, or null
+  (graders/signing.py).
 - `failure()` is the results.json of a run that could not start (bad input): Gradescope
   shows "The autograder failed to execute correctly" when there is none.
 """
@@ -23,6 +26,7 @@ import json
 from typing import Any
 
 from graders.results import ItemResult, Result
+from graders.signing import SigningKey, seal_gradescope
 from graders.status import Status, counts_as_passed
 
 VISIBILITY = {
@@ -38,7 +42,13 @@ NOT_GRADED = (
 )
 
 
-def render(result: Result, *, execution_time: float | None = None, **_: object) -> str:
+def render(
+    result: Result,
+    *,
+    execution_time: float | None = None,
+    key: SigningKey | None = None,
+    **_: object,
+) -> str:
     tests = [_test(n, item) for n, item in enumerate(result.items, 1)]
     not_judged = result.not_judged()
     passed = sum(1 for c in result.items if c.status == Status.PASSED)
@@ -77,6 +87,7 @@ def render(result: Result, *, execution_time: float | None = None, **_: object) 
             "rubric_sha256": result.rubric_sha256,
             "complete": result.complete,
             "grader_version": result.grader_version,
+            "view": result.view,
             **({"incomplete": True, "not_judged": not_judged} if not_judged else {}),
         },
     }
@@ -84,7 +95,7 @@ def render(result: Result, *, execution_time: float | None = None, **_: object) 
         doc["leaderboard"] = [dict(b) for b in result.leaderboard]
     if execution_time is not None:
         doc["execution_time"] = round(execution_time, 2)
-    return _dump(doc)
+    return _dump(seal_gradescope(doc, key))
 
 
 def failure(reason: str) -> str:
@@ -108,7 +119,7 @@ def failure(reason: str) -> str:
         ],
         "extra_data": {"bad_input": reason},
     }
-    return _dump(doc)
+    return _dump(seal_gradescope(doc, None))
 
 
 def _test(n: int, item: ItemResult) -> dict[str, Any]:
