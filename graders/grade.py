@@ -44,7 +44,8 @@ def preflight(lab: LabSpec, *, staff: bool = False) -> Site | None:
 
 def observe(lab: LabSpec, student: Student, site: Site | None) -> list[Observation]:
     ssh = SshPool(port=int(lab.config.get("ports", {}).get("ssh", 22)), staff=student.staff_login)
-    session = Session(student, lab.config, Chameleon(site) if site else None, ssh)
+    owner = student.chameleon_user_id or ""
+    session = Session(student, lab.config, Chameleon(site, owner=owner) if site else None, ssh)
     try:
         return run_lab(lab.checks, session)
     finally:

@@ -25,6 +25,7 @@ def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student
     problems: list[str] = []
     students: list[Student] = []
     first_seen: dict[str, int] = {}
+    users: dict[str, int] = {}  # chameleon_user (and user id) -> the line that has it
     for n, raw in enumerate(reader, start=2):
         if None in raw:
             problems.append(f"line {n}: more cells than the header has columns")
@@ -42,7 +43,15 @@ def load_roster(path: str | Path, staff_key: Path | None = None) -> list[Student
                 f"line {n}: netid {student.netid} already on line {first_seen[student.netid]}"
             )
             continue
+        shared = [u for u in (student.chameleon_user, student.chameleon_user_id) if u in users]
+        if shared:
+            problems.append(
+                f"line {n}: chameleon user {shared[0]} is already line {users[shared[0]]}'s: "
+                "two students would be graded on the same resources"
+            )
+            continue
         first_seen[student.netid] = n
+        users.update({u: n for u in (student.chameleon_user, student.chameleon_user_id) if u})
         students.append(student)
     if problems:
         shown = "; ".join(problems[:MAX_LISTED])

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from graders.course import Site
 from graders.errors import EXIT_NOT_ALL_PASSED, EXIT_OK, BadInput
 from graders.labs import LabSpec
 from graders.results import Result
 from graders.status import Status
+from graders.student import Student
 
 
 def run_check(
@@ -36,6 +39,7 @@ def run_check(
         if out:
             check_writable(out)
         site = preflight(lab)
+        student = _as_owner(student, site)
     except BadInput as exc:  # Gradescope shows "failed to execute" without a results.json
         if fmt == "gradescope" and out:
             _gradescope_failure(out, str(exc))
@@ -55,6 +59,21 @@ def run_check(
         sys.stdout.write(text)
     warn(lab, result)
     return EXIT_OK if result.all_shown_passed(now) else EXIT_NOT_ALL_PASSED
+
+
+def _as_owner(student: Student, site: Site | None) -> Student:
+    """A self-check grades what the checking credentials' user created (a classmate's decoy
+    of the same name is not theirs); staff runs take the id from the roster."""
+    from graders.errors import GraderFault
+    from graders.probes.chameleon import Chameleon
+
+    if site is None or student.chameleon_user_id:
+        return student
+    try:
+        owner = Chameleon(site).user_id()
+    except GraderFault:
+        return student
+    return replace(student, chameleon_user_id=owner or None)
 
 
 def warn(lab: LabSpec, result: Result) -> None:

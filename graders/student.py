@@ -21,6 +21,7 @@ class Student:
     email: str | None = None
     section: str | None = None
     staff_login: bool = False  # ssh_key is the course staff key (a staff run), not the student's
+    chameleon_user_id: str | None = None  # Keystone's id of the student: owner of their servers
 
 
 def from_dict(
@@ -47,6 +48,7 @@ def from_dict(
         email=data.get("email"),
         section=data.get("section"),
         staff_login=key == staff_key,
+        chameleon_user_id=data.get("chameleon_user_id"),
     )
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from graders.course import Site
-from graders.errors import GraderFault
+from graders.errors import Failure, GraderFault
 from graders.evidence import Evidence
 from graders.probes.credentials import credentials_for
 
@@ -52,12 +52,24 @@ class ApiUnreachable(GraderFault):
 
 
 class Chameleon:
-    def __init__(self, site: Site, record: Callable[[Evidence], None] | None = None) -> None:
+    """Chameleon's APIs at one site, for one student: `owner` is the student's Keystone user
+    id, when known; then only resources that user created are the student's (the course's
+    project is shared, and a classmate could plant a same-named decoy)."""
+
+    def __init__(
+        self, site: Site, record: Callable[[Evidence], None] | None = None, owner: str = ""
+    ) -> None:
         self.site = site
         self.record = record or (lambda e: None)
+        self.owner = owner
 
     def bound(self, record: Callable[[Evidence], None]) -> Chameleon:
-        return Chameleon(self.site, record)
+        return Chameleon(self.site, record, self.owner)
+
+    def user_id(self) -> str:
+        """The Keystone user id the credentials at this site belong to (a self-check's)."""
+        found = self._list("user", lambda chi: [{"id": chi.session().get_user_id()}])
+        return str(found[0]["id"] or "")
 
     # --- what checks ask ------------------------------------------------------------------
     def server(self, name: str) -> dict[str, Any] | None:
@@ -98,7 +110,7 @@ class Chameleon:
 
     def at(self, site: Site) -> Chameleon:
         """The same probe at another site (e.g. the object store of a KVM@TACC lab)."""
-        return Chameleon(site, self.record)
+        return Chameleon(site, self.record, self.owner)
 
     def volume(self, name: str) -> dict[str, Any] | None:
         """The Cinder volume with exactly this name (`chi.clients.cinder()`), or None."""
@@ -142,16 +154,34 @@ class Chameleon:
     def _named(
         self, items: list[dict[str, Any]], name: str, listing: str, noun: str
     ) -> dict[str, Any] | None:
-        """The item with exactly this name, or None; the lookup is recorded as evidence."""
+        """The student's item with exactly this name, or None; the lookup is recorded.
+
+        Among several of that name: only the owner's count when the owner is known; then an
+        ACTIVE one with a floating IP is preferred to the rest (a leftover ERROR server beside
+        a working one). Same-named items of different users, with no owner known, are no
+        grade: the grader cannot tell whose is whose, and says so."""
         found = [i for i in items if i.get("name") == name]
+        ours = [i for i in found if i.get("user_id") == self.owner] if self.owner else found
+        pick = min(ours, key=_preference) if ours else None
+        owners = sorted({str(i.get("user_id")) for i in ours})
+        others = len(found) - len(ours)
         self.record(
             Evidence.make(
                 "api",
-                f"{listing} at {self.site.name}: {len(items)} {noun}, {len(found)} named {name}",
-                found[0] if found else "",
+                f"{listing} at {self.site.name}: {len(items)} {noun}, {len(found)} named {name}"
+                + (f", {others} of another user" if others else "")
+                + (f"; picked {pick.get('id')} of user {pick.get('user_id')}" if pick else ""),
+                ours,
             )
         )
-        return found[0] if found else None
+        if len(owners) > 1:
+            raise Failure(
+                f"{len(ours)} {noun} named {name} belong to different users ({', '.join(owners)}): "
+                "the grader cannot tell which is yours",
+                "Delete the ones that are not yours, or ask staff to put your chameleon_user_id "
+                "in the roster.",
+            )
+        return pick
 
     def _list(
         self, what: str, fetch: Callable[[Any], list[dict[str, Any]]]
@@ -258,6 +288,14 @@ def _answer(outcome: Any) -> Any:
     if isinstance(outcome, Exception):
         raise type(outcome)(str(outcome))  # a fresh one: the cached one is shared by threads
     return outcome
+
+
+def _preference(item: dict[str, Any]) -> tuple[bool, bool]:
+    """ACTIVE (or Running) first, then one with a floating IP."""
+    return (
+        str(item.get("status")) not in ("ACTIVE", "Running", "available", "in-use"),
+        floating_ip(item) is None,
+    )
 
 
 def floating_ip(server: dict[str, Any]) -> str | None:

@@ -201,11 +201,13 @@ class FakeOpenStack:
         image: str = "CC-Ubuntu24.04",
         error: str | None = None,
         region: str | None = None,
+        user_id: str | None = None,
     ) -> Json:
-        """A server plugged into `ports` (none for an ERROR server: it never got a host)."""
+        """A server plugged into `ports` (none for an ERROR server: it never got a host);
+        `user_id` makes it another project member's (a same-named decoy)."""
         with self._lock:
             created = self.started - timedelta(hours=5, seconds=-len(self.servers))
-            server_id = _id("server", name)
+            server_id = _id("server", name if user_id is None else f"{name}/{user_id}")
             self._region_of[server_id] = region or self.region
             launched = None if error else created + timedelta(seconds=40)
             server = {
@@ -213,7 +215,7 @@ class FakeOpenStack:
                 "name": name,
                 "status": "ERROR" if error else "ACTIVE",
                 "tenant_id": self.project_id,
-                "user_id": self.user_id,
+                "user_id": user_id or self.user_id,
                 "metadata": {},
                 "hostId": "" if error else hashlib.sha224(name.encode()).hexdigest(),
                 "image": {"id": _id("image", image), "name": image},
