@@ -79,14 +79,24 @@ class _Server(paramiko.ServerInterface):
 
 
 class _Sink(paramiko.SFTPServerInterface):
-    """An SFTP server that takes every file written, keeping only its size (script mode)."""
+    """An SFTP server that takes every file written, keeping only its size, and serves the
+    files it was given, by the end of their path (script mode)."""
 
     sizes: dict[str, int] = {}
+    files: dict[str, bytes] = {}
 
     def mkdir(self, path: str, attr: Any) -> int:
         return paramiko.SFTP_OK
 
+    def _served(self, path: str) -> bytes | None:
+        return next((data for end, data in self.files.items() if path.endswith(end)), None)
+
     def open(self, path: str, flags: int, attr: Any) -> Any:
+        served = self._served(path)
+        if served is not None:
+            reader = paramiko.SFTPHandle(flags)
+            reader.read = lambda offset, length: served[offset : offset + length]  # type: ignore[method-assign]
+            return reader
         sizes = self.sizes
         sizes[path] = 0
         handle = paramiko.SFTPHandle(flags)
@@ -100,17 +110,27 @@ class _Sink(paramiko.SFTPServerInterface):
 
     def stat(self, path: str) -> Any:
         attrs = paramiko.SFTPAttributes()
-        attrs.st_size = self.sizes.get(path, 0)
+        served = self._served(path)
+        attrs.st_size = len(served) if served is not None else self.sizes.get(path, 0)
         return attrs
+
+    lstat = stat
 
 
 class HostileSshd:
     """`with HostileSshd(tmp, "noexec") as h:` a server on 127.0.0.1:h.port."""
 
-    def __init__(self, mode: str = "normal", script: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        mode: str = "normal",
+        script: dict[str, str] | None = None,
+        files: dict[str, bytes] | None = None,
+    ) -> None:
         assert mode in MODES, mode
         self.mode = mode
         self.script = script or {}  # mode "script": command substring -> its stdout
+        # mode "script": end of a path -> the bytes SFTP serves for it
+        self._sftp = type("_Served", (_Sink,), {"files": files or {}, "sizes": {}})
         self.seen = Seen()
         self.host_key = paramiko.RSAKey.generate(2048)
         self._sock = socket.socket()
@@ -140,7 +160,7 @@ class HostileSshd:
             self.seen.connections += 1
             t = paramiko.Transport(conn)
             t.add_server_key(self.host_key)
-            t.set_subsystem_handler("sftp", paramiko.SFTPServer, _Sink)
+            t.set_subsystem_handler("sftp", paramiko.SFTPServer, self._sftp)
             self._transports.append(t)
             try:
                 t.start_server(server=_Server(self.mode, self.seen, self.script))

@@ -17,11 +17,12 @@ from graders.student import Student
 from tests.hostile_sshd import HostileSshd
 
 
-def observe(lab_id: str, check_id: str, script: dict[str, str], key: Path, given=None):
-    """The check's observation and value, run against a hostile sshd printing `script`."""
+def observe(lab_id: str, check_id: str, script: dict[str, str], key: Path, given=None, files=None):
+    """The check's observation and value, run against a hostile sshd printing `script` and
+    serving `files` (end of a path -> bytes) over SFTP."""
     lab = load_lab(lab_id)
     check = next(c for c in lab.checks if c.id == check_id)
-    with HostileSshd("script", script) as server:
+    with HostileSshd("script", script, files) as server:
         pool = SshPool(port=server.port)
         session = Session(Student("ab1", "ab1", str(key)), lab.config, None, pool)
         try:
@@ -80,3 +81,117 @@ def test_a_benchmark_that_prints_a_number_fails(key: Path) -> None:
         given={"models_present": {}},
     )
     assert obs.status == "failed" and "the benchmark printed no result" in obs.message
+
+
+# --- M6: numbers and models the student's own code produced -------------------------------
+BENCH = '{{"median_ms": {}, "p95_ms": {}, "batch_fps": {}, "runs": 100, "batch": 32}}\n'
+
+
+@pytest.mark.parametrize(
+    "numbers, believed",
+    [
+        ((3.1, 3.9, 1150.0), True),  # the lab's CPU target: < 3 ms, >= 1000 FPS
+        ((0.8, 1.1, 5200.0), True),  # its GPU target: < 1 ms, >= 5000 FPS
+        ((41.0, 55.0, 30.2), True),  # a slow but honest run
+        ((0.001, 0.002, 1e9), False),  # the review's forged benchmark
+        ((2.0, 1.0, 900.0), False),  # p95 below the median
+        ((3.0, 4.0, 50_000.0), False),  # a batch of 32 faster than one image
+        ((3.0, 4.0, float("nan")), False),
+        ((-1.0, 4.0, 900.0), False),
+    ],
+)
+def test_benchmark_numbers_are_believed_only_when_plausible(
+    numbers: tuple[float, float, float], believed: bool, key: Path
+) -> None:
+    text = BENCH.format(*(n if n == n else "NaN" for n in numbers))
+    obs, _ = observe("serve-model-chi", "latency_baseline", {"docker exec": text}, key, given={})
+    assert obs.status == ("passed" if believed else "failed"), obs.message
+    if not believed:
+        assert "not plausible" in obs.message
+
+
+def test_a_benchmark_run_other_than_asked_is_not_believed(key: Path) -> None:
+    text = '{"median_ms": 3, "p95_ms": 4, "batch_fps": 900, "runs": 1, "batch": 1}\n'
+    obs, _ = observe("serve-model-chi", "latency_baseline", {"docker exec": text}, key, given={})
+    assert obs.status == "failed" and "not 100 runs of batch 32" in obs.message
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from labsim.onnxmodels import build_models_apart
+
+    return build_models_apart(tmp_path_factory.mktemp("models"))
+
+
+def _quantized_check(models: dict[str, Path], served: bytes, key: Path):
+    base = models["food11.onnx"].stat().st_size
+    obs, _ = observe(
+        "serve-model-chi",
+        "quantized_dynamic",
+        {},
+        key,
+        given={"models_present": {"food11.onnx": base}},
+        files={"food11_quantized_dynamic.onnx": served},
+    )
+    return obs
+
+
+def test_a_really_quantized_model_passes(models: dict[str, Path], key: Path) -> None:
+    obs = _quantized_check(models, models["food11_quantized_dynamic.onnx"].read_bytes(), key)
+    assert obs.status == "passed", obs.message
+    assert 0.1 < obs.measurements["size_ratio"] < 0.5
+
+
+def _one_quantize_node() -> bytes:
+    """The review's forgery: a graph of one QuantizeLinear node reads as "quantized"."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["input", "scale", "zero"], ["output"])],
+        "forged",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 11])],
+        [helper.make_tensor_value_info("output", TensorProto.UINT8, ["n", 11])],
+        [
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [0.1]),
+            helper.make_tensor("zero", TensorProto.UINT8, [], [0]),
+        ],
+    )
+    return helper.make_model(graph).SerializeToString()
+
+
+def _float_model_with_a_quantize_node(models: dict[str, Path]) -> bytes:
+    """food11.onnx itself, with one QuantizeLinear/DequantizeLinear pair on its output."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(models["food11.onnx"]))
+    graph = model.graph
+    last = graph.output[0].name
+    graph.node.extend(
+        [
+            helper.make_node("QuantizeLinear", [last, "s", "z"], ["q"]),
+            helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"]),
+        ]
+    )
+    graph.initializer.extend(
+        [
+            helper.make_tensor("s", TensorProto.FLOAT, [], [0.1]),
+            helper.make_tensor("z", TensorProto.UINT8, [], [0]),
+        ]
+    )
+    out = graph.output[0]
+    graph.output.remove(out)
+    graph.output.append(helper.make_tensor_value_info("dq", TensorProto.FLOAT, ["batch_size", 11]))
+    return model.SerializeToString()
+
+
+def test_one_quantize_node_is_not_a_quantized_model(models: dict[str, Path], key: Path) -> None:
+    obs = _quantized_check(models, _one_quantize_node(), key)
+    assert obs.status == "failed", obs.message
+
+
+def test_the_float_model_with_a_quantize_node_is_not_quantized(
+    models: dict[str, Path], key: Path
+) -> None:
+    obs = _quantized_check(models, _float_model_with_a_quantize_node(models), key)
+    assert obs.status == "failed" and "of food11.onnx's size" in obs.message, obs.message

@@ -10,7 +10,13 @@ from pathlib import Path
 from graders.answers import parse_json
 from graders.checks import Lab
 from graders.errors import Failure
-from graders.probes.onnxmodel import BENCH, REMOTE_BENCH, ModelInfo, inspect_bounded
+from graders.probes.onnxmodel import (
+    BENCH,
+    REMOTE_BENCH,
+    ModelInfo,
+    benchmark_problem,
+    inspect_bounded,
+)
 
 
 def fetch_and_inspect(lab: Lab, remote: str, max_bytes: int) -> ModelInfo:
@@ -33,10 +39,21 @@ def fetch_and_inspect(lab: Lab, remote: str, max_bytes: int) -> ModelInfo:
 
 
 def benchmark(
-    lab: Lab, container: str, model: str, *, runs: int, batch: int, timeout: float
+    lab: Lab,
+    container: str,
+    model: str,
+    *,
+    runs: int,
+    batch: int,
+    timeout: float,
+    median_ms_min: float,
+    batch_fps_max: float,
 ) -> dict[str, float]:
     """Median/p95 single-sample latency (ms) and batch throughput (FPS) of `model` (a path as
-    the container sees it), measured by onnxruntime inside the student's container."""
+    the container sees it), measured by onnxruntime inside the student's container.
+
+    An attestation: the student owns the container, so the numbers are believed only within
+    plausible bounds (`benchmark_problem`); outside them the check fails."""
     lab.put(BENCH.read_text(), REMOTE_BENCH)
     cmd = (
         f"docker exec -i {container} python3 - {model} {int(runs)} {int(batch)} < ~/{REMOTE_BENCH}"
@@ -56,4 +73,13 @@ def benchmark(
         raise Failure(f"the benchmark printed no result: {result.stdout[-200:]!r}")
     if "error" in doc:
         raise Failure(f"the benchmark failed in {container}: {doc['error']}")
+    problem = benchmark_problem(
+        doc, runs=runs, batch=batch, median_ms_min=median_ms_min, batch_fps_max=batch_fps_max
+    )
+    if problem:
+        raise Failure(
+            f"the benchmark's numbers from {container} are not plausible: {problem}",
+            "The grader runs its own script in the container; leave python3 and onnxruntime "
+            "as the lab installs them.",
+        )
     return doc

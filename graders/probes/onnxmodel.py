@@ -11,12 +11,14 @@ a real-size 9.2 MB model peaks at 61 MiB; 24 MB of empty nodes at 547 MiB.)"""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from graders.errors import Failure, GraderFault
 
@@ -135,6 +137,41 @@ def inspect_bounded(path: str | Path) -> ModelInfo:
         int8_weights=doc["int8_weights"],
         float_weights=doc["float_weights"],
     )
+
+
+def benchmark_problem(
+    doc: dict[str, Any], *, runs: int, batch: int, median_ms_min: float, batch_fps_max: float
+) -> str | None:
+    """What makes the numbers a student's container printed unbelievable, or None.
+
+    The container is the student's, so its `python3` can print anything; these are the
+    bounds the numbers must keep to be believed. A batch of `batch` images cannot take much
+    less time than one image does, so throughput is also held to batch / median latency."""
+    nums = {}
+    for key in ("median_ms", "p95_ms", "batch_fps"):
+        value = doc.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{key} is {value!r}, not a number"
+        if not math.isfinite(value) or value <= 0:
+            return f"{key} is {value!r}, not a positive number"
+        nums[key] = float(value)
+    if doc.get("runs") != runs or doc.get("batch") != batch:
+        asked = f"{runs} runs of batch {batch}"
+        return f"it reports {doc.get('runs')!r} runs of batch {doc.get('batch')!r}, not {asked}"
+    median, p95, fps = nums["median_ms"], nums["p95_ms"], nums["batch_fps"]
+    if p95 < median:
+        return f"its 95th percentile ({p95} ms) is below its median ({median} ms)"
+    if median < median_ms_min:
+        return f"a median of {median} ms is below {median_ms_min} ms, faster than a CPU runs it"
+    ceiling = min(batch_fps_max, 1.5 * batch * 1000 / median)
+    if fps > ceiling:
+        return (
+            f"{fps} FPS is more than {ceiling:.0f}: a batch of {batch} would take less time "
+            f"than one image ({median} ms)"
+            if ceiling < batch_fps_max
+            else f"{fps} FPS is more than {batch_fps_max:.0f}, faster than any node the lab uses"
+        )
+    return None
 
 
 def _implausible() -> Failure:
