@@ -9,34 +9,17 @@ boundaries of the CLIs' age texts ("2 hours", "4h12m"), so outputs stay stable f
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
+
+from .shared import rfc3339, stable_hex, stable_uid
 
 Json = dict[str, Any]
 K8S_VERSION = "v1.30.4"  # Kubespray release-2.26 default
 NAMESPACE = "gourmetgram-production"
 APP = "gourmetgram-app"
 IMAGE = "node1:5000/gourmetgram-app:latest"
-
-
-# Shared by the other labs' builders (mlops.py, github.py, serving.py, training.py, ray.py):
-# ids derived from their parts (the same parts give the same id), and times as text.
-def stable_uid(*parts: str) -> str:
-    """A Kubernetes-style UID (UUID 5) from `parts`."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "labgrader-sim:" + ":".join(parts)))
-
-
-def stable_hex(*parts: str, n: int = 64) -> str:
-    """The first `n` hex digits of the SHA-256 of `parts` joined by ":"."""
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:n]
-
-
-def rfc3339(when: datetime) -> str:
-    """`when` as Kubernetes and GitHub write times: 2025-01-31T12:00:00Z."""
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cond(kind: str, status: str, reason: str, message: str, when: datetime, **extra: str) -> Json:

@@ -39,7 +39,7 @@ from .labelstudio import LabelStudioServer, project
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
 from .serve import Hub, TrackedHTTPServer
-from .serving import _bind, _jupyter, _volume
+from .shared import bind_mount, jupyter_container, volume_mount
 
 if TYPE_CHECKING:
     from .classroom import Classroom, SimStudent
@@ -268,11 +268,11 @@ class EvaluationLabs:
         name = f"node-eval-offline-{student.chameleon_user}"
         fixed_ip = self._server(name, address, next_fixed, (8888,))
         home = hosts_dir / address / "home"
-        jupyter = _jupyter(
+        jupyter = jupyter_container(
             student.netid,
             "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
             now - timedelta(hours=1),
-            [_bind(home / WORKSPACE, "/home/jovyan/work"), _volume("food11", "/mnt")],
+            [bind_mount(home / WORKSPACE, "/home/jovyan/work"), volume_mount("food11", "/mnt")],
             False,
             env=("FOOD11_DATA_DIR=/mnt/Food-11",),
         )

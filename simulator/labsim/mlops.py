@@ -31,12 +31,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cluster import object_meta, rfc3339, stable_uid
+from .cluster import object_meta
 from .github import GitHubServer, make_runs
 from .gourmetgram import CLASSES, GourmetGramHandler, GourmetGramServer
 from .hosts import SimHost
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
+from .shared import rfc3339, stable_uid
 
 if TYPE_CHECKING:
     from .classroom import Classroom, SimStudent

@@ -32,7 +32,7 @@ from .openstack import NO_VALID_HOST
 from .profiles import Profile
 from .prometheus import PrometheusFleet
 from .serve import Hub
-from .serving import sample_jpeg
+from .shared import sample_jpeg
 from .tarpit import Tarpit
 
 if TYPE_CHECKING:

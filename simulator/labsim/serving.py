@@ -16,27 +16,31 @@ the healthy variant); what the grader must find is in profiles.py.
 from __future__ import annotations
 
 import base64
-import functools
-import io
 import os
 import pwd
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import gpu, onnxmodels
-from .cluster import stable_hex
 from .engine import DockerEngine
-from .gourmetgram import GourmetGramHandler, GourmetGramServer, _file_field
+from .gourmetgram import GourmetGramHandler, GourmetGramServer, file_field
 from .hosts import SimHost
 from .jupyter import JupyterServer
 from .modelserver import HostModel, LatencyModel, ModelServerFleet
 from .openstack import NO_VALID_HOST
 from .profiles import Profile
 from .serve import Hub, TrackedHTTPServer
+from .shared import (
+    bind_mount,
+    container,
+    jupyter_container,
+    sample_jpeg,
+    stable_hex,
+    volume_mount,
+)
 from .tarpit import Tarpit
 
 if TYPE_CHECKING:
@@ -96,182 +100,9 @@ def knobs(profile: str) -> Knobs:
     return KNOBS.get(profile, Knobs())
 
 
-@functools.cache
-def sample_jpeg(size: int = 224, seed: int = 0) -> bytes:
-    """A real JPEG (Pillow), like the lab's test_image.jpeg: a plate of something orange."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (size, size), (236, 231, 222))
-    draw = ImageDraw.Draw(img)
-    r = size // 2 - 12
-    draw.ellipse((12, 12, 12 + 2 * r, 12 + 2 * r), fill=(250, 250, 246), outline=(200, 196, 190))
-    for i in range(7):
-        x = 40 + (i * 37 + seed * 13) % (size - 80)
-        y = 50 + (i * 53 + seed * 7) % (size - 100)
-        draw.ellipse((x, y, x + 34, y + 26), fill=(214 - 9 * i, 110 + 6 * i, 40))
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=88)
-    return out.getvalue()
-
-
 def injected_latency(host: SimHost) -> LatencyModel:
     """The service-time distribution a serve-system host's model server adds per request."""
     return LatencyModel.from_state(host.state["model_server"]["latency"])
-
-
-# ---- Docker containers as the Engine API lists and inspects them ---------------------------
-def _container(
-    key: str,
-    name: str,
-    image: str,
-    command: list[str],
-    created: datetime,
-    ports: tuple[tuple[int, int], ...] = (),
-    mounts: list[dict] | None = None,
-    gpus: bool = False,
-    env: list[str] | None = None,
-    workdir: str = "",
-    labels: dict[str, str] | None = None,
-    network: str = "bridge",
-    entrypoint: list[str] | None = None,
-    user: str = "",
-    extra_config: dict | None = None,
-) -> dict[str, Any]:
-    cid = stable_hex(key, "container", name)
-    published = []
-    for host_port, container_port in ports:
-        for ip in ("0.0.0.0", "::"):
-            published.append(
-                {"IP": ip, "PrivatePort": container_port, "PublicPort": host_port, "Type": "tcp"}
-            )
-    # Copy what the caller gave: the lists and dicts stored here must not be shared with
-    # module constants (JUPYTER_ENV) or with another container's record.
-    mounts = [dict(m) for m in mounts or []]
-    full = (entrypoint or []) + command
-    item: dict[str, Any] = {
-        "Id": cid,
-        "Names": ["/" + name],
-        "Image": image,
-        "ImageID": "sha256:" + stable_hex(key, "image", image),
-        "Command": " ".join(full),
-        "Created": int(created.timestamp()),
-        "Ports": published,
-        "Labels": dict(labels or {}),
-        "State": "running",
-        "HostConfig": {"NetworkMode": network},
-        "NetworkSettings": {
-            "Networks": {
-                network: {
-                    "NetworkID": stable_hex(key, "net", network),
-                    "EndpointID": stable_hex(key, "endpoint", name),
-                    "Gateway": "172.18.0.1" if network != "bridge" else "172.17.0.1",
-                    "IPAddress": "172.18.0.2" if network != "bridge" else "172.17.0.2",
-                    "IPPrefixLen": 16,
-                    "MacAddress": "02:42:ac:11:00:02",
-                }
-            }
-        },
-        "Mounts": mounts,
-        "_started": int(created.timestamp()) + 2,
-    }
-    config = {
-        "Hostname": cid[:12],
-        "User": user,
-        "ExposedPorts": {f"{c}/tcp": {} for _, c in ports} or None,
-        "Env": list(env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
-        "Cmd": list(command),
-        "Image": image,
-        "WorkingDir": workdir,
-        "Entrypoint": list(entrypoint) if entrypoint is not None else None,
-        "Labels": dict(labels or {}),
-        **(extra_config or {}),
-    }
-    host_config: dict[str, Any] = {
-        "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts if m["Type"] == "bind"]
-        or None,
-        "NetworkMode": network,
-    }
-    if gpus:
-        host_config["DeviceRequests"] = [
-            {
-                "Driver": "",
-                "Count": -1,
-                "DeviceIDs": None,
-                "Capabilities": [["gpu"]],
-                "Options": {},
-            }
-        ]
-    item["_inspect"] = {
-        "Config": config,
-        "HostConfig": host_config,
-        "Pid": 3000 + int(cid[:4], 16) % 60000,
-        "_token": secrets.token_hex(24),
-    }
-    return item
-
-
-def _bind(source: Path, destination: str) -> dict[str, Any]:
-    return {
-        "Type": "bind",
-        "Source": str(source),
-        "Destination": destination,
-        "Mode": "",
-        "RW": True,
-        "Propagation": "rprivate",
-    }
-
-
-def _volume(name: str, destination: str) -> dict[str, Any]:
-    return {
-        "Type": "volume",
-        "Name": name,
-        "Source": f"/var/lib/docker/volumes/{name}/_data",
-        "Destination": destination,
-        "Driver": "local",
-        "Mode": "z",
-        "RW": True,
-        "Propagation": "",
-    }
-
-
-JUPYTER_ENV = (
-    "PATH=/opt/conda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "DEBIAN_FRONTEND=noninteractive",
-    "CONDA_DIR=/opt/conda",
-    "SHELL=/bin/bash",
-    "NB_USER=jovyan",
-    "NB_UID=1000",
-    "NB_GID=100",
-    "LC_ALL=C.UTF-8",
-    "LANG=C.UTF-8",
-    "HOME=/home/jovyan",
-    "JUPYTER_PORT=8888",
-)
-
-
-def _jupyter(
-    key: str,
-    image: str,
-    created: datetime,
-    mounts: list[dict],
-    gpus: bool,
-    env: tuple[str, ...] = (),
-) -> dict:
-    """The lab's `jupyter` container; `env` adds to the image's environment."""
-    return _container(
-        key,
-        "jupyter",
-        image,
-        ["start-notebook.py"],
-        created,
-        ports=((8888, 8888),),
-        mounts=mounts,
-        gpus=gpus,
-        env=[*JUPYTER_ENV, *env],
-        workdir="/home/jovyan",
-        entrypoint=["tini", "-g", "--"],
-        user="1000",
-    )
 
 
 # ---- GourmetGram's fastapi / triton branch on port 80 ---------------------------------------
@@ -291,7 +122,7 @@ class FrontHandler(GourmetGramHandler):
     def _predict(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        image = _file_field(self.headers.get("Content-Type", ""), body)
+        image = file_field(self.headers.get("Content-Type", ""), body)
         if image is None:
             return self._error(400)
         label = self.server.forward(image)
@@ -416,7 +247,7 @@ class ServingLabs:
         project = "triton_test" if triton else "fastapi_test"
         compose = {"com.docker.compose.project": project}
         if triton:
-            server = _container(
+            server = container(
                 key,
                 "triton_server",
                 f"{project}-triton_server",
@@ -430,7 +261,7 @@ class ServingLabs:
                 workdir="/opt/tritonserver",
             )
         else:
-            server = _container(
+            server = container(
                 key,
                 "fastapi_server",
                 f"{project}-fastapi_server",
@@ -442,7 +273,7 @@ class ServingLabs:
                 network=f"{project}_default",
                 workdir="/app",
             )
-        flask = _container(
+        flask = container(
             key,
             "flask",
             f"{project}-flask",
@@ -453,11 +284,11 @@ class ServingLabs:
             network=f"{project}_default",
             workdir="/app",
         )
-        jupyter = _jupyter(
+        jupyter = jupyter_container(
             key,
             "quay.io/jupyter/minimal-notebook:latest",
             created + timedelta(seconds=5),
-            [_bind(home / "serve-system-chi/workspace", JUPYTER_WORK)],
+            [bind_mount(home / "serve-system-chi/workspace", JUPYTER_WORK)],
             False,
         )
         model = HostModel(
@@ -534,11 +365,11 @@ class ServingLabs:
                 else "jupyter-onnx-base"
             )
             containers.append(
-                _jupyter(
+                jupyter_container(
                     student.netid,
                     image_name,
                     now - timedelta(hours=1),
-                    [_bind(home / WORKSPACE, JUPYTER_WORK), _volume("food11", "/mnt")],
+                    [bind_mount(home / WORKSPACE, JUPYTER_WORK), volume_mount("food11", "/mnt")],
                     gpu_image and not k.amd,
                 )
             )
@@ -629,11 +460,11 @@ class ServingLabs:
         containers = []
         if k.jupyter and k.driver == "ok":  # `docker run --gpus all` needs the driver
             containers.append(
-                _jupyter(
+                jupyter_container(
                     student.netid,
                     "llm-jupyter:latest",
                     now - timedelta(minutes=50),
-                    [_bind(home / "llm-chi/single/workspace", JUPYTER_WORK)],
+                    [bind_mount(home / "llm-chi/single/workspace", JUPYTER_WORK)],
                     True,
                 )
             )

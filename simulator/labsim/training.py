@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import gpu, ray
-from .cluster import stable_hex
 from .engine import DockerEngine
 from .hosts import SimHost, stand_in_python
 from .mlflowsim import EXPERIMENT, MlflowFleet
@@ -48,6 +47,7 @@ from .s3sim import PORT as S3_PORT
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
 from .serve import Hub, TrackedHTTPServer
+from .shared import stable_hex
 from .zygote import pss_kib, rss_kib, uss_kib
 
 if TYPE_CHECKING:
