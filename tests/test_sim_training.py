@@ -364,8 +364,8 @@ def test_ray_unreachable_hosts(ray_room: Classroom) -> None:
 def test_stop_ends_every_process_and_port(tmp_path: Path) -> None:
     room = Classroom(tmp_path, ["healthy"], labs=(MLFLOW, MLTRAIN)).start()
     try:
-        memory = room._training.memory()
-        timings = dict(room._training.timings)
+        memory = room.family(MLFLOW).memory()
+        timings = dict(room.family(MLFLOW).timings)
         pids = room.pids()
         servers = [address_of(room, "healthy", MLFLOW), address_of(room, "healthy", MLTRAIN)]
         assert len(memory["mlflow"]) == 2 and len(memory["s3"]) == 3  # supervisors + children

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,23 +23,21 @@ from types import TracebackType
 
 import yaml
 
-from . import cluster
+from .basics import CLOUD, HELLO, BasicLabs
 from .evaluation import EvaluationLabs
-from .gourmetgram import CLASSES, GourmetGramServer
+from .family import BuildContext, Family, StartContext
 from .hosts import SimHost, install_standins
 from .mlops import MlopsLabs
 from .monitoring import MonitoringLabs
-from .openstack import NO_VALID_HOST, FakeOpenStack
-from .profiles import LAB_CHECKS, PROFILES, Profile
+from .openstack import FakeOpenStack
+from .profiles import PROFILES
 from .serve import Hub
 from .serving import ServingLabs
 from .sshd import SshdFleet, ensure_login_user
 from .storage import StorageLabs
 from .tarpit import Tarpit
-from .training import LABS as TRAINING_LABS
 from .training import TrainingLabs
 
-HELLO, CLOUD = "hello-chameleon", "cloud-chi"
 MAX_SERVERS = 1010  # sharednet1 (10.56.0.0/22) addresses handed out, from 10.56.0.10
 
 
@@ -102,9 +99,20 @@ class Classroom:
         unknown = [p for p in profiles if p not in PROFILES]
         if unknown:
             raise ValueError(f"unknown profiles {unknown}; known: {', '.join(PROFILES)}")
-        bad_labs = [lab for lab in labs if lab not in LAB_CHECKS]
+        # Started in this order, stopped in it too; their pids are the classroom's.
+        self.families: tuple[Family, ...] = (
+            BasicLabs(),  # hello-chameleon, cloud-chi
+            TrainingLabs(),  # mlflow-chi, mltrain-chi
+            ServingLabs(),  # serve-system/-model/-edge-chi, llm-chi
+            EvaluationLabs(),  # eval-offline-chi, eval-loop-chi
+            StorageLabs(),  # data-persist-chi, data-platform-chi
+            MonitoringLabs(),  # eval-online-chi
+            MlopsLabs(),  # mlops-chi
+        )
+        self._family_of = {lab: f for f in self.families for lab in f.labs}
+        bad_labs = [lab for lab in labs if lab not in self._family_of]
         if bad_labs:
-            raise ValueError(f"unknown labs {bad_labs}; known: {', '.join(LAB_CHECKS)}")
+            raise ValueError(f"unknown labs {bad_labs}; known: {', '.join(self._family_of)}")
         if len(profiles) * 4 > MAX_SERVERS:
             raise ValueError(f"at most {MAX_SERVERS // 4} students: sharednet1 is a /22")
         self.root = Path(root).resolve()
@@ -122,34 +130,12 @@ class Classroom:
         self._hub: Hub | None = None
         self._sshd: SshdFleet | None = None
         self._tarpit: Tarpit | None = None
-        self._web: list[GourmetGramServer] = []
         self._temp_hosts: Path | None = None
         self._started = False
-        # Lab -> the function that builds one student's instance for it (None: no host).
-        self._builders: dict[str, Callable[..., SimHost | None]] = {
-            HELLO: self._hello,
-            CLOUD: self._cloud_chi,
-        }
-        self._training = TrainingLabs(self.root / "training")  # mlflow-chi, mltrain-chi
-        self._builders.update({lab: self._training.builder(lab) for lab in TRAINING_LABS})
-        self._serving = ServingLabs(self)  # serve-system/-model/-edge-chi, llm-chi
-        self._builders.update(self._serving.builders())
-        self._evaluation = EvaluationLabs(self, self.root / "evaluation")  # eval-offline/-loop
-        self._builders.update(self._evaluation.builders())
-        self._storage = StorageLabs(self)  # data-persist-chi, data-platform-chi
-        self._builders.update(self._storage.builders())
-        self._mlops = MlopsLabs(self)  # mlops-chi
-        self._builders.update(self._mlops.builders())
-        self._monitoring = MonitoringLabs(self)  # eval-online-chi
-        self._builders.update(self._monitoring.builders())
-        self._families = (  # stopped in this order; their pids are the classroom's
-            self._training,
-            self._serving,
-            self._evaluation,
-            self._storage,
-            self._mlops,
-            self._monitoring,
-        )
+
+    def family(self, lab: str) -> Family:
+        """The family that builds and serves `lab`."""
+        return self._family_of[lab]
 
     # ---- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Classroom:
@@ -173,15 +159,12 @@ class Classroom:
 
     def stop(self) -> None:
         """Stop everything started (idempotent): sshd and all its sessions, every listener."""
-        for family in self._families:
+        for family in self.families:
             family.stop()
         if self._sshd:
             self._sshd.stop()
         if self._hub:
             self._hub.stop()
-        for server in self._web:
-            server.close()
-        self._web = []
         if self._tarpit:
             self._tarpit.close()
         if self.cloud:
@@ -197,7 +180,7 @@ class Classroom:
         """Every process this classroom runs now (sshd supervisor, listeners, sessions)."""
         return [
             *(self._sshd.pids() if self._sshd else []),
-            *(p for f in self._families for p in f.pids()),
+            *(p for f in self.families for p in f.pids()),
         ]
 
     def sshd_logs(self) -> str:
@@ -254,10 +237,9 @@ class Classroom:
         course_key = _keygen(self.course_key_path, "course-staff")
         now = datetime.now(UTC).replace(microsecond=0)
         self.net = self._pick_net(len(self.profiles) * len(self.labs))
-        self.cloud = FakeOpenStack()
+        self.cloud = cloud = FakeOpenStack()
         self._hub = Hub()
-        self.cloud.start(self._hub)
-        self._training.reset(self.cloud)
+        cloud.start(self._hub)
         clouds = self.root / "clouds.yaml"
         clouds.write_text(self.cloud.clouds_yaml())
         clouds.chmod(0o600)
@@ -287,8 +269,8 @@ class Classroom:
             for lab in self.labs:
                 address = self._address(self.net, k)
                 k += 1
-                build = self._builders[lab]
-                host = build(student, profile, address, next_fixed, hosts_dir, now)
+                ctx = BuildContext(student, profile, address, next_fixed, hosts_dir, now, cloud)
+                host = self._family_of[lab].build(ctx, lab)
                 if host is not None:
                     keys = public_keys[i] + (course_key if profile.course_key else "")
                     host.build(keys, standins, owner)
@@ -307,118 +289,24 @@ class Classroom:
             self.students.append(student)
         self._serve()
 
-    def _hello(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
-        assert self.cloud
-        server = f"hello_chameleon-{student.chameleon_user}"
-        if profile.hello_server_error:
-            self.cloud.add_server(server, "m1.small", [], error=NO_VALID_HOST)
-            return None
-        fixed_ip = next_fixed()
-        self.cloud.add_instance(server, "m1.small", address, fixed_ip, ("default", "allow-ssh"))
-        hostname = f"hello-chameleon-{student.chameleon_user.replace('_', '-')}"
-        line = f"Hello from {hostname}\n"
-        files = {
-            "edited": {"hello.txt": line + f"Edited on my laptop by {student.netid}.\n"},
-            "unedited": {"hello.txt": line},
-            "missing": {},
-        }[profile.hello_file]
-        return SimHost(
-            server, hostname, address, fixed_ip, hosts_dir / address, profile.network, files=files
-        )
-
-    def _cloud_chi(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        assert self.cloud
-        netid = student.netid
-        private = self.cloud.add_network(
-            f"private_cloud_net_{netid}", f"private_cloud_subnet_{netid}", "192.168.1.0/24", None
-        )
-        groups = ("default", "allow-ssh", "allow-http-80")
-        node_ips = {}
-        for n in (1, 2, 3):
-            lab_port = self.cloud.add_port(
-                private, f"192.168.1.1{n}", f"port{n}_{netid}", port_security=False
-            )
-            fixed_ip = next_fixed()
-            node_ips[n] = fixed_ip
-            shared = self.cloud.add_port(
-                self.cloud.network("sharednet1"), fixed_ip, security_groups=groups
-            )
-            error = f"node{n}" in profile.cloud_error_nodes
-            self.cloud.add_server(
-                f"node{n}-cloud-{netid}",
-                "m1.medium",
-                [] if error else [shared, lab_port],
-                groups,
-                error=NO_VALID_HOST if error else None,
-            )
-            if n == 1:
-                self.cloud.add_floating_ip(address, shared, f"Cloud IP for {netid}")
-        objects = cluster.kubernetes(netid, node_ips[1], now, profile.missing_k8s)
-        pods = [o for o in objects if o["kind"] == "Pod"]
-        state = {
-            "addresses": [node_ips[1], "192.168.1.11", "172.17.0.1"],
-            "kubernetes": objects,
-            "docker": {"containers": cluster.docker(netid, pods, now)},
-            "test_class": CLASSES[student.index % len(CLASSES)],
-            "failing_paths": sorted(profile.failing_paths),
-        }
-        return SimHost(
-            f"node1-cloud-{netid}",
-            f"node1-cloud-{netid}",
-            address,
-            node_ips[1],
-            hosts_dir / address,
-            profile.network,
-            ("hostname", "kubectl", "docker"),
-            web=True,
-            state=state,
-        )
-
     # ---- serving --------------------------------------------------------------------
     def _serve(self) -> None:
+        """sshd on every host that has one, tarpits on 22 and 80, then each family's servers."""
         assert self._hub
         hosts = [h for s in self.students for h in s.hosts.values()]
         up = [h for h in hosts if h.network == "up"]
-        for host in up:
-            if host.web:
-                server = GourmetGramServer(
-                    host.address,
-                    80,
-                    host.state["test_class"],
-                    frozenset(host.state["failing_paths"]),
-                )
-                self._web.append(server)
-                self._hub.add(server.socket, server.accept)
         self._tarpit = Tarpit(self._hub)
         for host in hosts:
             if host.network == "tarpit":
                 self._tarpit.listen(host.address, 22)
                 self._tarpit.listen(host.address, 80)
-        self._sshd = SshdFleet(self.root / "sshd", (self.root / "hosts").resolve())
+        hosts_dir = (self.root / "hosts").resolve()
+        self._sshd = SshdFleet(self.root / "sshd", hosts_dir)
         self._sshd.start(h.ssh() for h in up if h.sshd)
-        self._training.start(hosts, self._hub, self._tarpit)
-        self._serving.start(self._hub, self._tarpit, (self.root / "hosts").resolve())
-        self._evaluation.start(self._hub, self._tarpit)
-        self._storage.start(self._hub, self._tarpit)
-        self._monitoring.start(self._hub, self._tarpit)  # waits for Prometheus's first scrape
-        self._mlops.start(self._hub, self._tarpit, self.root / "mlops")
-        self.openstack_env = {**self.openstack_env, **self._mlops.env}  # + the GitHub API's
+        ctx = StartContext(self._hub, self._tarpit, self.root, hosts_dir)
+        for family in self.families:
+            family.start(ctx)  # eval-online-chi's waits for Prometheus's first scrape
+            self.openstack_env = {**self.openstack_env, **family.env()}  # + the GitHub API's
         self._wait_listening([h.address for h in up if h.sshd])
 
     def _wait_listening(self, addresses: list[str]) -> None:

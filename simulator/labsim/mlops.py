@@ -26,24 +26,17 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .cluster import object_meta
+from .family import BuildContext, Builder, Family, StartContext
 from .github import GitHubServer, make_runs
 from .gourmetgram import CLASSES, GourmetGramHandler, GourmetGramServer
 from .hosts import SimHost
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
 from .shared import rfc3339, stable_uid
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
-    from .profiles import Profile
-    from .serve import Hub
-    from .tarpit import Tarpit
 
 Json = dict[str, Any]
 MLOPS = "mlops-chi"
@@ -284,32 +277,23 @@ class GatewayServer(EnvServer):
         return self.versions["canary" if to_canary else "production"]
 
 
-class MlopsLabs:
+class MlopsLabs(Family):
     """Builds and serves the mlops-chi hosts of a classroom."""
 
-    def __init__(self, classroom: Classroom) -> None:
-        self.classroom = classroom
+    def __init__(self) -> None:
         self.token = "ghp_" + secrets.token_hex(18)
         self.repos: dict[str, list[Json]] = {}
-        self.env: dict[str, str] = {}
+        self._env: dict[str, str] = {}
         self._hosts: list[tuple[SimHost, Json]] = []  # host, what its services serve
         self._servers: list[GourmetGramServer | GitHubServer] = []
         self._mlflow: MlflowFleet | None = None
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {MLOPS: self._build}
 
-    def _build(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        cloud = self.classroom.cloud
-        assert cloud is not None
+    def _build(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
+        cloud = ctx.cloud
         knobs, netid, key = profile.mlops, student.netid, f"{student.netid}:{MLOPS}"
         private = cloud.add_network(
             f"private-net-mlops-{netid}", f"private-subnet-mlops-{netid}", "192.168.1.0/24", None
@@ -330,7 +314,7 @@ class MlopsLabs:
             lab_port = cloud.add_port(
                 private, f"192.168.1.1{n}", f"port-node{n}-mlops-{netid}", port_security=False
             )
-            fixed = next_fixed()
+            fixed = ctx.next_fixed()
             shared = cloud.add_port(
                 cloud.network("sharednet1"), fixed, f"sharednet1-node{n}-mlops-{netid}", groups
             )
@@ -427,7 +411,7 @@ class MlopsLabs:
             f"node1-mlops-{netid}",
             address,
             node1_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             ("hostname", "kubectl"),
             state=state,
@@ -436,14 +420,15 @@ class MlopsLabs:
         return host
 
     # ---- serving -----------------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit, workdir: Path) -> None:
+    def start(self, ctx: StartContext) -> None:
         """The GitHub stand-in, each host's environments and MLflow, tarpits where asked."""
+        hub, tarpit = ctx.hub, ctx.tarpit
         if not self._hosts:
             return
         github = GitHubServer("127.0.0.1", 0, self.repos, (self.token,))
         self._servers.append(github)
         hub.add(github.socket, github.accept)
-        self.env = {"LABGRADER_GITHUB_API": github.base, "LABGRADER_GITHUB_TOKEN": self.token}
+        self._env = {"LABGRADER_GITHUB_API": github.base, "LABGRADER_GITHUB_TOKEN": self.token}
         up = [(h, s) for h, s in self._hosts if h.network == "up"]
         for host, serve in up:
             for env, port in ENV_PORTS.items():
@@ -465,13 +450,18 @@ class MlopsLabs:
             if host.network == "tarpit":  # 22 and 80 are the classroom's
                 for port in (MLFLOW_PORT, *ENV_PORTS.values()):
                     tarpit.listen(host.address, port)
-        self._mlflow = MlflowFleet({h.address: s["seed"] for h, s in up}, workdir / "mlflow")
+        seeds = {h.address: s["seed"] for h, s in up}
+        self._mlflow = MlflowFleet(seeds, ctx.root / "mlops" / "mlflow")
         self._mlflow.start()
         self._mlflow.wait_forked()
         self._mlflow.seed()
 
     def pids(self) -> list[int]:
         return self._mlflow.pids() if self._mlflow else []
+
+    def env(self) -> dict[str, str]:
+        """Where the GitHub API stand-in listens, and its token."""
+        return self._env
 
     def stop(self) -> None:
         for server in self._servers:
@@ -480,7 +470,7 @@ class MlopsLabs:
         if self._mlflow is not None:
             self._mlflow.stop()
             self._mlflow = None
-        self._hosts, self.repos, self.env = [], {}, {}
+        self._hosts, self.repos, self._env = [], {}, {}
 
 
 def _seed(now: datetime, plan: list, aliases: dict[int, list[str]]) -> Json:

@@ -18,21 +18,19 @@ from __future__ import annotations
 import base64
 import os
 import pwd
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import gpu, onnxmodels
 from .engine import DockerEngine
+from .family import BuildContext, Builder, Family, StartContext
 from .gourmetgram import GourmetGramHandler, GourmetGramServer, file_field
 from .hosts import SimHost
 from .jupyter import JupyterServer
 from .modelserver import HostModel, LatencyModel, ModelServerFleet
 from .openstack import NO_VALID_HOST
-from .profiles import Profile
-from .serve import Hub, TrackedHTTPServer
+from .serve import TrackedHTTPServer
 from .shared import (
     bind_mount,
     container,
@@ -41,10 +39,6 @@ from .shared import (
     stable_hex,
     volume_mount,
 )
-from .tarpit import Tarpit
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
 
 SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM = (
     "serve-system-chi",
@@ -178,14 +172,13 @@ class _Plan:
 
 
 @dataclass
-class ServingLabs:
-    room: Classroom
+class ServingLabs(Family):
     plans: list[_Plan] = field(default_factory=list)
     fleet: ModelServerFleet = field(default_factory=ModelServerFleet)
     engine: DockerEngine | None = None
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {
             SERVE_SYSTEM: self._serve_system,
             SERVE_MODEL: self._serve_model,
@@ -194,29 +187,22 @@ class ServingLabs:
         }
 
     # -- helpers
-    def _engine_path(self, hosts_dir: Path) -> Path:
+    def _engine_path(self, hosts_dir: Path) -> str:
         if self.engine is None:
             self.engine = DockerEngine.under(hosts_dir, "dockerd.sock")
-        return self.engine.socket_path
+        return str(self.engine.socket_path)
 
+    @staticmethod
     def _server(
-        self,
-        name: str,
-        region: str,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        image: str = "CC-Ubuntu24.04-CUDA",
+        ctx: BuildContext, name: str, region: str, image: str = "CC-Ubuntu24.04-CUDA"
     ) -> str | None:
         """A bare-metal server with a floating IP at `region`; its fixed IP, or None when the
         profile's server is in ERROR."""
-        cloud = self.room.cloud
-        assert cloud
-        if profile.hello_server_error:
-            cloud.add_server(name, "baremetal", [], (), image, NO_VALID_HOST, region=region)
+        if ctx.profile.hello_server_error:
+            ctx.cloud.add_server(name, "baremetal", [], (), image, NO_VALID_HOST, region=region)
             return None
-        fixed_ip = next_fixed()
-        cloud.add_instance(name, "baremetal", address, fixed_ip, image=image, region=region)
+        fixed_ip = ctx.next_fixed()
+        ctx.cloud.add_instance(name, "baremetal", ctx.address, fixed_ip, image=image, region=region)
         return fixed_ip
 
     @staticmethod
@@ -224,25 +210,18 @@ class ServingLabs:
         return name.replace("_", "-").lower()
 
     # -- serve-system-chi
-    def _serve_system(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
+    def _serve_system(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         k = knobs(profile.name)
         name = f"node-serve-system-{student.chameleon_user}"
-        fixed_ip = self._server(name, "CHI@TACC", profile, address, next_fixed)
+        fixed_ip = self._server(ctx, name, "CHI@TACC")
         if fixed_ip is None:
             return None
         busy = [0, 0] if k.gpu_idle else [55, 0]
         gpus = gpu.gpu_state(name, "p100", 2, gpu.steady(2, busy, [1843, 1]), k.driver)
         key = student.netid
         created = now - timedelta(hours=2)
-        home = hosts_dir / address / "home"
+        home = ctx.home
         triton = k.server == "triton"
         project = "triton_test" if triton else "fastapi_test"
         compose = {"com.docker.compose.project": project}
@@ -304,7 +283,7 @@ class ServingLabs:
             self._hostname(name),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             tools,
             files={"serve-system-chi/workspace/input.json": '{"data": []}\n'},
@@ -312,7 +291,7 @@ class ServingLabs:
                 "gpu": gpus,
                 "docker": {
                     "containers": [jupyter, flask, server],
-                    "engine": str(self._engine_path(hosts_dir)),
+                    "engine": self._engine_path(ctx.hosts_dir),
                 },
                 "model_server": {
                     "kind": k.server,
@@ -330,19 +309,12 @@ class ServingLabs:
         return host
 
     # -- serve-model-chi
-    def _serve_model(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
+    def _serve_model(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         k = knobs(profile.name)
         name = f"node-serve-model-{student.chameleon_user}"
         image = "CC-Ubuntu24.04-ROCm" if k.amd else "CC-Ubuntu24.04-CUDA"
-        fixed_ip = self._server(name, "CHI@TACC", profile, address, next_fixed, image)
+        fixed_ip = self._server(ctx, name, "CHI@TACC", image)
         if fixed_ip is None:
             return None
         busy = [0] if k.gpu_idle else [12]
@@ -354,7 +326,7 @@ class ServingLabs:
             tools = ("hostname", "docker") + (
                 () if k.driver == "not_installed" else ("nvidia-smi",)
             )
-        home = hosts_dir / address / "home"
+        home = ctx.home
         containers = []
         if k.jupyter:
             # The lab's first container is the CPU image; its GPU image needs the driver.
@@ -383,13 +355,13 @@ class ServingLabs:
             self._hostname(name),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             tools,
             files=notebooks,
             state={
                 "gpu": gpus,
-                "docker": {"containers": containers, "engine": str(self._engine_path(hosts_dir))},
+                "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
             },
         )
         models = None if k.models == "missing" else k.models
@@ -399,22 +371,13 @@ class ServingLabs:
         return host
 
     # -- serve-edge-chi
-    def _serve_edge(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
-        cloud = self.room.cloud
-        assert cloud
+    def _serve_edge(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, cloud = ctx.student, ctx.profile, ctx.address, ctx.cloud
         k = knobs(profile.name)
         name = f"node-serve-edge-{student.chameleon_user.replace('_', '-')}"
         if k.edge == "missing":
             return None
-        fixed_ip = next_fixed()
+        fixed_ip = ctx.next_fixed()
         if profile.hello_server_error:
             reason = (
                 'Docker internal error: 500 Server Error: Internal Server Error ("failed to '
@@ -429,7 +392,7 @@ class ServingLabs:
             stable_hex(name)[:12],
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             sshd=False,
         )
@@ -437,18 +400,11 @@ class ServingLabs:
         return host
 
     # -- llm-chi
-    def _llm(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
+    def _llm(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         k = knobs(profile.name)
         name = f"node-llm-single-{student.chameleon_user}"
-        fixed_ip = self._server(name, "CHI@UC", profile, address, next_fixed)
+        fixed_ip = self._server(ctx, name, "CHI@UC")
         if fixed_ip is None:
             return None
         n = k.llm_gpus
@@ -456,7 +412,7 @@ class ServingLabs:
         busy = [97, 95, 98, 96][:n] if training else [0] * n
         memory = [61234, 60987, 61102, 60876][:n] if training else [1] * n
         gpus = gpu.gpu_state(name, "a100", n, gpu.steady(n, busy, memory), k.driver)
-        home = hosts_dir / address / "home"
+        home = ctx.home
         containers = []
         if k.jupyter and k.driver == "ok":  # `docker run --gpus all` needs the driver
             containers.append(
@@ -474,21 +430,22 @@ class ServingLabs:
             self._hostname(name),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             tools,
             files={"llm-chi/single/workspace/fine-tune-blip.py": "# fine-tune BLIP-2\n"},
             state={
                 "gpu": gpus,
-                "docker": {"containers": containers, "engine": str(self._engine_path(hosts_dir))},
+                "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
             },
         )
         self.plans.append(_Plan(host, jupyter=bool(containers), engine=True, extra_ports=(8888,)))
         return host
 
     # ---- running ----------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit, hosts_dir: Path) -> None:
+    def start(self, ctx: StartContext) -> None:
         """Bring up every planned host's services (after the hosts are built)."""
+        hub, tarpit, hosts_dir = ctx.hub, ctx.tarpit, ctx.hosts_dir
         owner = pwd.getpwnam("cc")
         cache = None
         for plan in self.plans:

@@ -21,21 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import blockobject
+from .family import BuildContext, Builder, Family, StartContext
 from .hosts import KnobbedHost, SimHost
-from .serve import Hub, TrackedHTTPServer
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
-    from .profiles import Profile
-    from .tarpit import Tarpit
+from .serve import TrackedHTTPServer
 
 Json = dict[str, Any]
 PERSIST, PLATFORM = "data-persist-chi", "data-platform-chi"
@@ -178,37 +172,21 @@ def _container(
 
 
 @dataclass
-class StorageLabs:
-    room: Classroom
+class StorageLabs(Family):
     plans: list[KnobbedHost] = field(default_factory=list)
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {PERSIST: self._persist, PLATFORM: self._platform}
 
-    def _vm(
-        self, name: str, flavor: str, groups: tuple[str, ...], address: str, fixed_ip: str
-    ) -> Json:
-        cloud = self.room.cloud
-        assert cloud
-        return cloud.add_instance(name, flavor, address, fixed_ip, groups)
-
     # -- data-persist-chi
-    def _persist(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        cloud = self.room.cloud
-        assert cloud
-        knobs, netid, fixed_ip = profile.storage, student.netid, next_fixed()
+    def _persist(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
+        cloud = ctx.cloud
+        knobs, netid, fixed_ip = profile.storage, student.netid, ctx.next_fixed()
         name = f"node-persist-{student.chameleon_user}"
         groups = ("default", "allow-ssh", "allow-8888", "allow-8000", "allow-9000", "allow-9001")
-        server = self._vm(name, "m1.large", groups, address, fixed_ip)
+        server = cloud.add_instance(name, "m1.large", address, fixed_ip, groups)
         created = now - timedelta(hours=3)
         attached = "volume_detached" not in knobs
         blockobject.add_volume(
@@ -302,7 +280,7 @@ class StorageLabs:
             name,
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             ("hostname", "docker", "findmnt"),
             state={"docker": {"containers": containers}, "fs": {"mounts": mounts, "dirs": dirs}},
@@ -320,16 +298,9 @@ class StorageLabs:
         ]
 
     # -- data-platform-chi
-    def _platform(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        knobs, key, fixed_ip = profile.storage, student.netid, next_fixed()
+    def _platform(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
+        knobs, key, fixed_ip = profile.storage, student.netid, ctx.next_fixed()
         name = f"node-data-{student.chameleon_user}"
         groups = (
             "default",
@@ -343,7 +314,7 @@ class StorageLabs:
             "allow-9001",
             "allow-3000",
         )
-        self._vm(name, "m1.xlarge", groups, address, fixed_ip)
+        ctx.cloud.add_instance(name, "m1.xlarge", address, fixed_ip, groups)
         up = now - timedelta(hours=2)
         down = "compose_service_down" in knobs
         containers = []
@@ -372,7 +343,7 @@ class StorageLabs:
             name,
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             ("hostname", "docker"),
             state={
@@ -384,7 +355,9 @@ class StorageLabs:
         return host
 
     # ---- running ----------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit) -> None:
+    def start(self, ctx: StartContext) -> None:
+        """The data platform's web services on every data-platform-chi host that is up."""
+        hub, tarpit = ctx.hub, ctx.tarpit
         for plan in self.plans:
             host = plan.host
             ports = [8000, 8080, *UI_TITLES]
@@ -398,9 +371,6 @@ class StorageLabs:
                 server.knobs = plan.knobs  # type: ignore[attr-defined]
                 self._servers.append(server)
                 hub.add(server.socket, server.accept)
-
-    def pids(self) -> list[int]:
-        return []  # everything runs in the classroom's own process
 
     def stop(self) -> None:
         for server in self._servers:

@@ -30,30 +30,25 @@ import random
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import gpu, ray
 from .engine import DockerEngine
+from .family import BuildContext, Builder, Family, StartContext
 from .hosts import SimHost, stand_in_python
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
 from .s3sim import PORT as S3_PORT
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
-from .serve import Hub, TrackedHTTPServer
+from .serve import TrackedHTTPServer
 from .shared import stable_hex
 from .zygote import pss_kib, rss_kib, uss_kib
-
-if TYPE_CHECKING:
-    from .openstack import FakeOpenStack
-    from .profiles import Profile
-    from .tarpit import Tarpit
 
 Json = dict[str, Any]
 MLFLOW, MLTRAIN = "mlflow-chi", "mltrain-chi"
@@ -557,14 +552,14 @@ class TrainingEngine(DockerEngine):
 
 
 # ---- building hosts --------------------------------------------------------------------------
-class TrainingLabs:
+class TrainingLabs(Family):
     """Builds the training labs' hosts (called by the classroom per student) and serves them."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.cloud: FakeOpenStack | None = None
-        self.workdir = workdir
+    def __init__(self) -> None:
+        self.workdir = Path()  # below the classroom's folder, from start()
         self.plans: dict[str, HostPlan] = {}
         self.timings: dict[str, float] = {}
+        self._hosts: list[SimHost] = []
         self._s3: S3Fleet | None = None
         self._mlflow: MlflowFleet | None = None
         self._servers: list[TrackedHTTPServer] = []
@@ -576,42 +571,24 @@ class TrainingLabs:
             self.engine = TrainingEngine.under(hosts_dir, "dockerd-training.sock")
         return str(self.engine.socket_path)
 
-    def reset(self, cloud: FakeOpenStack) -> None:
-        """Start building a new classroom in `cloud`."""
-        self.cloud = cloud
-        self.plans, self.timings = {}, {}
+    def builders(self) -> dict[str, Builder]:
+        return {MLFLOW: self.build_mlflow, MLTRAIN: self.build_mltrain}
 
-    def builder(self, lab: str) -> Callable[..., SimHost]:
-        return {MLFLOW: self.build_mlflow, MLTRAIN: self.build_mltrain}[lab]
-
-    def _server(
-        self,
-        name: str,
-        address: str,
-        next_fixed: Callable[[], str],
-        amd: bool,
-    ) -> str:
+    @staticmethod
+    def _server(ctx: BuildContext, name: str, amd: bool) -> str:
         """The bare-metal server at CHI@TACC with the student's floating IP; its fixed IP."""
-        assert self.cloud is not None, "TrainingLabs.reset(cloud) first"
-        fixed_ip = next_fixed()
+        fixed_ip = ctx.next_fixed()
         image = "CC-Ubuntu24.04-ROCm" if amd else "CC-Ubuntu24.04-CUDA"
-        self.cloud.add_instance(name, "baremetal", address, fixed_ip, image=image, region=SITE)
+        ctx.cloud.add_instance(name, "baremetal", ctx.address, fixed_ip, image=image, region=SITE)
         return fixed_ip
 
-    def build_mlflow(
-        self,
-        student: Any,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
+    def build_mlflow(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         knobs = profile.training
         amd = "amd" in knobs
         key = f"{student.netid}:{MLFLOW}"
         name = f"node-mlflow-{student.chameleon_user}"
-        fixed_ip = self._server(name, address, next_fixed, amd)
+        fixed_ip = self._server(ctx, name, amd)
         gpus = host_gpus(key, amd, now.timestamp())
         up_at = now - timedelta(hours=2, minutes=20)
         seed = mlflow_seed(
@@ -691,35 +668,30 @@ class TrainingLabs:
             ),
             _minio(key, up_at, project, "172.18.0.2"),
         ]
-        return SimHost(
+        host = SimHost(
             name,
             name.replace("_", "-"),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             ("hostname", "docker", "rocm-smi" if amd else "nvidia-smi"),
             state={
                 "addresses": [fixed_ip, "172.17.0.1", "172.18.0.1"],
-                "docker": {"containers": containers, "engine": self._engine_path(hosts_dir)},
+                "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
                 "gpu": gpus,
             },
         )
+        self._hosts.append(host)
+        return host
 
-    def build_mltrain(
-        self,
-        student: Any,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
+    def build_mltrain(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         knobs = profile.training
         amd = "amd" in knobs
         key = f"{student.netid}:{MLTRAIN}"
         name = f"node-mltrain-{student.chameleon_user}"
-        fixed_ip = self._server(name, address, next_fixed, amd)
+        fixed_ip = self._server(ctx, name, amd)
         gpus = host_gpus(key, amd, now.timestamp())
         up_at = now - timedelta(hours=2, minutes=30)
         stopped = now - timedelta(minutes=26) if "worker_missing" in knobs else None
@@ -842,20 +814,22 @@ class TrainingLabs:
             ),
             _minio(key, up_at, project, "172.19.0.2"),
         ]
-        return SimHost(
+        host = SimHost(
             name,
             name.replace("_", "-"),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             ("hostname", "docker", tool),
             state={
                 "addresses": [fixed_ip, "172.17.0.1", "172.19.0.1"],
-                "docker": {"containers": containers, "engine": self._engine_path(hosts_dir)},
+                "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
                 "gpu": gpus,
             },
         )
+        self._hosts.append(host)
+        return host
 
     @staticmethod
     def _jobs(key: str, knobs: frozenset[str], now: datetime, head: Json, worker: Json) -> list:
@@ -906,14 +880,15 @@ class TrainingLabs:
         return jobs
 
     # ---- serving -----------------------------------------------------------------------------
-    def start(self, hosts: list[SimHost], hub: Hub, tarpit: Tarpit) -> None:
+    def start(self, ctx: StartContext) -> None:
         """Serve every training host: S3 and MLflow processes, Ray dashboards, tarpits."""
         began = time.monotonic()
-        plans = [self.plans[h.address] for h in hosts if h.address in self.plans]
+        hub, tarpit = ctx.hub, ctx.tarpit
+        self.workdir, self.timings = ctx.root / "training", {}
+        plans = list(self.plans.values())
         if self.engine is not None:
-            for host in hosts:
-                if host.address in self.plans:
-                    self.engine.register(host.state_file, host.root, host.bin_dir)
+            for host in self._hosts:
+                self.engine.register(host.state_file, host.root, host.bin_dir)
             self.engine.start(hub)
         up = [p for p in plans if p.network == "up"]
         self._s3 = S3Fleet([p.address for p in up], self.workdir)
@@ -1012,3 +987,5 @@ class TrainingLabs:
         for fleet in (self._mlflow, self._s3):
             if fleet is not None:
                 fleet.stop()
+        self._mlflow = self._s3 = None
+        self.plans, self._hosts, self._clients = {}, [], {}
