@@ -13,6 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from .profiles import K8sKind
 from .shared import rfc3339, stable_hex, stable_uid
 
 Json = dict[str, Any]
@@ -182,7 +183,7 @@ def _container_spec() -> Json:
 
 
 def kubernetes(
-    netid: str, node1_ip: str, now: datetime, missing: frozenset[str], replicas: int = 2
+    netid: str, node1_ip: str, now: datetime, missing: frozenset[K8sKind], replicas: int = 2
 ) -> list[Json]:
     """Every object of the cluster; `missing` holds kinds never created ("hpa", ...)."""
     objects = [_node(netid, n, now) for n in (1, 2, 3)]

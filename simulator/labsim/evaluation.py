@@ -10,7 +10,7 @@
   `production` branch tags them; Label Studio on 8080 (labelstudio.py) and Airflow's webserver
   on 8081 (airflow.py), stand-ins in the real tools' shapes. No SSH is needed for this lab.
 
-Profile.evaluation knobs break one thing each:
+A profile's `evaluation` knobs (profiles.EvaluationKnob) break one thing each:
 * tests_failing: two of the five tests fail (cake-looks-like, Indian desserts)
 * collection_error: test_food11_test_cases.py has a syntax error
 * production_empty: bucket production exists, empty
@@ -36,6 +36,7 @@ from .family import BuildContext, Builder, Family, StartContext
 from .gourmetgram import CLASSES
 from .hosts import SimHost
 from .labelstudio import LabelStudioServer, project
+from .profiles import EvaluationKnob
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
 from .serve import TrackedHTTPServer
@@ -114,7 +115,7 @@ def test_indian_dessert_accuracy(model, predict):
 """
 
 
-def suite(knobs: frozenset[str]) -> dict[str, str]:
+def suite(knobs: frozenset[EvaluationKnob]) -> dict[str, str]:
     """workspace/tests/ as the student left it (home-relative path -> text)."""
     failing = "tests_failing" in knobs
     tests = f"{WORKSPACE}/tests"

@@ -16,8 +16,7 @@ One student's node1 (the floating IP) gets:
 A GitHub API stand-in (github.py) holds each student's CI runs; its address and token reach
 the grader as LABGRADER_GITHUB_API / LABGRADER_GITHUB_TOKEN (`env`).
 
-Profile knobs (Profile.mlops): staging_test_failed, canary_stale, argocd_degraded,
-argo_missing, version_garbage, ci_failed, no_github_repo, gateway_no_canary.
+A profile's `mlops` knobs (profiles.MlopsKnob) break one thing each.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ address as the lab's compose file does:
 * 3000: the Grafana API stand-in (grafana.py) with the lab's dashboards and alert rules.
 
 `start` returns once every node's Prometheus has scraped its target after that traffic.
-What each profile changes is `Profile.monitoring`; what the grader must find is in profiles.py.
+What each profile changes is `Profile.monitoring` (profiles.MonitoringKnob); what the grader
+must find is in profiles.py.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .grafana import Grafana, GrafanaServer, load
 from .hosts import KnobbedHost, SimHost
 from .metricsapp import MetricsAppFleet
 from .openstack import NO_VALID_HOST
+from .profiles import MonitoringKnob
 from .prometheus import PrometheusFleet
 from .shared import sample_jpeg
 
@@ -39,7 +41,7 @@ TYPO_EXPR = 'rate(http_request_total{handler="/predict"}[1m])'
 
 @dataclass
 class MonitoringLabs(Family):
-    plans: list[KnobbedHost] = field(default_factory=list)
+    plans: list[KnobbedHost[MonitoringKnob]] = field(default_factory=list)
     apps: MetricsAppFleet = field(default_factory=MetricsAppFleet)
     prometheus: PrometheusFleet | None = None
     _servers: list[GrafanaServer] = field(default_factory=list)
@@ -103,7 +105,7 @@ class MonitoringLabs(Family):
         self.plans = []
 
 
-def grafana_for(knobs: frozenset[str]) -> Grafana:
+def grafana_for(knobs: frozenset[MonitoringKnob]) -> Grafana:
     """The node's Grafana as the profile left it (the lab's dashboards as exported)."""
     dashboards = [load("service.json"), load("prediction.json"), load("drift.json")]
     if "missing_dashboard" in knobs:  # never imported the drift dashboard

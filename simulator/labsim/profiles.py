@@ -8,7 +8,7 @@ to these expectations, so they are written out by hand, never derived from the g
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 PASSED, FAILED, SKIPPED, UNREACHABLE = "passed", "failed", "skipped", "unreachable"
 
@@ -152,8 +152,73 @@ for _checks in LAB_CHECKS.values():
 LABS = tuple(LAB_CHECKS)
 LOGIN_LABS = tuple(lab for lab, checks in LAB_CHECKS.items() if "course_key" in checks)
 
-Network = Literal["up", "down", "tarpit"]
+# What the simulator builds for a profile. Each family's deviations are a Literal, so that mypy
+# rejects a misspelt one where a profile names it or a family tests for it (strict equality),
+# and Profile.__post_init__ rejects one at run time.
+Network = Literal["up", "down", "tarpit"]  # down: nothing listens; tarpit: accepts, never answers
 HelloFile = Literal["edited", "unedited", "missing"]
+CloudNode = Literal["node1", "node2", "node3"]  # cloud-chi's nodes
+K8sKind = Literal["namespace", "deployment", "service", "hpa"]  # cloud-chi objects (cluster.py)
+TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
+    "no_registered_model",  # food11-staging never registered from the API notebook
+    "mlflow_down",  # `docker stop mlflow`
+    "empty_bucket",  # mlflow-artifacts emptied after MLflow wrote it
+    "mlflow_garbage",  # port 8000 answers an HTML page, not MLflow's API
+    "jobs_failed",  # every Ray job FAILED
+    "worker_missing",  # `docker stop ray-worker-1`, never restarted
+    "no_checkpoints",  # bucket ray holds no Ray Train checkpoints
+    "infeasible_pending",  # the infeasible 2-GPU job still PENDING
+    "amd",  # gpu_mi100 nodes: ROCm and rocm-smi
+]
+MlopsKnob = Literal[  # mlops-chi (mlops.py)
+    "staging_test_failed",
+    "canary_stale",
+    "argocd_degraded",
+    "argo_missing",
+    "version_garbage",
+    "ci_failed",
+    "no_github_repo",
+    "gateway_no_canary",
+]
+MonitoringKnob = Literal[  # eval-online-chi (monitoring.py)
+    "target_down",
+    "no_custom_metrics",
+    "missing_dashboard",
+    "unknown_metric",
+    "no_alert_rule",
+    "grafana_garbage",
+    "grafana_huge",
+]
+EvaluationKnob = Literal[  # eval-offline-chi and eval-loop-chi (evaluation.py)
+    "tests_failing",
+    "collection_error",
+    "production_empty",
+    "production_untagged",
+    "no_ls_project",
+    "dag_failed",
+    "api_garbage",
+]
+StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
+    "block_not_mounted",
+    "volume_detached",
+    "empty_object_container",
+    "no_object_container",
+    "compose_service_down",
+    "health_garbage",
+    "health_huge",
+]
+# Profile field -> the values it may hold (a field holding a set: each of its members).
+KNOWN_KNOBS: dict[str, tuple[str, ...]] = {
+    "network": get_args(Network),
+    "hello_file": get_args(HelloFile),
+    "cloud_error_nodes": get_args(CloudNode),
+    "missing_k8s": get_args(K8sKind),
+    "training": get_args(TrainingKnob),
+    "mlops": get_args(MlopsKnob),
+    "monitoring": get_args(MonitoringKnob),
+    "evaluation": get_args(EvaluationKnob),
+    "storage": get_args(StorageKnob),
+}
 
 
 @dataclass(frozen=True)
@@ -163,21 +228,30 @@ class Profile:
     # Deviations from "every check passed", per lab; missing checks are expected to pass.
     outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
     # What the simulator builds.
-    network: Network = "up"  # down: nothing listens; tarpit: accepts, never answers
+    network: Network = "up"
     hello_file: HelloFile = "edited"
     hello_server_error: bool = False  # hello server in ERROR, with a fault, no floating IP
-    cloud_error_nodes: frozenset[str] = frozenset()  # e.g. {"node3"}: in ERROR
+    cloud_error_nodes: frozenset[CloudNode] = frozenset()  # in ERROR
     failing_paths: frozenset[str] = frozenset()  # GourmetGram paths answering 500
-    missing_k8s: frozenset[str] = frozenset()  # kinds absent from the cluster, e.g. {"hpa"}
-    # mlflow-chi / mltrain-chi deviations (training.py): "no_registered_model", "mlflow_down",
-    # "empty_bucket", "mlflow_garbage", "jobs_failed", "worker_missing", "no_checkpoints",
-    # "infeasible_pending", and "amd" (gpu_mi100 nodes: ROCm, rocm-smi).
-    training: frozenset[str] = frozenset()
-    mlops: frozenset[str] = frozenset()  # mlops-chi deviations (mlops.py docstring lists them)
-    monitoring: frozenset[str] = frozenset()  # eval-online-chi deviations (monitoring.py)
-    evaluation: frozenset[str] = frozenset()  # eval-offline/-loop-chi (evaluation.py docstring)
-    storage: frozenset[str] = frozenset()  # data-persist/-platform-chi (storage.py docstring)
+    missing_k8s: frozenset[K8sKind] = frozenset()  # kinds absent from the cluster
+    training: frozenset[TrainingKnob] = frozenset()
+    mlops: frozenset[MlopsKnob] = frozenset()
+    monitoring: frozenset[MonitoringKnob] = frozenset()
+    evaluation: frozenset[EvaluationKnob] = frozenset()
+    storage: frozenset[StorageKnob] = frozenset()
     course_key: bool = True  # the course staff key is in ~cc/.ssh/authorized_keys
+
+    def __post_init__(self) -> None:
+        """A misspelt knob would build the healthy variant and fail nowhere: refuse it."""
+        for name, known in KNOWN_KNOBS.items():
+            value = getattr(self, name)
+            given = value if isinstance(value, frozenset) else frozenset([value])
+            unknown = sorted(given - set(known))
+            if unknown:
+                raise ValueError(
+                    f"profile {self.name!r}: unknown {name} knob {', '.join(map(repr, unknown))}"
+                    f"; known: {', '.join(known)}"
+                )
 
     def expected(self, lab: str) -> dict[str, str]:
         """Status of every check of `lab`, in the lab's check order."""

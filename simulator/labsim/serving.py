@@ -9,8 +9,8 @@ addresses: the model server on 8000 (FastAPI or Triton, modelserver.py, all unde
 uvicorn), GourmetGram's `fastapi`/`triton` branch on 80 forwarding to it, Jupyter Server on
 8888, the lab's ONNX models (onnxmodels.py) in `~/serve-model-chi/workspace/models/`.
 
-What each profile changes here is in KNOBS (keyed by profile name; a profile not listed builds
-the healthy variant); what the grader must find is in profiles.py.
+What each profile changes here is in KNOBS (keyed by profile name, every one a profile's; a
+profile not listed builds the healthy variant); what the grader must find is in profiles.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pwd
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from . import gpu, onnxmodels
 from .engine import DockerEngine
@@ -28,8 +29,9 @@ from .family import BuildContext, Builder, Family, StartContext
 from .gourmetgram import GourmetGramHandler, GourmetGramServer, file_field
 from .hosts import SimHost
 from .jupyter import JupyterServer
-from .modelserver import HostModel, LatencyModel, ModelServerFleet
+from .modelserver import Hostile, HostModel, LatencyModel, ModelServerFleet, ServerKind
 from .openstack import NO_VALID_HOST
+from .profiles import PROFILES
 from .serve import TrackedHTTPServer
 from .shared import (
     bind_mount,
@@ -53,20 +55,24 @@ JUPYTER_WORK = "/home/jovyan/work"
 EDGE_IMAGE = "quay.io/jupyter/minimal-notebook:latest"
 
 
+Models = Literal["real", "fake_quantized", "missing"]
+Edge = Literal["running", "missing", "jupyter_down"]
+
+
 @dataclass(frozen=True)
 class Knobs:
     """How a profile's serving/GPU hosts differ from the healthy ones."""
 
-    server: str = "fastapi_onnx"  # serve-system: fastapi_pt | fastapi_onnx | triton
+    server: ServerKind = "fastapi_onnx"  # serve-system's model server
     latency: LatencyModel = LatencyModel("lognormal", 9.0, 14.0)
-    hostile: str | None = None  # see modelserver.HOSTILE
-    driver: gpu.Driver = "ok"  # nvidia-smi: ok | no_driver | not_installed
+    hostile: Hostile | None = None  # how serve-system's /predict misbehaves
+    driver: gpu.Driver = "ok"  # nvidia-smi's
     gpu_idle: bool = False  # GPUs present, nothing running on them
     llm_gpus: int = 4  # llm-chi: the multi-GPU node (1 = the single-GPU variant)
-    models: str = "real"  # serve-model: real | fake_quantized | missing
+    models: Models = "real"  # serve-model's ONNX files
     jupyter: bool = True  # the `jupyter` container (serve-model, llm)
     amd: bool = False  # serve-model on gpu_mi100 (rocm-smi, no nvidia-smi)
-    edge: str = "running"  # serve-edge: running | missing | jupyter_down
+    edge: Edge = "running"  # serve-edge's Zun container
 
 
 KNOBS: dict[str, Knobs] = {
@@ -88,6 +94,8 @@ KNOBS: dict[str, Knobs] = {
     "no_container": Knobs(edge="missing"),
     "jupyter_down": Knobs(edge="jupyter_down"),
 }
+if set(KNOBS) - set(PROFILES):  # a misspelt profile would get the healthy hosts, silently
+    raise ValueError(f"serving.KNOBS names unknown profiles {sorted(set(KNOBS) - set(PROFILES))}")
 
 
 def knobs(profile: str) -> Knobs:
@@ -166,7 +174,7 @@ class _Plan:
     model: HostModel | None = None
     front: str | None = None  # fastapi | triton
     jupyter: bool = False
-    models: str | None = None  # real | fake_quantized (serve-model)
+    models: Models | None = None  # serve-model's, when it has any
     engine: bool = False
     extra_ports: tuple[int, ...] = ()
 
@@ -272,7 +280,7 @@ class ServingLabs(Family):
         )
         model = HostModel(
             address,
-            k.server,  # type: ignore[arg-type]
+            k.server,
             k.latency,
             k.hostile,
             seed=student.index,

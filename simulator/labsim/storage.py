@@ -14,7 +14,7 @@
   ports: the FastAPI `/health` on 8000, Airflow 2.10's `/health` on 8080, and the web UIs
   (Redpanda Console 8090, Adminer 5050, RedisInsight 8081, MinIO console 9001, Nimtable 3000).
 
-A profile's `storage` knobs break one thing each (see profiles.py).
+A profile's `storage` knobs (profiles.StorageKnob) break one thing each.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 from . import blockobject
 from .family import BuildContext, Builder, Family, StartContext
 from .hosts import KnobbedHost, SimHost
+from .profiles import StorageKnob
 from .serve import TrackedHTTPServer
 
 Json = dict[str, Any]
@@ -173,7 +174,7 @@ def _container(
 
 @dataclass
 class StorageLabs(Family):
-    plans: list[KnobbedHost] = field(default_factory=list)
+    plans: list[KnobbedHost[StorageKnob]] = field(default_factory=list)
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
     def builders(self) -> dict[str, Builder]:
@@ -407,7 +408,7 @@ class _PlatformHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         port = self.server.server_address[1]
-        knobs: frozenset[str] = self.server.knobs  # type: ignore[attr-defined]
+        knobs: frozenset[StorageKnob] = self.server.knobs  # type: ignore[attr-defined]
         path = self.path.split("?", 1)[0]
         if port == 8000:
             return self._api(path, knobs)
@@ -418,7 +419,7 @@ class _PlatformHandler(BaseHTTPRequestHandler):
         page += "</div></body></html>"
         self._send(200, page.encode(), "text/html; charset=utf-8", "nginx")
 
-    def _api(self, path: str, knobs: frozenset[str]) -> None:
+    def _api(self, path: str, knobs: frozenset[StorageKnob]) -> None:
         """api_v2 (FastAPI under uvicorn): /health reports the Kafka producer too."""
         if path != "/health":
             return self._send(404, b'{"detail":"Not Found"}', "application/json", "uvicorn")
@@ -443,7 +444,7 @@ class _PlatformHandler(BaseHTTPRequestHandler):
             200, json.dumps(body, separators=(",", ":")).encode(), "application/json", "uvicorn"
         )
 
-    def _airflow(self, path: str, knobs: frozenset[str]) -> None:
+    def _airflow(self, path: str, knobs: frozenset[StorageKnob]) -> None:
         """Airflow 2.10's webserver: /health, and / redirecting to /home."""
         server = "gunicorn"
         if path == "/":

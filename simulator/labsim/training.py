@@ -18,7 +18,7 @@ What each one holds is what the lab's compose file and notebooks leave behind:
 * `docker exec ray-worker-N nvidia-smi ...` runs the nvidia-smi stand-in on the one GPU that
   container was given (index 0 inside, the host GPU's UUID); `rocm-smi` on AMD (gpu_mi100).
 
-A profile's `training` knobs break one thing each (see profiles.py). Everything served is
+A profile's `training` knobs (profiles.TrainingKnob) break one thing each. Everything served is
 started by `TrainingLabs.start` and stopped by `TrainingLabs.stop`.
 """
 
@@ -43,6 +43,7 @@ from .family import BuildContext, Builder, Family, StartContext
 from .hosts import SimHost, stand_in_python
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
+from .profiles import TrainingKnob
 from .s3sim import PORT as S3_PORT
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
@@ -832,7 +833,9 @@ class TrainingLabs(Family):
         return host
 
     @staticmethod
-    def _jobs(key: str, knobs: frozenset[str], now: datetime, head: Json, worker: Json) -> list:
+    def _jobs(
+        key: str, knobs: frozenset[TrainingKnob], now: datetime, head: Json, worker: Json
+    ) -> list[Json]:
         """The lab's submissions, in order: train.py on one GPU; the infeasible 2-GPU job;
         Ray Train with 1 worker, 2 workers, three fractional-GPU runs, fault tolerance; Tune."""
         failed = "jobs_failed" in knobs
