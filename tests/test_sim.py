@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -29,7 +30,8 @@ import yaml
 from paramiko.ssh_exception import AuthenticationException, NoValidConnectionsError
 
 import labsim
-from labsim import LAB_CHECKS, PROFILES, Classroom, Profile
+from graders.labs import lab_ids, load_lab
+from labsim import PROFILES, Classroom, Profile
 from labsim.gourmetgram import CLASSES, error_page
 from labsim.profiles import KNOWN_KNOBS
 from tests.conftest import needs_root, ssh_connect, ssh_run, student_of
@@ -55,17 +57,37 @@ def room(tmp_path_factory: pytest.TempPathFactory):
 
 
 # ---- profiles ------------------------------------------------------------------------------
+@functools.cache
+def checks_of(lab_id: str) -> list:
+    return load_lab(lab_id).checks
+
+
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_profile_expectations_follow_dependencies(name: str) -> None:
     profile = PROFILES[name]
     assert profile.description
-    for lab, checks in LAB_CHECKS.items():
-        expected = profile.expected(lab)
-        for check, depends in checks.items():
-            parents_ok = all(expected[d] == "passed" for d in depends)
-            skipped = expected[check] == "skipped"
+    for lab in lab_ids():
+        expected = profile.expected(lab, checks_of(lab))
+        for check in checks_of(lab):
+            parents_ok = all(expected[d] == "passed" for d in check.depends)
+            skipped = expected[check.id] == "skipped"
             # Skipped exactly when a parent did not pass, or by the check itself (Skip).
-            assert skipped == (not parents_ok) or (lab, check) in SKIPS_ITSELF, (lab, check)
+            assert skipped == (not parents_ok) or (lab, check.id) in SKIPS_ITSELF, (lab, check.id)
+
+
+def test_an_outcome_for_a_check_the_lab_lacks_is_refused() -> None:
+    profile = Profile("typo", "An outcome for a misspelt check.", {HELLO: {"hello_fil": "failed"}})
+    with pytest.raises(ValueError, match=r"profile typo: unknown hello-chameleon checks"):
+        profile.expected(HELLO, checks_of(HELLO))
+
+
+def test_course_key_ends_as_the_login_does() -> None:
+    """course_key is never written in an outcome: it follows ssh_login, and fails where the
+    login works but the profile lacks the course key."""
+    assert PROFILES["no_course_key"].expected(HELLO, checks_of(HELLO))["course_key"] == "failed"
+    assert PROFILES["healthy"].expected(HELLO, checks_of(HELLO))["course_key"] == "passed"
+    assert PROFILES["host_down"].expected(HELLO, checks_of(HELLO))["course_key"] == "unreachable"
+    assert PROFILES["server_error"].expected(HELLO, checks_of(HELLO))["course_key"] == "skipped"
 
 
 # Checks that skip themselves when they do not apply (mlops-chi: no github_repo named).

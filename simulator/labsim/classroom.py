@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from .hosts import SimHost, install_standins
 from .mlops import MlopsLabs
 from .monitoring import MonitoringLabs
 from .openstack import FakeOpenStack
-from .profiles import PROFILES
+from .profiles import PROFILES, LabCheck
 from .serve import Hub
 from .serving import ServingLabs
 from .sshd import SshdFleet, ensure_login_user
@@ -54,8 +55,9 @@ class SimStudent:
     hosts: dict[str, SimHost] = field(default_factory=dict)  # lab -> its instance with a FIP
     extra: dict[str, str] = field(default_factory=dict)  # more student.yaml fields (github_repo)
 
-    def expected(self, lab: str) -> dict[str, str]:
-        return PROFILES[self.profile].expected(lab)
+    def expected(self, lab: str, checks: Sequence[LabCheck]) -> dict[str, str]:
+        """How the grader must find each of the lab's `checks` (its own, in its order)."""
+        return PROFILES[self.profile].expected(lab, checks)
 
     def address(self, lab: str) -> str | None:
         host = self.hosts.get(lab)
