@@ -35,6 +35,7 @@ from .gourmetgram import CLASSES, GourmetGramHandler, GourmetGramServer
 from .hosts import SimHost
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
+from .profiles import MlopsKnob
 from .shared import rfc3339, stable_uid
 
 Json = dict[str, Any]
@@ -224,6 +225,93 @@ def _application(
     }
 
 
+# One run of the lab's pipeline: hours ago, the model version it registered (None: training's
+# tests failed), how it was started ("ui" or "cron"), and test-staging's phase.
+Run = tuple[float, int | None, str, str]
+
+
+def _history(knobs: frozenset[MlopsKnob]) -> tuple[list[Run], dict[int, list[str]]]:
+    """What the lab's pipeline left: its runs, and each model version's MLflow aliases."""
+    if "staging_test_failed" in knobs:  # stopped right after Part 3's mlops-bad run
+        runs: list[Run] = [
+            (4.0, 1, "ui", "Succeeded"),
+            (3.0, None, "ui", "Succeeded"),
+            (2.5, 2, "ui", "Succeeded"),
+            (1.0, 3, "ui", "Failed"),
+        ]
+        return runs, {
+            1: [],
+            2: ["canary", "production", "staging-approved"],
+            3: ["development", "staging"],
+        }
+    # Part 3 done: mlops-bad stopped at staging, then cron-train trained version 4
+    runs = [
+        (4.0, 1, "ui", "Succeeded"),
+        (3.0, None, "ui", "Succeeded"),
+        (2.5, 2, "ui", "Succeeded"),
+        (2.0, 3, "ui", "Failed"),
+        (0.75, 4, "cron", "Succeeded"),
+    ]
+    return runs, {
+        1: [],
+        2: ["production"],
+        3: [],
+        4: ["development", "staging", "staging-approved", "canary"],
+    }
+
+
+def _served(knobs: frozenset[MlopsKnob], aliases: dict[int, list[str]]) -> dict[str, int]:
+    """The model version each environment runs: the one its alias names, unless a rollout
+    did not happen."""
+    versions = {a: v for v, names in aliases.items() for a in names}
+    served = {
+        "staging": 2 if "staging_test_failed" in knobs else versions["staging"],
+        "canary": versions["canary"],
+        "production": versions["production"],
+    }
+    if "canary_stale" in knobs:  # promote-model set the alias; the rollout never happened
+        served["canary"] = 2
+    return served
+
+
+def _cluster(
+    key: str,
+    knobs: frozenset[MlopsKnob],
+    now: datetime,
+    history: list[Run],
+    served: dict[str, int],
+) -> tuple[list[Json], list[str]]:
+    """Argo's and ArgoCD's objects in the cluster, and the custom resources it knows."""
+    up = now - timedelta(hours=5)
+    objects = [_template(key, name, up) for name in TEMPLATES]
+    objects.append(_cron(key, up, now - timedelta(minutes=45)))
+    for hours, version, by, test in history:
+        objects += _pipeline(key, now - timedelta(hours=hours), version, by, test)
+    # and the manual promotion of version 2 to production
+    promote = {"source-environment": "canary", "target-environment": "production"}
+    objects.append(
+        _workflow(
+            key,
+            "promote-model",
+            now - timedelta(hours=2.2),
+            2,
+            "Succeeded",
+            {**promote, "model-version": 2},
+            "ui",
+        )
+    )
+    for env in ("platform", "staging", "canary", "production"):
+        tag = f"{env}-1.0.{served[env]}" if env != "platform" else None
+        sync, health = "Synced", "Healthy"
+        if env == "canary" and "argocd_degraded" in knobs:
+            sync, health = "OutOfSync", "Degraded"
+        objects.append(_application(key, env, up, tag, sync, health))
+    if "argo_missing" in knobs:  # no Argo CRDs, so none of Argo's objects
+        crds = [c for c in CRDS if c not in ARGO_CRDS]
+        return [o for o in objects if o["kind"] == "Application"], crds
+    return objects, list(CRDS)
+
+
 class EnvHandler(GourmetGramHandler):
     """GourmetGram's `workflow` branch: the master routes plus GET /version."""
 
@@ -291,9 +379,47 @@ class MlopsLabs(Family):
         return {MLOPS: self._build}
 
     def _build(self, ctx: BuildContext) -> SimHost:
-        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
-        cloud = ctx.cloud
-        knobs, netid, key = profile.mlops, student.netid, f"{student.netid}:{MLOPS}"
+        student, knobs, now = ctx.student, ctx.profile.mlops, ctx.now
+        netid, key = student.netid, f"{student.netid}:{MLOPS}"
+        node1_ip = self._nodes(ctx)
+        history, aliases = _history(knobs)
+        served = _served(knobs, aliases)
+        objects, crds = _cluster(key, knobs, now, history, served)
+        state = {
+            "addresses": [node1_ip, "192.168.1.11", "172.17.0.1"],
+            "kubernetes": objects,
+            "crds": crds,
+        }
+        if "no_github_repo" not in knobs:
+            repo = f"{netid}-nyu/gourmetgram-iac"
+            student.extra["github_repo"] = repo
+            outcomes = ["failure" if "ci_failed" in knobs else "success", "success", "failure"]
+            self.repos[repo] = make_runs(repo, now, outcomes)
+        serve = {
+            "versions": {env: f"1.0.{v}" for env, v in served.items()},
+            "garbage": "version_garbage" in knobs,
+            "canary_weight": 0 if "gateway_no_canary" in knobs else CANARY_WEIGHT,
+            "test_class": CLASSES[student.index % len(CLASSES)],
+            "seed": _seed(now, history, aliases),
+        }
+        host = SimHost(
+            f"node1-mlops-{netid}",
+            f"node1-mlops-{netid}",
+            ctx.address,
+            node1_ip,
+            ctx.root,
+            ctx.profile.network,
+            ("hostname", "kubectl"),
+            state=state,
+        )
+        self._hosts.append((host, serve))
+        return host
+
+    @staticmethod
+    def _nodes(ctx: BuildContext) -> str:
+        """The lab's three m1.large nodes on sharednet1 and the private network, node1 with
+        the floating IP; node1's fixed IP."""
+        cloud, netid = ctx.cloud, ctx.student.netid
         private = cloud.add_network(
             f"private-net-mlops-{netid}", f"private-subnet-mlops-{netid}", "192.168.1.0/24", None
         )
@@ -320,103 +446,8 @@ class MlopsLabs(Family):
             cloud.add_server(f"node{n}-mlops-{netid}", "m1.large", [shared, lab_port], groups)
             if n == 1:
                 node1_ip = fixed
-                cloud.add_floating_ip(address, shared, f"MLOps IP for {netid}")
-        # What the lab's pipeline left: pipelines (start, model version or None, how started,
-        # test-staging's phase), and the manual promotion of version 2 to production.
-        up = now - timedelta(hours=5)
-        if "staging_test_failed" in knobs:  # stopped right after Part 3's mlops-bad run
-            plan = [
-                (4.0, 1, "ui", "Succeeded"),
-                (3.0, None, "ui", "Succeeded"),
-                (2.5, 2, "ui", "Succeeded"),
-                (1.0, 3, "ui", "Failed"),
-            ]
-            aliases = {
-                1: [],
-                2: ["canary", "production", "staging-approved"],
-                3: ["development", "staging"],
-            }
-        else:  # Part 3 done: mlops-bad stopped at staging, then cron-train trained version 4
-            plan = [
-                (4.0, 1, "ui", "Succeeded"),
-                (3.0, None, "ui", "Succeeded"),
-                (2.5, 2, "ui", "Succeeded"),
-                (2.0, 3, "ui", "Failed"),
-                (0.75, 4, "cron", "Succeeded"),
-            ]
-            aliases = {
-                1: [],
-                2: ["production"],
-                3: [],
-                4: ["development", "staging", "staging-approved", "canary"],
-            }
-        workflows = []
-        for hours, version, by, test in plan:
-            workflows += _pipeline(key, now - timedelta(hours=hours), version, by, test)
-        workflows.append(
-            _workflow(
-                key,
-                "promote-model",
-                now - timedelta(hours=2.2),
-                2,
-                "Succeeded",
-                {
-                    "source-environment": "canary",
-                    "target-environment": "production",
-                    "model-version": 2,
-                },
-                "ui",
-            )
-        )
-        versions = {a: v for v, names in aliases.items() for a in names}
-        served = {
-            "staging": 2 if "staging_test_failed" in knobs else versions["staging"],
-            "canary": versions["canary"],
-            "production": versions["production"],
-        }
-        if "canary_stale" in knobs:  # promote-model set the alias; the rollout never happened
-            served["canary"] = 2
-        objects = [_template(key, name, up) for name in TEMPLATES]
-        objects.append(_cron(key, up, now - timedelta(minutes=45)))
-        objects += workflows
-        for env in ("platform", "staging", "canary", "production"):
-            tag = f"{env}-1.0.{served[env]}" if env != "platform" else None
-            sync, health = "Synced", "Healthy"
-            if env == "canary" and "argocd_degraded" in knobs:
-                sync, health = "OutOfSync", "Degraded"
-            objects.append(_application(key, env, up, tag, sync, health))
-        crds = [c for c in CRDS if "argo_missing" not in knobs or c not in ARGO_CRDS]
-        if "argo_missing" in knobs:
-            objects = [o for o in objects if o["kind"] == "Application"]
-        state = {
-            "addresses": [node1_ip, "192.168.1.11", "172.17.0.1"],
-            "kubernetes": objects,
-            "crds": crds,
-        }
-        if "no_github_repo" not in knobs:
-            repo = f"{netid}-nyu/gourmetgram-iac"
-            student.extra["github_repo"] = repo
-            outcomes = ["failure" if "ci_failed" in knobs else "success", "success", "failure"]
-            self.repos[repo] = make_runs(repo, now, outcomes)
-        serve = {
-            "versions": {env: f"1.0.{v}" for env, v in served.items()},
-            "garbage": "version_garbage" in knobs,
-            "canary_weight": 0 if "gateway_no_canary" in knobs else CANARY_WEIGHT,
-            "test_class": CLASSES[student.index % len(CLASSES)],
-            "seed": _seed(now, plan, aliases),
-        }
-        host = SimHost(
-            f"node1-mlops-{netid}",
-            f"node1-mlops-{netid}",
-            address,
-            node1_ip,
-            ctx.root,
-            profile.network,
-            ("hostname", "kubectl"),
-            state=state,
-        )
-        self._hosts.append((host, serve))
-        return host
+                cloud.add_floating_ip(ctx.address, shared, f"MLOps IP for {netid}")
+        return node1_ip
 
     # ---- serving -----------------------------------------------------------------------------
     def start(self, ctx: StartContext) -> None:
@@ -472,7 +503,7 @@ class MlopsLabs(Family):
         self._hosts, self.repos, self._env = [], {}, {}
 
 
-def _seed(now: datetime, plan: list, aliases: dict[int, list[str]]) -> Json:
+def _seed(now: datetime, plan: list[Run], aliases: dict[int, list[str]]) -> Json:
     """What flow.py logged (one run per training) and the model versions it registered."""
     runs, registered = [], []
     for n, (hours, version, _, _) in enumerate(plan):

@@ -172,6 +172,84 @@ def _container(
     return item
 
 
+def persist_mounts(netid: str, block_mounted: bool) -> list[Json]:
+    """data-persist-chi's mounts as findmnt lists them: the root disk's, the volume's
+    partition on /mnt/block (where the student mounted it), rclone's mount of the container."""
+    mounts = list(ROOT_MOUNTS)
+    if block_mounted:
+        mounts.append(
+            {
+                "target": "/mnt/block",
+                "source": "/dev/vdb1",
+                "fstype": "ext4",
+                "options": "rw,relatime",
+            }
+        )
+    mounts.append(
+        {
+            "target": "/mnt/object",
+            "source": f"chi_tacc:object-persist-{netid}",
+            "fstype": "fuse.rclone",
+            "options": "ro,nosuid,nodev,relatime,user_id=1000,group_id=1000,allow_other",
+        }
+    )
+    return mounts
+
+
+def persist_containers(netid: str, up: datetime) -> list[Json]:
+    """Compose project persist_block (docker-compose-block.yaml): MinIO and Postgres keep
+    their data on /mnt/block, Jupyter reads Food-11 through /mnt/object."""
+    project, data = "persist_block", "/mnt/block"
+    return [
+        _container(
+            netid,
+            "minio",
+            "minio/minio",
+            up,
+            project,
+            "minio",
+            ((9000, 9000), (9001, 9001)),
+            ((f"{data}/minio_data", "/data"),),
+            health="healthy",
+        ),
+        _container(
+            netid,
+            "persist_block-minio-create-bucket-1",
+            "minio/mc",
+            up,
+            project,
+            "minio-create-bucket",
+            state="exited",
+        ),
+        _container(
+            netid,
+            "postgres",
+            "postgres:latest",
+            up,
+            project,
+            "postgres",
+            ((5432, 5432),),
+            ((f"{data}/postgres_data", "/var/lib/postgresql/data"),),
+        ),
+        _container(
+            netid, "mlflow", "ghcr.io/mlflow/mlflow:v2.20.2", up, project, "mlflow", ((8000, 8000),)
+        ),
+        _container(
+            netid,
+            "jupyter",
+            "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
+            up,
+            project,
+            "jupyter",
+            ((8888, 8888),),
+            (
+                ("/home/cc/data-persist-chi/workspace", "/home/jovyan/work"),
+                ("/mnt/object", "/mnt/Food-11"),
+            ),
+        ),
+    ]
+
+
 @dataclass
 class StorageLabs(Family):
     plans: list[KnobbedHost[StorageKnob]] = field(default_factory=list)
@@ -182,111 +260,36 @@ class StorageLabs(Family):
 
     # -- data-persist-chi
     def _persist(self, ctx: BuildContext) -> SimHost:
-        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
-        cloud = ctx.cloud
-        knobs, netid, fixed_ip = profile.storage, student.netid, ctx.next_fixed()
-        name = f"node-persist-{student.chameleon_user}"
+        knobs, netid, fixed_ip = ctx.profile.storage, ctx.student.netid, ctx.next_fixed()
+        name = f"node-persist-{ctx.student.chameleon_user}"
         groups = ("default", "allow-ssh", "allow-8888", "allow-8000", "allow-9000", "allow-9001")
-        server = cloud.add_instance(name, "m1.large", address, fixed_ip, groups)
-        created = now - timedelta(hours=3)
+        server = ctx.cloud.add_instance(name, "m1.large", ctx.address, fixed_ip, groups)
+        created = ctx.now - timedelta(hours=3)
         attached = "volume_detached" not in knobs
         blockobject.add_volume(
-            cloud, f"block-persist-{netid}", 2, created, server if attached else None
+            ctx.cloud, f"block-persist-{netid}", 2, created, server if attached else None
         )
         if "no_object_container" not in knobs:
             objects = [] if "empty_object_container" in knobs else self._food11(netid, created)
-            blockobject.add_container(cloud, OBJECT_SITE, f"object-persist-{netid}", objects)
-        mounts = list(ROOT_MOUNTS)
-        if attached and "block_not_mounted" not in knobs:
-            mounts.append(
-                {
-                    "target": "/mnt/block",
-                    "source": "/dev/vdb1",
-                    "fstype": "ext4",
-                    "options": "rw,relatime",
-                }
-            )
-        mounts.append(
-            {
-                "target": "/mnt/object",
-                "source": f"chi_tacc:object-persist-{netid}",
-                "fstype": "fuse.rclone",
-                "options": "ro,nosuid,nodev,relatime,user_id=1000,group_id=1000,allow_other",
-            }
-        )
-        up = created + timedelta(minutes=30)
-        project, data = "persist_block", "/mnt/block"
-        containers = [
-            _container(
-                netid,
-                "minio",
-                "minio/minio",
-                up,
-                project,
-                "minio",
-                ((9000, 9000), (9001, 9001)),
-                ((f"{data}/minio_data", "/data"),),
-                health="healthy",
-            ),
-            _container(
-                netid,
-                "persist_block-minio-create-bucket-1",
-                "minio/mc",
-                up,
-                project,
-                "minio-create-bucket",
-                state="exited",
-            ),
-            _container(
-                netid,
-                "postgres",
-                "postgres:latest",
-                up,
-                project,
-                "postgres",
-                ((5432, 5432),),
-                ((f"{data}/postgres_data", "/var/lib/postgresql/data"),),
-            ),
-            _container(
-                netid,
-                "mlflow",
-                "ghcr.io/mlflow/mlflow:v2.20.2",
-                up,
-                project,
-                "mlflow",
-                ((8000, 8000),),
-            ),
-            _container(
-                netid,
-                "jupyter",
-                "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
-                up,
-                project,
-                "jupyter",
-                ((8888, 8888),),
-                (
-                    ("/home/cc/data-persist-chi/workspace", "/home/jovyan/work"),
-                    ("/mnt/object", "/mnt/Food-11"),
-                ),
-            ),
-        ]
+            blockobject.add_container(ctx.cloud, OBJECT_SITE, f"object-persist-{netid}", objects)
+        mounts = persist_mounts(netid, attached and "block_not_mounted" not in knobs)
         dirs = [
             "/mnt/block/lost+found",
             "/mnt/block/minio_data/mlflow-artifacts",
             "/mnt/block/postgres_data/base",
             "/mnt/object/training",
         ]
-        host = SimHost(
+        containers = persist_containers(netid, created + timedelta(minutes=30))
+        return SimHost(
             name,
             name,
-            address,
+            ctx.address,
             fixed_ip,
             ctx.root,
-            profile.network,
+            ctx.profile.network,
             ("hostname", "docker", "findmnt"),
             state={"docker": {"containers": containers}, "fs": {"mounts": mounts, "dirs": dirs}},
         )
-        return host
 
     @staticmethod
     def _food11(netid: str, created: datetime) -> list[blockobject.SwiftObject]:
