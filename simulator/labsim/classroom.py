@@ -9,6 +9,7 @@ decides what is broken. Everything started here is stopped here, by its own proc
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -87,6 +88,21 @@ def _keygen(path: Path, comment: str) -> str:
         stdin=subprocess.DEVNULL,
     )
     return path.with_suffix(".pub").read_text()
+
+
+def _write_student_file(student: SimStudent) -> None:
+    """student.yaml as the grader reads it, with what builders added (github_repo)."""
+    student.student_file.write_text(
+        yaml.safe_dump(
+            {
+                "netid": student.netid,
+                "chameleon_user": student.chameleon_user,
+                "ssh_key": str(student.key_path),
+                **student.extra,
+            },
+            sort_keys=False,
+        )
+    )
 
 
 class Classroom:
@@ -228,35 +244,18 @@ class Classroom:
         standins = hosts_dir / "standins"
         install_standins(standins)
         students_dir = self.root / "students"
-        shutil.rmtree(students_dir, ignore_errors=True)
         netids = [f"st{i:03d}" for i in range(len(self.profiles))]
-        with ThreadPoolExecutor(8) as pool:
-            public_keys = list(
-                pool.map(lambda n: _keygen(students_dir / n / "id_ed25519", n), netids)
-            )
-        if self.course_key_path.exists():
-            shutil.rmtree(self.course_key_path.parent)
-        course_key = _keygen(self.course_key_path, "course-staff")
+        public_keys, course_key = self._keys(students_dir, netids)
         now = datetime.now(UTC).replace(microsecond=0)
         self.net = self._pick_net(len(self.profiles) * len(self.labs))
-        self.cloud = cloud = FakeOpenStack()
-        self._hub = Hub()
-        cloud.start(self._hub)
-        clouds = self.root / "clouds.yaml"
-        clouds.write_text(self.cloud.clouds_yaml())
-        clouds.chmod(0o600)
-        self.openstack_env = {
-            **self.cloud.env,
-            "OS_CLIENT_CONFIG_FILE": str(clouds),
-            "LABGRADER_STAFF_KEY": course_key.strip(),
-        }
+        cloud = self._open_cloud(course_key)
         fixed = iter(range(10, 10 + MAX_SERVERS))
 
         def next_fixed() -> str:
             n = next(fixed)
             return f"10.56.{n // 256}.{n % 256}"
 
-        k = 0
+        addresses = (self._address(self.net, k) for k in itertools.count())
         for i, (netid, name) in enumerate(zip(netids, self.profiles, strict=True)):
             profile = PROFILES[name]
             student_dir = students_dir / netid
@@ -268,28 +267,44 @@ class Classroom:
                 student_dir / "student.yaml",
                 student_dir / "id_ed25519",
             )
+            keys = public_keys[i] + (course_key if profile.course_key else "")
             for lab in self.labs:
-                address = self._address(self.net, k)
-                k += 1
-                ctx = BuildContext(student, profile, address, next_fixed, hosts_dir, now, cloud)
+                ctx = BuildContext(
+                    student, profile, next(addresses), next_fixed, hosts_dir, now, cloud
+                )
                 host = self._family_of[lab].build(ctx, lab)
                 if host is not None:
-                    keys = public_keys[i] + (course_key if profile.course_key else "")
                     host.build(keys, standins, owner)
                     student.hosts[lab] = host
-            student.student_file.write_text(
-                yaml.safe_dump(
-                    {
-                        "netid": student.netid,
-                        "chameleon_user": student.chameleon_user,
-                        "ssh_key": str(student.key_path),
-                        **student.extra,
-                    },
-                    sort_keys=False,
-                )
-            )
+            _write_student_file(student)
             self.students.append(student)
         self._serve()
+
+    def _keys(self, students_dir: Path, netids: list[str]) -> tuple[list[str], str]:
+        """A fresh key pair per student and the course staff's; their public halves."""
+        shutil.rmtree(students_dir, ignore_errors=True)
+        with ThreadPoolExecutor(8) as pool:
+            public_keys = list(
+                pool.map(lambda n: _keygen(students_dir / n / "id_ed25519", n), netids)
+            )
+        if self.course_key_path.exists():
+            shutil.rmtree(self.course_key_path.parent)
+        return public_keys, _keygen(self.course_key_path, "course-staff")
+
+    def _open_cloud(self, course_key: str) -> FakeOpenStack:
+        """The fake OpenStack, serving, and what the grader needs to reach it."""
+        self.cloud = cloud = FakeOpenStack()
+        self._hub = Hub()
+        cloud.start(self._hub)
+        clouds = self.root / "clouds.yaml"
+        clouds.write_text(cloud.clouds_yaml())
+        clouds.chmod(0o600)
+        self.openstack_env = {
+            **cloud.env,
+            "OS_CLIENT_CONFIG_FILE": str(clouds),
+            "LABGRADER_STAFF_KEY": course_key.strip(),
+        }
+        return cloud
 
     # ---- serving --------------------------------------------------------------------
     def _serve(self) -> None:

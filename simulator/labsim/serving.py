@@ -19,9 +19,9 @@ import base64
 import os
 import pwd
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from . import gpu, onnxmodels
 from .engine import DockerEngine
@@ -53,6 +53,7 @@ MODELS_DIR = "serve-model-chi/workspace/models"
 WORKSPACE = "serve-model-chi/workspace"
 JUPYTER_WORK = "/home/jovyan/work"
 EDGE_IMAGE = "quay.io/jupyter/minimal-notebook:latest"
+Json = dict[str, Any]
 
 
 Models = Literal["real", "fake_quantized", "missing"]
@@ -105,6 +106,62 @@ def knobs(profile: str) -> Knobs:
 def injected_latency(host: SimHost) -> LatencyModel:
     """The service-time distribution a serve-system host's model server adds per request."""
     return LatencyModel.from_state(host.state["model_server"]["latency"])
+
+
+def _nvidia_tools(k: Knobs) -> tuple[str, ...]:
+    """An NVIDIA node's tools: nvidia-smi unless the driver was never installed."""
+    return ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
+
+
+def serve_system_containers(key: str, created: datetime, home: Path, k: Knobs) -> list[Json]:
+    """serve-system-chi's containers: `jupyter`, and the compose project the student ran
+    last (fastapi_test or triton_test): Flask on 80 and the model server on 8000."""
+    triton = k.server == "triton"
+    project = "triton_test" if triton else "fastapi_test"
+    compose = {"com.docker.compose.project": project}
+    # The model server: Triton's image or the student's FastAPI app, as the compose file says.
+    if triton:
+        service, command = "triton_server", ["tritonserver", "--model-repository=/models"]
+        ports: tuple[tuple[int, int], ...] = ((8000, 8000), (8001, 8001), (8002, 8002))
+        settings: Json = {
+            "entrypoint": ["/opt/nvidia/nvidia_entrypoint.sh"],
+            "workdir": "/opt/tritonserver",
+        }
+    else:
+        service = "fastapi_server"
+        command = ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"]
+        ports, settings = ((8000, 8000),), {"workdir": "/app"}
+    server = container(
+        key,
+        service,
+        f"{project}-{service}",
+        command,
+        created,
+        ports=ports,
+        gpus=k.driver == "ok",
+        labels={**compose, "com.docker.compose.service": service},
+        network=f"{project}_default",
+        **settings,
+    )
+    flask = container(
+        key,
+        "flask",
+        f"{project}-flask",
+        ["python", "app.py"],
+        created + timedelta(seconds=3),
+        ports=((80, 5000),),
+        labels={**compose, "com.docker.compose.service": "flask"},
+        network=f"{project}_default",
+        workdir="/app",
+    )
+    jupyter = jupyter_container(
+        key,
+        "quay.io/jupyter/minimal-notebook:latest",
+        created + timedelta(seconds=5),
+        [bind_mount(home / "serve-system-chi/workspace", JUPYTER_WORK)],
+        False,
+    )
+    return [jupyter, flask, server]
 
 
 # ---- GourmetGram's fastapi / triton branch on port 80 ---------------------------------------
@@ -227,65 +284,8 @@ class ServingLabs(Family):
             return None
         busy = [0, 0] if k.gpu_idle else [55, 0]
         gpus = gpu.gpu_state(name, "p100", 2, gpu.steady(2, busy, [1843, 1]), k.driver)
-        key = student.netid
-        created = now - timedelta(hours=2)
-        home = ctx.home
-        triton = k.server == "triton"
-        project = "triton_test" if triton else "fastapi_test"
-        compose = {"com.docker.compose.project": project}
-        if triton:
-            server = container(
-                key,
-                "triton_server",
-                f"{project}-triton_server",
-                ["tritonserver", "--model-repository=/models"],
-                created,
-                ports=((8000, 8000), (8001, 8001), (8002, 8002)),
-                gpus=k.driver == "ok",
-                labels={**compose, "com.docker.compose.service": "triton_server"},
-                network=f"{project}_default",
-                entrypoint=["/opt/nvidia/nvidia_entrypoint.sh"],
-                workdir="/opt/tritonserver",
-            )
-        else:
-            server = container(
-                key,
-                "fastapi_server",
-                f"{project}-fastapi_server",
-                ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"],
-                created,
-                ports=((8000, 8000),),
-                gpus=k.driver == "ok",
-                labels={**compose, "com.docker.compose.service": "fastapi_server"},
-                network=f"{project}_default",
-                workdir="/app",
-            )
-        flask = container(
-            key,
-            "flask",
-            f"{project}-flask",
-            ["python", "app.py"],
-            created + timedelta(seconds=3),
-            ports=((80, 5000),),
-            labels={**compose, "com.docker.compose.service": "flask"},
-            network=f"{project}_default",
-            workdir="/app",
-        )
-        jupyter = jupyter_container(
-            key,
-            "quay.io/jupyter/minimal-notebook:latest",
-            created + timedelta(seconds=5),
-            [bind_mount(home / "serve-system-chi/workspace", JUPYTER_WORK)],
-            False,
-        )
-        model = HostModel(
-            address,
-            k.server,
-            k.latency,
-            k.hostile,
-            seed=student.index,
-        )
-        tools = ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
+        containers = serve_system_containers(student.netid, now - timedelta(hours=2), ctx.home, k)
+        model = HostModel(address, k.server, k.latency, k.hostile, seed=student.index)
         host = SimHost(
             name,
             self._hostname(name),
@@ -293,12 +293,12 @@ class ServingLabs(Family):
             fixed_ip,
             ctx.root,
             profile.network,
-            tools,
+            _nvidia_tools(k),
             files={"serve-system-chi/workspace/input.json": '{"data": []}\n'},
             state={
                 "gpu": gpus,
                 "docker": {
-                    "containers": [jupyter, flask, server],
+                    "containers": containers,
                     "engine": self._engine_path(ctx.hosts_dir),
                 },
                 "model_server": {
@@ -309,6 +309,7 @@ class ServingLabs(Family):
                 },
             },
         )
+        triton = k.server == "triton"
         extra = (8000, 8002) if triton else (8000,)
         front = "triton" if triton else "fastapi"
         self.plans.append(
@@ -331,9 +332,7 @@ class ServingLabs(Family):
             tools: tuple[str, ...] = ("hostname", "docker", "rocm-smi")
         else:
             gpus = gpu.gpu_state(name, "a100", 1, gpu.steady(1, busy, [1024]), k.driver)
-            tools = ("hostname", "docker") + (
-                () if k.driver == "not_installed" else ("nvidia-smi",)
-            )
+            tools = _nvidia_tools(k)
         home = ctx.home
         containers = []
         if k.jupyter:
@@ -432,7 +431,7 @@ class ServingLabs(Family):
                     True,
                 )
             )
-        tools = ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
+        tools = _nvidia_tools(k)
         host = SimHost(
             name,
             self._hostname(name),
