@@ -136,7 +136,8 @@ def file_field(content_type: str, body: bytes) -> bytes | None:
             part.get_param("name", header="content-disposition") == "file"
             and part.get_param("filename", header="content-disposition") is not None
         ):
-            return part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)  # bytes, for a part that is not multipart
+            return payload if isinstance(payload, bytes) else b""
     return None
 
 

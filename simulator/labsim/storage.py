@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, cast
 
 from . import blockobject
 from .family import BuildContext, Builder, Family, StartContext
@@ -410,7 +410,7 @@ class _PlatformHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_GET(self) -> None:
-        port = self.server.server_address[1]
+        _, port = cast(tuple[str, int], self.server.server_address)
         knobs: frozenset[StorageKnob] = self.server.knobs  # type: ignore[attr-defined]
         path = self.path.split("?", 1)[0]
         if port == 8000:
@@ -442,9 +442,9 @@ class _PlatformHandler(BaseHTTPRequestHandler):
                 "gourmetgram.flags": 29,
             },
         }
-        body = {"status": "healthy", "kafka_enabled": True, "kafka_stats": stats}
+        health = {"status": "healthy", "kafka_enabled": True, "kafka_stats": stats}
         self._send(
-            200, json.dumps(body, separators=(",", ":")).encode(), "application/json", "uvicorn"
+            200, json.dumps(health, separators=(",", ":")).encode(), "application/json", "uvicorn"
         )
 
     def _airflow(self, path: str, knobs: frozenset[StorageKnob]) -> None:
