@@ -4,7 +4,9 @@ Every simulated instance gets its own loopback address (127.N.x.y, never 127.0.0
 floating IP, with the lab's services on their real ports: a real sshd on 22 (logging in as
 `cc`), GourmetGram on 80 for cloud-chi's node1. A fake Keystone/Nova/Neutron on
 127.0.0.1:<port> describes every server, network and floating IP. Each student's profile
-decides what is broken. Everything started here is stopped here, by its own process ids.
+decides what is broken. The classroom knows no lab itself: each lab's family (family.py)
+builds its hosts and serves them; the classroom gives every host its address, keys and sshd.
+Everything started here is stopped here, by its own process ids.
 """
 
 from __future__ import annotations

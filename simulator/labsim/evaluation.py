@@ -43,7 +43,6 @@ from .serve import TrackedHTTPServer
 from .shared import bind_mount, jupyter_container, volume_mount
 
 OFFLINE, LOOP = "eval-offline-chi", "eval-loop-chi"
-LABS = (OFFLINE, LOOP)
 WORKSPACE = "eval-offline-chi/workspace"
 TOKEN = "ab9927067c51ff279d340d7321e4890dc2841c4a"
 S3_PORT, LS_PORT, AIRFLOW_PORT = 9000, 8080, 8081

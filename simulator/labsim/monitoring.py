@@ -33,7 +33,6 @@ from .prometheus import PrometheusFleet
 from .shared import sample_jpeg
 
 EVAL_ONLINE = "eval-online-chi"
-LABS = (EVAL_ONLINE,)
 PORTS = (8000, 9090, 3000)
 TYPO_PANEL = "Requests per second"  # the panel `unknown_metric` breaks
 TYPO_EXPR = 'rate(http_request_total{handler="/predict"}[1m])'

@@ -48,7 +48,6 @@ SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM = (
     "serve-edge-chi",
     "llm-chi",
 )
-LABS = (SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM)
 MODELS_DIR = "serve-model-chi/workspace/models"
 WORKSPACE = "serve-model-chi/workspace"
 JUPYTER_WORK = "/home/jovyan/work"

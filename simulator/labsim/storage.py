@@ -34,7 +34,6 @@ from .serve import TrackedHTTPServer
 
 Json = dict[str, Any]
 PERSIST, PLATFORM = "data-persist-chi", "data-platform-chi"
-LABS = (PERSIST, PLATFORM)
 OBJECT_SITE = "CHI@TACC"
 SPLITS = ("training", "validation", "evaluation")
 PER_CLASS = 2  # objects per class and split (the real set has 16,643 images)

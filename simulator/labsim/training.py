@@ -53,7 +53,6 @@ from .zygote import pss_kib, rss_kib, uss_kib
 
 Json = dict[str, Any]
 MLFLOW, MLTRAIN = "mlflow-chi", "mltrain-chi"
-LABS = (MLFLOW, MLTRAIN)
 SITE = "CHI@TACC"
 STANDINS = Path(__file__).with_name("standins")
 
