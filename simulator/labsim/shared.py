@@ -59,24 +59,22 @@ def container(
     """A running container, listed and inspected (`_inspect`: what `docker inspect` adds);
     `ports` are (host, container) pairs, published on IPv4 and IPv6."""
     cid = stable_hex(key, "container", name)
-    published = []
-    for host_port, container_port in ports:
-        for ip in ("0.0.0.0", "::"):
-            published.append(
-                {"IP": ip, "PrivatePort": container_port, "PublicPort": host_port, "Type": "tcp"}
-            )
     # Copy what the caller gave: the lists and dicts stored here must not be shared with
     # module constants (JUPYTER_ENV) or with another container's record.
     mounts = [dict(m) for m in mounts or []]
-    full = (entrypoint or []) + command
+    bridge = network == "bridge"
     item: Json = {
         "Id": cid,
         "Names": ["/" + name],
         "Image": image,
         "ImageID": "sha256:" + stable_hex(key, "image", image),
-        "Command": " ".join(full),
+        "Command": " ".join((entrypoint or []) + command),
         "Created": int(created.timestamp()),
-        "Ports": published,
+        "Ports": [
+            {"IP": ip, "PrivatePort": inside, "PublicPort": outside, "Type": "tcp"}
+            for outside, inside in ports
+            for ip in ("0.0.0.0", "::")
+        ],
         "Labels": dict(labels or {}),
         "State": "running",
         "HostConfig": {"NetworkMode": network},
@@ -85,8 +83,8 @@ def container(
                 network: {
                     "NetworkID": stable_hex(key, "net", network),
                     "EndpointID": stable_hex(key, "endpoint", name),
-                    "Gateway": "172.18.0.1" if network != "bridge" else "172.17.0.1",
-                    "IPAddress": "172.18.0.2" if network != "bridge" else "172.17.0.2",
+                    "Gateway": "172.17.0.1" if bridge else "172.18.0.1",
+                    "IPAddress": "172.17.0.2" if bridge else "172.18.0.2",
                     "IPPrefixLen": 16,
                     "MacAddress": "02:42:ac:11:00:02",
                 }
@@ -107,6 +105,17 @@ def container(
         "Labels": dict(labels or {}),
         **(extra_config or {}),
     }
+    item["_inspect"] = {
+        "Config": config,
+        "HostConfig": _host_config(mounts, network, gpus),
+        "Pid": 3000 + int(cid[:4], 16) % 60000,
+        "_token": secrets.token_hex(24),
+    }
+    return item
+
+
+def _host_config(mounts: list[Json], network: str, gpus: bool) -> Json:
+    """`docker inspect`'s HostConfig: bind mounts, network, and `--gpus all`."""
     host_config: Json = {
         "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts if m["Type"] == "bind"]
         or None,
@@ -122,13 +131,7 @@ def container(
                 "Options": {},
             }
         ]
-    item["_inspect"] = {
-        "Config": config,
-        "HostConfig": host_config,
-        "Pid": 3000 + int(cid[:4], 16) % 60000,
-        "_token": secrets.token_hex(24),
-    }
-    return item
+    return host_config
 
 
 def bind_mount(source: Path, destination: str) -> Json:
