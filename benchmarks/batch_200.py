@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from graders.labs import load_lab
 from graders.probes import ssh
 from labsim import Classroom
 
@@ -100,16 +101,16 @@ def per_student_seconds(out: Path) -> dict[str, float]:
 
 
 def mismatches(out: Path, room) -> list[str]:
+    checks = load_lab("cloud-chi").checks
     bad = []
     for s in room.students:
         f = out / "students" / s.netid / "result.json"
         if not f.exists():
             continue
         got = {c["check"]: c["observed"] for c in json.loads(f.read_text())["checks"]}
-        if got != s.expected("cloud-chi"):
-            diff = {
-                k: (v, got.get(k)) for k, v in s.expected("cloud-chi").items() if got.get(k) != v
-            }
+        want = s.expected("cloud-chi", checks)
+        if got != want:
+            diff = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
             bad.append(f"{s.netid} ({s.profile}): {diff}")
     return bad
 
@@ -150,7 +151,6 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         rescore_cli = time.monotonic() - t0
-    from graders.labs import load_lab
     from graders.rubric import load_rubric, rubric_path, score
     from graders.store import Store
 

@@ -93,7 +93,7 @@ def accuracy(room, out: Path, label: str) -> list[dict]:
         item = next(i for i in result["checks"] if i.get("check") == "latency_c1")
         run = next(e for e in item["evidence"] if e["kind"] == "http")
         ended = datetime.fromisoformat(run["at"]).timestamp()
-        host = room._serving.fleet.hosts[s.hosts[LAB].address]
+        host = room.family(LAB).fleet.hosts[s.hosts[LAB].address]
         n = int(item["measurements"]["requests"])
         served = [ms for at, path, ms in host.answered if path == "/predict" and at < ended]
         truth = sorted(served[-n:])  # the run's counted requests: the last before it ended

@@ -98,7 +98,7 @@ def _print_summary(rows: list[tuple], took: float, out: Path) -> int:
         table.add_column(col)
     mismatches = 0
     for st, spec, result, secs in rows:
-        expected = st.expected(spec.id)
+        expected = st.expected(spec.id, spec.checks)
         got = {c.check: c.observed for c in result.items}
         wrong = {k: (v, got.get(k)) for k, v in expected.items() if got.get(k) != v}
         mismatches += bool(wrong)

@@ -156,7 +156,17 @@ def session(config: dict | None = None):
 _ABSENT = "<absent>"
 
 
-def assert_as_expected(student, lab_id: str, result, strict_feedback: bool = False) -> None:
+def expected(student, lab_id: str, checks=None) -> dict[str, str]:
+    """How the student's profile says the grader must find each check of the lab: the lab's
+    own checks (labs/<lab>/checks.py, unless `checks` gives them), the profile's outcomes."""
+    from graders.labs import load_lab
+
+    return student.expected(lab_id, load_lab(lab_id).checks if checks is None else checks)
+
+
+def assert_as_expected(
+    student, lab_id: str, result, strict_feedback: bool = False, checks=None
+) -> None:
     """One student's result: every check ends as the profile says (no more, no fewer), the
     result validates, every item keeps evidence, and every check that did not pass has
     feedback that is not a grader error (skipped checks too with strict_feedback)."""
@@ -165,7 +175,7 @@ def assert_as_expected(student, lab_id: str, result, strict_feedback: bool = Fal
     from graders.files import schema
 
     got = {c.check: c.observed for c in result.items}
-    want = student.expected(lab_id)
+    want = expected(student, lab_id, checks)
     wrong = {
         k: (want.get(k, _ABSENT), got.get(k, _ABSENT))
         for k in {**want, **got}
@@ -203,7 +213,7 @@ def graded_as_expected(lab_id: str, students: list, lab=None) -> list:
     failed = []
     for s, result in graded:
         try:
-            assert_as_expected(s, lab_id, result)
+            assert_as_expected(s, lab_id, result, checks=lab.checks)
         except AssertionError as e:
             failed.append(str(e))
     assert not failed, "\n".join(failed)

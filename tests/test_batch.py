@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from graders.files import schema
-from tests.conftest import run_cli, student_of
+from tests.conftest import expected, run_cli, student_of
 from tests.test_lms import SCORE, canvas_assignment, read_brightspace, read_canvas
 
 PROFILES = ["healthy"] * 5 + ["missing_file", "server_error", "endpoint_500", "host_down", "tarpit"]
@@ -83,7 +83,7 @@ def test_batch_writes_every_output_as_expected(room, batch) -> None:
     out, proc = batch
     assert proc.returncode == 0, proc.stderr
     for s in room.students:
-        assert observed(out, s.netid) == s.expected("cloud-chi"), s.profile
+        assert observed(out, s.netid) == expected(s, "cloud-chi"), s.profile
         jsonschema.validate(
             json.loads((out / "students" / s.netid / "result.json").read_text()), schema("result")
         )
@@ -177,7 +177,7 @@ def test_killed_batch_resumes_without_loss_or_duplicates(room, roster, tmp_path,
     assert sorted(after) == sorted(s.netid for s in room.students)  # each exactly once
     assert after[: len(before)] == before  # nothing stored before was touched
     for s in room.students:
-        assert observed(out, s.netid) == s.expected("hello-chameleon"), s.profile
+        assert observed(out, s.netid) == expected(s, "hello-chameleon"), s.profile
 
 
 def test_ctrl_c_stops_a_batch_stuck_on_a_student_within_seconds(room, tmp_path) -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import expected
+
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "student_template" / "GUIDE.md"
 WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
@@ -180,4 +182,4 @@ def test_the_wheel_grades_a_student_of_the_simulator(student_install, by_profile
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     got = {c["check"]: c["observed"] for c in result["checks"]}
-    assert got == st.expected("hello-chameleon")
+    assert got == expected(st, "hello-chameleon")

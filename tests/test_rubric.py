@@ -146,13 +146,23 @@ def test_due_date_unquoted_in_yaml_and_without_zone(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("lab_id", lab_ids())
-def test_simulator_contract_matches_the_lab(lab_id: str) -> None:
-    """The simulator's profiles state an outcome for exactly the lab's checks and parents."""
-    from labsim.profiles import LAB_CHECKS
+def test_simulator_outcomes_name_only_the_labs_checks(lab_id: str) -> None:
+    """The simulator takes each lab's checks from the lab; a profile's hand-written outcomes
+    may name only checks the lab has (expected() refuses any other)."""
+    from labsim import PROFILES
 
-    declared = {c.id: set(c.depends) for c in load_lab(lab_id).checks}
-    assert {k: set(v) for k, v in LAB_CHECKS[lab_id].items()} == declared
-    assert list(LAB_CHECKS[lab_id]) == list(declared)  # the same order as the lab's checks
+    checks = load_lab(lab_id).checks
+    for profile in PROFILES.values():
+        assert list(profile.expected(lab_id, checks)) == [c.id for c in checks], profile.name
+
+
+def test_simulator_builds_every_lab_and_outcomes_name_real_labs(tmp_path: Path) -> None:
+    from labsim import PROFILES, Classroom
+
+    built = [lab for family in Classroom(tmp_path, []).families for lab in family.labs]
+    assert sorted(built) == lab_ids()
+    named = {(p.name, lab) for p in PROFILES.values() for lab in p.outcomes}
+    assert {(name, lab) for name, lab in named if lab not in lab_ids()} == set()
 
 
 LEADERBOARD = """\

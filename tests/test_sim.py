@@ -5,12 +5,15 @@ Needs root (sshd on port 22 of loopback addresses, the `cc` user) and OpenSSH's 
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import importlib.util
 import io
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,8 +29,11 @@ import requests
 import yaml
 from paramiko.ssh_exception import AuthenticationException, NoValidConnectionsError
 
-from labsim import LAB_CHECKS, PROFILES, Classroom
+import labsim
+from graders.labs import lab_ids, load_lab
+from labsim import PROFILES, Classroom, Profile
 from labsim.gourmetgram import CLASSES, error_page
+from labsim.profiles import KNOWN_KNOBS
 from tests.conftest import needs_root, ssh_connect, ssh_run, student_of
 
 pytestmark = needs_root
@@ -51,21 +57,78 @@ def room(tmp_path_factory: pytest.TempPathFactory):
 
 
 # ---- profiles ------------------------------------------------------------------------------
+@functools.cache
+def checks_of(lab_id: str) -> list:
+    return load_lab(lab_id).checks
+
+
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_profile_expectations_follow_dependencies(name: str) -> None:
     profile = PROFILES[name]
     assert profile.description
-    for lab, checks in LAB_CHECKS.items():
-        expected = profile.expected(lab)
-        for check, depends in checks.items():
-            parents_ok = all(expected[d] == "passed" for d in depends)
-            skipped = expected[check] == "skipped"
+    for lab in lab_ids():
+        expected = profile.expected(lab, checks_of(lab))
+        for check in checks_of(lab):
+            parents_ok = all(expected[d] == "passed" for d in check.depends)
+            skipped = expected[check.id] == "skipped"
             # Skipped exactly when a parent did not pass, or by the check itself (Skip).
-            assert skipped == (not parents_ok) or (lab, check) in SKIPS_ITSELF, (lab, check)
+            assert skipped == (not parents_ok) or (lab, check.id) in SKIPS_ITSELF, (lab, check.id)
+
+
+def test_an_outcome_for_a_check_the_lab_lacks_is_refused() -> None:
+    profile = Profile("typo", "An outcome for a misspelt check.", {HELLO: {"hello_fil": "failed"}})
+    with pytest.raises(ValueError, match=r"profile typo: unknown hello-chameleon checks"):
+        profile.expected(HELLO, checks_of(HELLO))
+
+
+def test_course_key_ends_as_the_login_does() -> None:
+    """course_key is never written in an outcome: it follows ssh_login, and fails where the
+    login works but the profile lacks the course key."""
+    assert PROFILES["no_course_key"].expected(HELLO, checks_of(HELLO))["course_key"] == "failed"
+    assert PROFILES["healthy"].expected(HELLO, checks_of(HELLO))["course_key"] == "passed"
+    assert PROFILES["host_down"].expected(HELLO, checks_of(HELLO))["course_key"] == "unreachable"
+    assert PROFILES["server_error"].expected(HELLO, checks_of(HELLO))["course_key"] == "skipped"
 
 
 # Checks that skip themselves when they do not apply (mlops-chi: no github_repo named).
 SKIPS_ITSELF = {("mlops-chi", "github_actions")}
+
+
+@pytest.mark.parametrize(
+    "knobs, needle",
+    [
+        ({"training": frozenset({"amdd"})}, "unknown training knob 'amdd'"),
+        ({"storage": frozenset({"volume_detached", "no_vol"})}, "unknown storage knob 'no_vol'"),
+        ({"missing_k8s": frozenset({"hpas"})}, "unknown missing_k8s knob 'hpas'"),
+        ({"network": "dwon"}, "unknown network knob 'dwon'"),
+    ],
+)
+def test_a_misspelt_knob_is_refused(knobs: dict, needle: str) -> None:
+    with pytest.raises(ValueError) as err:
+        Profile("typo", "A profile with a misspelt knob.", **knobs)
+    assert "profile 'typo'" in str(err.value) and needle in str(err.value)
+
+
+# What a family's knob tests look like: `"amd" in knobs`, `"hpa" not in missing`,
+# `"x" in profile.storage`, `"y" in plan.knobs`.
+KNOB_SET = re.compile(r"(^|\.)(knobs|missing|profile\.\w+)$")
+
+
+def test_families_test_only_known_knobs() -> None:
+    """mypy does not check `"knob" in knobs` against the knobs' Literal type (a str literal
+    overlaps it), so read the families: every knob they test for is one a profile can hold."""
+    known = {v for values in KNOWN_KNOBS.values() for v in values}
+    tested = []
+    for path in sorted(Path(labsim.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn)):
+                continue
+            left, right = node.left, ast.unparse(node.comparators[0])
+            if isinstance(left, ast.Constant) and isinstance(left.value, str):
+                if KNOB_SET.search(right):
+                    tested.append((path.name, left.value))
+    assert len(tested) > 40, tested  # the scan finds the families' tests at all
+    assert [t for t in tested if t[1] not in known] == []
 
 
 def test_students_and_files(room: Classroom) -> None:

@@ -27,7 +27,8 @@ from labsim import Classroom
 from labsim.gourmetgram import CLASSES
 from labsim.modelserver import REDIRECT_TARGET
 from labsim.onnxmodels import MODEL_FILES, QUANTIZED_OPS, operators
-from labsim.serving import injected_latency, sample_jpeg
+from labsim.serving import injected_latency
+from labsim.shared import sample_jpeg
 from tests.conftest import address_of, needs_root, ssh_connect, ssh_run, student_of
 
 pytestmark = needs_root

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from graders.labs import load_lab
 from labsim import PROFILES, Classroom
 from tests.conftest import address_of, needs_root, ssh_run
 
@@ -79,7 +80,7 @@ def keys(addr: str, bucket: str) -> list[str]:
 # ---- the contract ----------------------------------------------------------------------------
 def test_profile_overrides_merge_with_the_dependencies() -> None:
     """A profile's own outcomes, and the checks below them skipped."""
-    expected = PROFILES["mlflow_down"].expected(MLFLOW)
+    expected = PROFILES["mlflow_down"].expected(MLFLOW, load_lab(MLFLOW).checks)
     assert {k: v for k, v in expected.items() if v != "passed"} == {
         "containers": "failed",
         "mlflow_up": "unreachable",
@@ -364,8 +365,8 @@ def test_ray_unreachable_hosts(ray_room: Classroom) -> None:
 def test_stop_ends_every_process_and_port(tmp_path: Path) -> None:
     room = Classroom(tmp_path, ["healthy"], labs=(MLFLOW, MLTRAIN)).start()
     try:
-        memory = room._training.memory()
-        timings = dict(room._training.timings)
+        memory = room.family(MLFLOW).memory()
+        timings = dict(room.family(MLFLOW).timings)
         pids = room.pids()
         servers = [address_of(room, "healthy", MLFLOW), address_of(room, "healthy", MLTRAIN)]
         assert len(memory["mlflow"]) == 2 and len(memory["s3"]) == 3  # supervisors + children

@@ -7,6 +7,6 @@ with Classroom(root, ["healthy", "host_down"]) as room:
 
 from .classroom import Classroom, SimStudent
 from .hosts import SimHost
-from .profiles import LAB_CHECKS, PROFILES, Profile
+from .profiles import PROFILES, Profile
 
-__all__ = ["Classroom", "SimStudent", "SimHost", "Profile", "PROFILES", "LAB_CHECKS"]
+__all__ = ["Classroom", "SimStudent", "SimHost", "Profile", "PROFILES"]

@@ -4,18 +4,21 @@ Every simulated instance gets its own loopback address (127.N.x.y, never 127.0.0
 floating IP, with the lab's services on their real ports: a real sshd on 22 (logging in as
 `cc`), GourmetGram on 80 for cloud-chi's node1. A fake Keystone/Nova/Neutron on
 127.0.0.1:<port> describes every server, network and floating IP. Each student's profile
-decides what is broken. Everything started here is stopped here, by its own process ids.
+decides what is broken. The classroom knows no lab itself: each lab's family (family.py)
+builds its hosts and serves them; the classroom gives every host its address, keys and sshd.
+Everything started here is stopped here, by its own process ids.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,23 +27,21 @@ from types import TracebackType
 
 import yaml
 
-from . import cluster
+from .basics import CLOUD, HELLO, BasicLabs
 from .evaluation import EvaluationLabs
-from .gourmetgram import CLASSES, GourmetGramServer
+from .family import BuildContext, Family, StartContext
 from .hosts import SimHost, install_standins
 from .mlops import MlopsLabs
 from .monitoring import MonitoringLabs
-from .openstack import NO_VALID_HOST, FakeOpenStack
-from .profiles import LAB_CHECKS, PROFILES, Profile
+from .openstack import FakeOpenStack
+from .profiles import PROFILES, LabCheck
 from .serve import Hub
 from .serving import ServingLabs
 from .sshd import SshdFleet, ensure_login_user
 from .storage import StorageLabs
 from .tarpit import Tarpit
-from .training import LABS as TRAINING_LABS
 from .training import TrainingLabs
 
-HELLO, CLOUD = "hello-chameleon", "cloud-chi"
 MAX_SERVERS = 1010  # sharednet1 (10.56.0.0/22) addresses handed out, from 10.56.0.10
 
 
@@ -57,8 +58,9 @@ class SimStudent:
     hosts: dict[str, SimHost] = field(default_factory=dict)  # lab -> its instance with a FIP
     extra: dict[str, str] = field(default_factory=dict)  # more student.yaml fields (github_repo)
 
-    def expected(self, lab: str) -> dict[str, str]:
-        return PROFILES[self.profile].expected(lab)
+    def expected(self, lab: str, checks: Sequence[LabCheck]) -> dict[str, str]:
+        """How the grader must find each of the lab's `checks` (its own, in its order)."""
+        return PROFILES[self.profile].expected(lab, checks)
 
     def address(self, lab: str) -> str | None:
         host = self.hosts.get(lab)
@@ -90,6 +92,21 @@ def _keygen(path: Path, comment: str) -> str:
     return path.with_suffix(".pub").read_text()
 
 
+def _write_student_file(student: SimStudent) -> None:
+    """student.yaml as the grader reads it, with what builders added (github_repo)."""
+    student.student_file.write_text(
+        yaml.safe_dump(
+            {
+                "netid": student.netid,
+                "chameleon_user": student.chameleon_user,
+                "ssh_key": str(student.key_path),
+                **student.extra,
+            },
+            sort_keys=False,
+        )
+    )
+
+
 class Classroom:
     def __init__(
         self,
@@ -102,9 +119,20 @@ class Classroom:
         unknown = [p for p in profiles if p not in PROFILES]
         if unknown:
             raise ValueError(f"unknown profiles {unknown}; known: {', '.join(PROFILES)}")
-        bad_labs = [lab for lab in labs if lab not in LAB_CHECKS]
+        # Started in this order, stopped in it too; their pids are the classroom's.
+        self.families: tuple[Family, ...] = (
+            BasicLabs(),  # hello-chameleon, cloud-chi
+            TrainingLabs(),  # mlflow-chi, mltrain-chi
+            ServingLabs(),  # serve-system/-model/-edge-chi, llm-chi
+            EvaluationLabs(),  # eval-offline-chi, eval-loop-chi
+            StorageLabs(),  # data-persist-chi, data-platform-chi
+            MonitoringLabs(),  # eval-online-chi
+            MlopsLabs(),  # mlops-chi
+        )
+        self._family_of = {lab: f for f in self.families for lab in f.labs}
+        bad_labs = [lab for lab in labs if lab not in self._family_of]
         if bad_labs:
-            raise ValueError(f"unknown labs {bad_labs}; known: {', '.join(LAB_CHECKS)}")
+            raise ValueError(f"unknown labs {bad_labs}; known: {', '.join(self._family_of)}")
         if len(profiles) * 4 > MAX_SERVERS:
             raise ValueError(f"at most {MAX_SERVERS // 4} students: sharednet1 is a /22")
         self.root = Path(root).resolve()
@@ -122,34 +150,12 @@ class Classroom:
         self._hub: Hub | None = None
         self._sshd: SshdFleet | None = None
         self._tarpit: Tarpit | None = None
-        self._web: list[GourmetGramServer] = []
         self._temp_hosts: Path | None = None
         self._started = False
-        # Lab -> the function that builds one student's instance for it (None: no host).
-        self._builders: dict[str, Callable[..., SimHost | None]] = {
-            HELLO: self._hello,
-            CLOUD: self._cloud_chi,
-        }
-        self._training = TrainingLabs(self.root / "training")  # mlflow-chi, mltrain-chi
-        self._builders.update({lab: self._training.builder(lab) for lab in TRAINING_LABS})
-        self._serving = ServingLabs(self)  # serve-system/-model/-edge-chi, llm-chi
-        self._builders.update(self._serving.builders())
-        self._evaluation = EvaluationLabs(self, self.root / "evaluation")  # eval-offline/-loop
-        self._builders.update(self._evaluation.builders())
-        self._storage = StorageLabs(self)  # data-persist-chi, data-platform-chi
-        self._builders.update(self._storage.builders())
-        self._mlops = MlopsLabs(self)  # mlops-chi
-        self._builders.update(self._mlops.builders())
-        self._monitoring = MonitoringLabs(self)  # eval-online-chi
-        self._builders.update(self._monitoring.builders())
-        self._families = (  # stopped in this order; their pids are the classroom's
-            self._training,
-            self._serving,
-            self._evaluation,
-            self._storage,
-            self._mlops,
-            self._monitoring,
-        )
+
+    def family(self, lab: str) -> Family:
+        """The family that builds and serves `lab`."""
+        return self._family_of[lab]
 
     # ---- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Classroom:
@@ -173,15 +179,12 @@ class Classroom:
 
     def stop(self) -> None:
         """Stop everything started (idempotent): sshd and all its sessions, every listener."""
-        for family in self._families:
+        for family in self.families:
             family.stop()
         if self._sshd:
             self._sshd.stop()
         if self._hub:
             self._hub.stop()
-        for server in self._web:
-            server.close()
-        self._web = []
         if self._tarpit:
             self._tarpit.close()
         if self.cloud:
@@ -197,7 +200,7 @@ class Classroom:
         """Every process this classroom runs now (sshd supervisor, listeners, sessions)."""
         return [
             *(self._sshd.pids() if self._sshd else []),
-            *(p for f in self._families for p in f.pids()),
+            *(p for f in self.families for p in f.pids()),
         ]
 
     def sshd_logs(self) -> str:
@@ -243,36 +246,18 @@ class Classroom:
         standins = hosts_dir / "standins"
         install_standins(standins)
         students_dir = self.root / "students"
-        shutil.rmtree(students_dir, ignore_errors=True)
         netids = [f"st{i:03d}" for i in range(len(self.profiles))]
-        with ThreadPoolExecutor(8) as pool:
-            public_keys = list(
-                pool.map(lambda n: _keygen(students_dir / n / "id_ed25519", n), netids)
-            )
-        if self.course_key_path.exists():
-            shutil.rmtree(self.course_key_path.parent)
-        course_key = _keygen(self.course_key_path, "course-staff")
+        public_keys, course_key = self._keys(students_dir, netids)
         now = datetime.now(UTC).replace(microsecond=0)
         self.net = self._pick_net(len(self.profiles) * len(self.labs))
-        self.cloud = FakeOpenStack()
-        self._hub = Hub()
-        self.cloud.start(self._hub)
-        self._training.reset(self.cloud)
-        clouds = self.root / "clouds.yaml"
-        clouds.write_text(self.cloud.clouds_yaml())
-        clouds.chmod(0o600)
-        self.openstack_env = {
-            **self.cloud.env,
-            "OS_CLIENT_CONFIG_FILE": str(clouds),
-            "LABGRADER_STAFF_KEY": course_key.strip(),
-        }
+        cloud = self._open_cloud(course_key)
         fixed = iter(range(10, 10 + MAX_SERVERS))
 
         def next_fixed() -> str:
             n = next(fixed)
             return f"10.56.{n // 256}.{n % 256}"
 
-        k = 0
+        addresses = (self._address(self.net, k) for k in itertools.count())
         for i, (netid, name) in enumerate(zip(netids, self.profiles, strict=True)):
             profile = PROFILES[name]
             student_dir = students_dir / netid
@@ -284,141 +269,63 @@ class Classroom:
                 student_dir / "student.yaml",
                 student_dir / "id_ed25519",
             )
+            keys = public_keys[i] + (course_key if profile.course_key else "")
             for lab in self.labs:
-                address = self._address(self.net, k)
-                k += 1
-                build = self._builders[lab]
-                host = build(student, profile, address, next_fixed, hosts_dir, now)
+                ctx = BuildContext(
+                    student, profile, next(addresses), next_fixed, hosts_dir, now, cloud
+                )
+                host = self._family_of[lab].build(ctx, lab)
                 if host is not None:
-                    keys = public_keys[i] + (course_key if profile.course_key else "")
                     host.build(keys, standins, owner)
                     student.hosts[lab] = host
-            student.student_file.write_text(
-                yaml.safe_dump(
-                    {
-                        "netid": student.netid,
-                        "chameleon_user": student.chameleon_user,
-                        "ssh_key": str(student.key_path),
-                        **student.extra,
-                    },
-                    sort_keys=False,
-                )
-            )
+            _write_student_file(student)
             self.students.append(student)
         self._serve()
 
-    def _hello(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
-        assert self.cloud
-        server = f"hello_chameleon-{student.chameleon_user}"
-        if profile.hello_server_error:
-            self.cloud.add_server(server, "m1.small", [], error=NO_VALID_HOST)
-            return None
-        fixed_ip = next_fixed()
-        self.cloud.add_instance(server, "m1.small", address, fixed_ip, ("default", "allow-ssh"))
-        hostname = f"hello-chameleon-{student.chameleon_user.replace('_', '-')}"
-        line = f"Hello from {hostname}\n"
-        files = {
-            "edited": {"hello.txt": line + f"Edited on my laptop by {student.netid}.\n"},
-            "unedited": {"hello.txt": line},
-            "missing": {},
-        }[profile.hello_file]
-        return SimHost(
-            server, hostname, address, fixed_ip, hosts_dir / address, profile.network, files=files
-        )
+    def _keys(self, students_dir: Path, netids: list[str]) -> tuple[list[str], str]:
+        """A fresh key pair per student and the course staff's; their public halves."""
+        shutil.rmtree(students_dir, ignore_errors=True)
+        with ThreadPoolExecutor(8) as pool:
+            public_keys = list(
+                pool.map(lambda n: _keygen(students_dir / n / "id_ed25519", n), netids)
+            )
+        if self.course_key_path.exists():
+            shutil.rmtree(self.course_key_path.parent)
+        return public_keys, _keygen(self.course_key_path, "course-staff")
 
-    def _cloud_chi(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        assert self.cloud
-        netid = student.netid
-        private = self.cloud.add_network(
-            f"private_cloud_net_{netid}", f"private_cloud_subnet_{netid}", "192.168.1.0/24", None
-        )
-        groups = ("default", "allow-ssh", "allow-http-80")
-        node_ips = {}
-        for n in (1, 2, 3):
-            lab_port = self.cloud.add_port(
-                private, f"192.168.1.1{n}", f"port{n}_{netid}", port_security=False
-            )
-            fixed_ip = next_fixed()
-            node_ips[n] = fixed_ip
-            shared = self.cloud.add_port(
-                self.cloud.network("sharednet1"), fixed_ip, security_groups=groups
-            )
-            error = f"node{n}" in profile.cloud_error_nodes
-            self.cloud.add_server(
-                f"node{n}-cloud-{netid}",
-                "m1.medium",
-                [] if error else [shared, lab_port],
-                groups,
-                error=NO_VALID_HOST if error else None,
-            )
-            if n == 1:
-                self.cloud.add_floating_ip(address, shared, f"Cloud IP for {netid}")
-        objects = cluster.kubernetes(netid, node_ips[1], now, profile.missing_k8s)
-        pods = [o for o in objects if o["kind"] == "Pod"]
-        state = {
-            "addresses": [node_ips[1], "192.168.1.11", "172.17.0.1"],
-            "kubernetes": objects,
-            "docker": {"containers": cluster.docker(netid, pods, now)},
-            "test_class": CLASSES[student.index % len(CLASSES)],
-            "failing_paths": sorted(profile.failing_paths),
+    def _open_cloud(self, course_key: str) -> FakeOpenStack:
+        """The fake OpenStack, serving, and what the grader needs to reach it."""
+        self.cloud = cloud = FakeOpenStack()
+        self._hub = Hub()
+        cloud.start(self._hub)
+        clouds = self.root / "clouds.yaml"
+        clouds.write_text(cloud.clouds_yaml())
+        clouds.chmod(0o600)
+        self.openstack_env = {
+            **cloud.env,
+            "OS_CLIENT_CONFIG_FILE": str(clouds),
+            "LABGRADER_STAFF_KEY": course_key.strip(),
         }
-        return SimHost(
-            f"node1-cloud-{netid}",
-            f"node1-cloud-{netid}",
-            address,
-            node_ips[1],
-            hosts_dir / address,
-            profile.network,
-            ("hostname", "kubectl", "docker"),
-            web=True,
-            state=state,
-        )
+        return cloud
 
     # ---- serving --------------------------------------------------------------------
     def _serve(self) -> None:
+        """sshd on every host that has one, tarpits on 22 and 80, then each family's servers."""
         assert self._hub
         hosts = [h for s in self.students for h in s.hosts.values()]
         up = [h for h in hosts if h.network == "up"]
-        for host in up:
-            if host.web:
-                server = GourmetGramServer(
-                    host.address,
-                    80,
-                    host.state["test_class"],
-                    frozenset(host.state["failing_paths"]),
-                )
-                self._web.append(server)
-                self._hub.add(server.socket, server.accept)
         self._tarpit = Tarpit(self._hub)
         for host in hosts:
             if host.network == "tarpit":
                 self._tarpit.listen(host.address, 22)
                 self._tarpit.listen(host.address, 80)
-        self._sshd = SshdFleet(self.root / "sshd", (self.root / "hosts").resolve())
+        hosts_dir = (self.root / "hosts").resolve()
+        self._sshd = SshdFleet(self.root / "sshd", hosts_dir)
         self._sshd.start(h.ssh() for h in up if h.sshd)
-        self._training.start(hosts, self._hub, self._tarpit)
-        self._serving.start(self._hub, self._tarpit, (self.root / "hosts").resolve())
-        self._evaluation.start(self._hub, self._tarpit)
-        self._storage.start(self._hub, self._tarpit)
-        self._monitoring.start(self._hub, self._tarpit)  # waits for Prometheus's first scrape
-        self._mlops.start(self._hub, self._tarpit, self.root / "mlops")
-        self.openstack_env = {**self.openstack_env, **self._mlops.env}  # + the GitHub API's
+        ctx = StartContext(self._hub, self._tarpit, self.root, hosts_dir)
+        for family in self.families:
+            family.start(ctx)  # eval-online-chi's waits for Prometheus's first scrape
+            self.openstack_env = {**self.openstack_env, **family.env()}  # + the GitHub API's
         self._wait_listening([h.address for h in up if h.sshd])
 
     def _wait_listening(self, addresses: list[str]) -> None:

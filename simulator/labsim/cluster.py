@@ -9,34 +9,18 @@ boundaries of the CLIs' age texts ("2 hours", "4h12m"), so outputs stay stable f
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
+
+from .profiles import K8sKind
+from .shared import rfc3339, stable_hex, stable_uid
 
 Json = dict[str, Any]
 K8S_VERSION = "v1.30.4"  # Kubespray release-2.26 default
 NAMESPACE = "gourmetgram-production"
 APP = "gourmetgram-app"
 IMAGE = "node1:5000/gourmetgram-app:latest"
-
-
-# Shared by the other labs' builders (mlops.py, github.py, serving.py, training.py, ray.py):
-# ids derived from their parts (the same parts give the same id), and times as text.
-def stable_uid(*parts: str) -> str:
-    """A Kubernetes-style UID (UUID 5) from `parts`."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "labgrader-sim:" + ":".join(parts)))
-
-
-def stable_hex(*parts: str, n: int = 64) -> str:
-    """The first `n` hex digits of the SHA-256 of `parts` joined by ":"."""
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:n]
-
-
-def rfc3339(when: datetime) -> str:
-    """`when` as Kubernetes and GitHub write times: 2025-01-31T12:00:00Z."""
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cond(kind: str, status: str, reason: str, message: str, when: datetime, **extra: str) -> Json:
@@ -71,33 +55,15 @@ def object_meta(
     return meta
 
 
-def _node(netid: str, n: int, now: datetime) -> Json:
-    name, ip, created = f"node{n}", f"192.168.1.1{n}", now - timedelta(hours=4, minutes=10)
-    labels = {
-        "beta.kubernetes.io/arch": "amd64",
-        "beta.kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "kubernetes.io/hostname": name,
-        "kubernetes.io/os": "linux",
-    }
-    if n in (1, 2):  # Kubespray's sample inventory: node1 and node2 run the control plane
-        labels["node-role.kubernetes.io/control-plane"] = ""
-    meta = object_meta(netid, "Node", name, created, 40000 + n, None)
-    meta["annotations"] = {
-        "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///var/run/cri-dockerd.sock",
-        "node.alpha.kubernetes.io/ttl": "0",
-        "projectcalico.org/IPv4Address": f"{ip}/24",
-        "volumes.kubernetes.io/controller-managed-attach-detach": "true",
-    }
-    meta["labels"] = labels
-    beat = now - timedelta(seconds=20 + n)
+def _node_conditions(created: datetime, beat: datetime) -> list[Json]:
+    """A healthy node's conditions: Calico up, no pressure, Ready; `beat`: its last heartbeat."""
     up = created + timedelta(minutes=1)
     pressure = [
         ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
         ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
         ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
     ]
-    conditions = [
+    return [
         _cond(
             "NetworkUnavailable",
             "False",
@@ -119,6 +85,29 @@ def _node(netid: str, n: int, now: datetime) -> Json:
             lastHeartbeatTime=rfc3339(beat),
         ),
     ]
+
+
+def _node(netid: str, n: int, now: datetime) -> Json:
+    """Kubespray's node`n`: 2 vCPU, 4 GiB, Ubuntu 24.04, docker through cri-dockerd."""
+    name, ip, created = f"node{n}", f"192.168.1.1{n}", now - timedelta(hours=4, minutes=10)
+    labels = {
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+    }
+    if n in (1, 2):  # Kubespray's sample inventory: node1 and node2 run the control plane
+        labels["node-role.kubernetes.io/control-plane"] = ""
+    meta = object_meta(netid, "Node", name, created, 40000 + n, None)
+    meta["annotations"] = {
+        "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///var/run/cri-dockerd.sock",
+        "node.alpha.kubernetes.io/ttl": "0",
+        "projectcalico.org/IPv4Address": f"{ip}/24",
+        "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+    }
+    meta["labels"] = labels
+    conditions = _node_conditions(created, now - timedelta(seconds=20 + n))
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -199,243 +188,267 @@ def _container_spec() -> Json:
 
 
 def kubernetes(
-    netid: str, node1_ip: str, now: datetime, missing: frozenset[str], replicas: int = 2
+    netid: str, node1_ip: str, now: datetime, missing: frozenset[K8sKind], replicas: int = 2
 ) -> list[Json]:
     """Every object of the cluster; `missing` holds kinds never created ("hpa", ...)."""
     objects = [_node(netid, n, now) for n in (1, 2, 3)]
     boot = now - timedelta(hours=4, minutes=10)
     for i, ns in enumerate(("default", "kube-node-lease", "kube-public", "kube-system")):
         objects.append(_namespace(netid, ns, boot, 10 + i))
-    created = now - timedelta(hours=3, minutes=5)
+    created = now - timedelta(hours=3, minutes=5)  # when the student applied the manifests
     if "namespace" not in missing:
         objects.append(_namespace(netid, NAMESPACE, created, 31000))
-    labels = {"app": APP}
-    rs_hash = stable_hex(netid, "rs", n=10)
     if "deployment" not in missing:
-        manifest = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"annotations": {}, "name": APP, "namespace": NAMESPACE},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [_container_spec()]},
-                },
-            },
-        }
-        meta = object_meta(netid, "Deployment", APP, created, 36012, NAMESPACE)
-        meta["annotations"] = {"deployment.kubernetes.io/revision": "1", **_applied(manifest)}
-        meta["generation"] = 4
-        template = {
-            "metadata": {"creationTimestamp": None, "labels": labels},
-            "spec": {
-                "containers": [_container_spec()],
-                "dnsPolicy": "ClusterFirst",
-                "restartPolicy": "Always",
-                "schedulerName": "default-scheduler",
-                "securityContext": {},
-                "terminationGracePeriodSeconds": 30,
-            },
-        }
-        ready = now - timedelta(hours=1, minutes=40)
-        objects.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": meta,
-                "spec": {
-                    "progressDeadlineSeconds": 600,
-                    "replicas": replicas,
-                    "revisionHistoryLimit": 10,
-                    "selector": {"matchLabels": labels},
-                    "strategy": {
-                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-                        "type": "RollingUpdate",
-                    },
-                    "template": template,
-                },
-                "status": {
-                    "availableReplicas": replicas,
-                    "conditions": [
-                        _cond(
-                            "Progressing",
-                            "True",
-                            "NewReplicaSetAvailable",
-                            f'ReplicaSet "{APP}-{rs_hash}" has successfully progressed.',
-                            created,
-                            lastUpdateTime=rfc3339(created + timedelta(seconds=20)),
-                        ),
-                        _cond(
-                            "Available",
-                            "True",
-                            "MinimumReplicasAvailable",
-                            "Deployment has minimum availability.",
-                            ready,
-                            lastUpdateTime=rfc3339(ready),
-                        ),
-                    ],
-                    "observedGeneration": 4,
-                    "readyReplicas": replicas,
-                    "replicas": replicas,
-                    "updatedReplicas": replicas,
-                },
-            }
-        )
-        rs_labels = {**labels, "pod-template-hash": rs_hash}
-        rs_meta = object_meta(netid, "ReplicaSet", f"{APP}-{rs_hash}", created, 38790, NAMESPACE)
-        rs_meta["annotations"] = {
-            "deployment.kubernetes.io/desired-replicas": str(replicas),
-            "deployment.kubernetes.io/max-replicas": str(replicas + 1),
-            "deployment.kubernetes.io/revision": "1",
-        }
-        rs_meta["generation"] = 4
-        rs_meta["labels"] = rs_labels
-        rs_meta["ownerReferences"] = [
-            {
-                "apiVersion": "apps/v1",
-                "blockOwnerDeletion": True,
-                "controller": True,
-                "kind": "Deployment",
-                "name": APP,
-                "uid": meta["uid"],
-            }
-        ]
-        rs_template = json.loads(json.dumps(template))
-        rs_template["metadata"]["labels"] = rs_labels
-        objects.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "ReplicaSet",
-                "metadata": rs_meta,
-                "spec": {
-                    "replicas": replicas,
-                    "selector": {"matchLabels": rs_labels},
-                    "template": rs_template,
-                },
-                "status": {
-                    "availableReplicas": replicas,
-                    "fullyLabeledReplicas": replicas,
-                    "observedGeneration": 4,
-                    "readyReplicas": replicas,
-                    "replicas": replicas,
-                },
-            }
-        )
-        for i in range(replicas):
-            objects.append(_pod(netid, rs_hash, i, now))
+        rs_hash = stable_hex(netid, "rs", n=10)
+        deployment = _deployment(netid, now, created, rs_hash, replicas)
+        objects += [deployment, _replica_set(netid, created, rs_hash, replicas, deployment)]
+        objects += [_pod(netid, rs_hash, i, now) for i in range(replicas)]
     if "service" not in missing:
-        ports = [{"port": 80, "protocol": "TCP", "targetPort": 8000}]
-        manifest = {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"annotations": {}, "name": "gourmetgram-svc", "namespace": NAMESPACE},
-            "spec": {"externalIPs": [node1_ip], "ports": ports, "selector": labels},
-        }
-        meta = object_meta(netid, "Service", "gourmetgram-svc", created, 36020, NAMESPACE)
-        meta["annotations"] = _applied(manifest)
-        svc_hash = int(stable_hex(netid, "svc", n=4), 16)
-        cluster_ip = f"10.233.{svc_hash % 60}.{svc_hash // 60 % 250 + 2}"
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": meta,
-                "spec": {
-                    "clusterIP": cluster_ip,
-                    "clusterIPs": [cluster_ip],
-                    "externalIPs": [node1_ip],
-                    "internalTrafficPolicy": "Cluster",
-                    "ipFamilies": ["IPv4"],
-                    "ipFamilyPolicy": "SingleStack",
-                    "ports": ports,
-                    "selector": labels,
-                    "sessionAffinity": "None",
-                    "type": "ClusterIP",
-                },
-                "status": {"loadBalancer": {}},
-            }
-        )
+        objects.append(_service(netid, node1_ip, created))
     if "hpa" not in missing:
-        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP}
-        metrics = [
+        objects.append(_hpa(netid, now, replicas))
+    return objects
+
+
+def _deployment(netid: str, now: datetime, created: datetime, rs_hash: str, replicas: int) -> Json:
+    """gourmetgram-app as applied with replicas: 1, then scaled to `replicas` by the HPA."""
+    labels = {"app": APP}
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"annotations": {}, "name": APP, "namespace": NAMESPACE},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [_container_spec()]},
+            },
+        },
+    }
+    meta = object_meta(netid, "Deployment", APP, created, 36012, NAMESPACE)
+    meta["annotations"] = {"deployment.kubernetes.io/revision": "1", **_applied(manifest)}
+    meta["generation"] = 4
+    template = {
+        "metadata": {"creationTimestamp": None, "labels": labels},
+        "spec": {
+            "containers": [_container_spec()],
+            "dnsPolicy": "ClusterFirst",
+            "restartPolicy": "Always",
+            "schedulerName": "default-scheduler",
+            "securityContext": {},
+            "terminationGracePeriodSeconds": 30,
+        },
+    }
+    ready = now - timedelta(hours=1, minutes=40)  # as the pods
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "progressDeadlineSeconds": 600,
+            "replicas": replicas,
+            "revisionHistoryLimit": 10,
+            "selector": {"matchLabels": labels},
+            "strategy": {
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+                "type": "RollingUpdate",
+            },
+            "template": template,
+        },
+        "status": _deployment_status(created, ready, rs_hash, replicas),
+    }
+
+
+def _deployment_status(created: datetime, ready: datetime, rs_hash: str, replicas: int) -> Json:
+    """Rolled out, every replica available since `ready`."""
+    return {
+        "availableReplicas": replicas,
+        "conditions": [
+            _cond(
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{APP}-{rs_hash}" has successfully progressed.',
+                created,
+                lastUpdateTime=rfc3339(created + timedelta(seconds=20)),
+            ),
+            _cond(
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                ready,
+                lastUpdateTime=rfc3339(ready),
+            ),
+        ],
+        "observedGeneration": 4,
+        "readyReplicas": replicas,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+    }
+
+
+def _replica_set(
+    netid: str, created: datetime, rs_hash: str, replicas: int, deployment: Json
+) -> Json:
+    """The Deployment's ReplicaSet: its pod template, labelled with the template's hash."""
+    rs_labels = {"app": APP, "pod-template-hash": rs_hash}
+    rs_meta = object_meta(netid, "ReplicaSet", f"{APP}-{rs_hash}", created, 38790, NAMESPACE)
+    rs_meta["annotations"] = {
+        "deployment.kubernetes.io/desired-replicas": str(replicas),
+        "deployment.kubernetes.io/max-replicas": str(replicas + 1),
+        "deployment.kubernetes.io/revision": "1",
+    }
+    rs_meta["generation"] = 4
+    rs_meta["labels"] = rs_labels
+    rs_meta["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "blockOwnerDeletion": True,
+            "controller": True,
+            "kind": "Deployment",
+            "name": APP,
+            "uid": deployment["metadata"]["uid"],
+        }
+    ]
+    rs_template = json.loads(json.dumps(deployment["spec"]["template"]))  # a deep copy
+    rs_template["metadata"]["labels"] = rs_labels
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": rs_meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": rs_labels},
+            "template": rs_template,
+        },
+        "status": {
+            "availableReplicas": replicas,
+            "fullyLabeledReplicas": replicas,
+            "observedGeneration": 4,
+            "readyReplicas": replicas,
+            "replicas": replicas,
+        },
+    }
+
+
+def _service(netid: str, node1_ip: str, created: datetime) -> Json:
+    """gourmetgram-svc: port 80 to the pods' 8000, reached on node1's external IP."""
+    labels = {"app": APP}
+    ports = [{"port": 80, "protocol": "TCP", "targetPort": 8000}]
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"annotations": {}, "name": "gourmetgram-svc", "namespace": NAMESPACE},
+        "spec": {"externalIPs": [node1_ip], "ports": ports, "selector": labels},
+    }
+    meta = object_meta(netid, "Service", "gourmetgram-svc", created, 36020, NAMESPACE)
+    meta["annotations"] = _applied(manifest)
+    svc_hash = int(stable_hex(netid, "svc", n=4), 16)
+    cluster_ip = f"10.233.{svc_hash % 60}.{svc_hash // 60 % 250 + 2}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "clusterIP": cluster_ip,
+            "clusterIPs": [cluster_ip],
+            "externalIPs": [node1_ip],
+            "internalTrafficPolicy": "Cluster",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "ports": ports,
+            "selector": labels,
+            "sessionAffinity": "None",
+            "type": "ClusterIP",
+        },
+        "status": {"loadBalancer": {}},
+    }
+
+
+def _hpa(netid: str, now: datetime, replicas: int) -> Json:
+    """gourmetgram-kube-hpa: 2 to 6 replicas at 50% CPU, idle now (so at its minimum)."""
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP}
+    metrics = [
+        {
+            "resource": {
+                "name": "cpu",
+                "target": {"averageUtilization": 50, "type": "Utilization"},
+            },
+            "type": "Resource",
+        }
+    ]
+    manifest = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"annotations": {}, "name": "gourmetgram-kube-hpa", "namespace": NAMESPACE},
+        "spec": {
+            "maxReplicas": 6,
+            "metrics": metrics,
+            "minReplicas": 2,
+            "scaleTargetRef": target,
+        },
+    }
+    created = now - timedelta(hours=1, minutes=45)
+    meta = object_meta(
+        netid, "HorizontalPodAutoscaler", "gourmetgram-kube-hpa", created, 38800, NAMESPACE
+    )
+    meta["annotations"] = _applied(manifest)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta,
+        "spec": {
+            "maxReplicas": 6,
+            "metrics": metrics,
+            "minReplicas": 2,
+            "scaleTargetRef": target,
+        },
+        "status": _hpa_status(created, now, replicas),
+    }
+
+
+def _hpa_status(created: datetime, now: datetime, replicas: int) -> Json:
+    """The HPA idle at its minimum: CPU at 2% of requests, scaled last when the pods came up."""
+    return {
+        "conditions": [
+            _cond(
+                "AbleToScale",
+                "True",
+                "ReadyForNewScale",
+                "recommended size matches current size",
+                created,
+            ),
+            _cond(
+                "ScalingActive",
+                "True",
+                "ValidMetricFound",
+                "the HPA was able to successfully calculate a replica count from cpu "
+                "resource utilization (percentage of request)",
+                created,
+            ),
+            _cond(
+                "ScalingLimited",
+                "True",
+                "TooFewReplicas",
+                "the desired replica count is less than the minimum replica count",
+                created,
+            ),
+        ],
+        "currentMetrics": [
             {
                 "resource": {
+                    "current": {"averageUtilization": 2, "averageValue": "6m"},
                     "name": "cpu",
-                    "target": {"averageUtilization": 50, "type": "Utilization"},
                 },
                 "type": "Resource",
             }
-        ]
-        manifest = {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"annotations": {}, "name": "gourmetgram-kube-hpa", "namespace": NAMESPACE},
-            "spec": {
-                "maxReplicas": 6,
-                "metrics": metrics,
-                "minReplicas": 2,
-                "scaleTargetRef": target,
-            },
-        }
-        hpa_created = now - timedelta(hours=1, minutes=45)
-        meta = object_meta(
-            netid, "HorizontalPodAutoscaler", "gourmetgram-kube-hpa", hpa_created, 38800, NAMESPACE
-        )
-        meta["annotations"] = _applied(manifest)
-        objects.append(
-            {
-                "apiVersion": "autoscaling/v2",
-                "kind": "HorizontalPodAutoscaler",
-                "metadata": meta,
-                "spec": {
-                    "maxReplicas": 6,
-                    "metrics": metrics,
-                    "minReplicas": 2,
-                    "scaleTargetRef": target,
-                },
-                "status": {
-                    "conditions": [
-                        _cond(
-                            "AbleToScale",
-                            "True",
-                            "ReadyForNewScale",
-                            "recommended size matches current size",
-                            hpa_created,
-                        ),
-                        _cond(
-                            "ScalingActive",
-                            "True",
-                            "ValidMetricFound",
-                            "the HPA was able to successfully calculate a replica count from cpu "
-                            "resource utilization (percentage of request)",
-                            hpa_created,
-                        ),
-                        _cond(
-                            "ScalingLimited",
-                            "True",
-                            "TooFewReplicas",
-                            "the desired replica count is less than the minimum replica count",
-                            hpa_created,
-                        ),
-                    ],
-                    "currentMetrics": [
-                        {
-                            "resource": {
-                                "current": {"averageUtilization": 2, "averageValue": "6m"},
-                                "name": "cpu",
-                            },
-                            "type": "Resource",
-                        }
-                    ],
-                    "currentReplicas": replicas,
-                    "desiredReplicas": replicas,
-                    "lastScaleTime": rfc3339(now - timedelta(hours=1, minutes=40)),
-                },
-            }
-        )
-    return objects
+        ],
+        "currentReplicas": replicas,
+        "desiredReplicas": replicas,
+        "lastScaleTime": rfc3339(now - timedelta(hours=1, minutes=40)),
+    }
 
 
 def pod_name(netid: str, rs_hash: str, i: int) -> str:
@@ -443,6 +456,7 @@ def pod_name(netid: str, rs_hash: str, i: int) -> str:
 
 
 def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
+    """The app's pod `i`, spread over the nodes in turn, Running and Ready."""
     name, node = pod_name(netid, rs_hash, i), f"node{i % 3 + 1}"
     started = now - timedelta(hours=1, minutes=40)
     meta = object_meta(netid, "Pod", name, started, 38700 + i, NAMESPACE)
@@ -458,8 +472,6 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
             "uid": stable_uid(netid, "ReplicaSet"),
         }
     ]
-    pod_ip = f"10.233.{64 + i % 3}.{10 + i}"
-    ready = started + timedelta(seconds=20)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -478,44 +490,51 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
             "serviceAccountName": "default",
             "terminationGracePeriodSeconds": 30,
         },
-        "status": {
-            "conditions": [
-                {
-                    "lastProbeTime": None,
-                    "lastTransitionTime": rfc3339(t),
-                    "status": "True",
-                    "type": k,
-                }
-                for k, t in (
-                    ("PodReadyToStartContainers", started),
-                    ("Initialized", started),
-                    ("Ready", ready),
-                    ("ContainersReady", ready),
-                    ("PodScheduled", started),
-                )
-            ],
-            "containerStatuses": [
-                {
-                    "containerID": "docker://" + stable_hex(netid, name),
-                    "image": IMAGE,
-                    "imageID": "docker-pullable://node1:5000/gourmetgram-app@sha256:"
-                    + stable_hex(netid, "image"),
-                    "lastState": {},
-                    "name": APP,
-                    "ready": True,
-                    "restartCount": 0,
-                    "started": True,
-                    "state": {"running": {"startedAt": rfc3339(started + timedelta(seconds=3))}},
-                }
-            ],
-            "hostIP": f"192.168.1.1{i % 3 + 1}",
-            "hostIPs": [{"ip": f"192.168.1.1{i % 3 + 1}"}],
-            "phase": "Running",
-            "podIP": pod_ip,
-            "podIPs": [{"ip": pod_ip}],
-            "qosClass": "Burstable",
-            "startTime": rfc3339(started),
-        },
+        "status": _pod_status(netid, name, i, started),
+    }
+
+
+def _pod_status(netid: str, name: str, i: int, started: datetime) -> Json:
+    """Running since `started`, Ready 20 s later, on node (i % 3) + 1."""
+    pod_ip = f"10.233.{64 + i % 3}.{10 + i}"
+    ready = started + timedelta(seconds=20)
+    return {
+        "conditions": [
+            {
+                "lastProbeTime": None,
+                "lastTransitionTime": rfc3339(t),
+                "status": "True",
+                "type": k,
+            }
+            for k, t in (
+                ("PodReadyToStartContainers", started),
+                ("Initialized", started),
+                ("Ready", ready),
+                ("ContainersReady", ready),
+                ("PodScheduled", started),
+            )
+        ],
+        "containerStatuses": [
+            {
+                "containerID": "docker://" + stable_hex(netid, name),
+                "image": IMAGE,
+                "imageID": "docker-pullable://node1:5000/gourmetgram-app@sha256:"
+                + stable_hex(netid, "image"),
+                "lastState": {},
+                "name": APP,
+                "ready": True,
+                "restartCount": 0,
+                "started": True,
+                "state": {"running": {"startedAt": rfc3339(started + timedelta(seconds=3))}},
+            }
+        ],
+        "hostIP": f"192.168.1.1{i % 3 + 1}",
+        "hostIPs": [{"ip": f"192.168.1.1{i % 3 + 1}"}],
+        "phase": "Running",
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
+        "qosClass": "Burstable",
+        "startTime": rfc3339(started),
     }
 
 
@@ -523,97 +542,12 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
     """node1's containers as `GET /containers/json` lists them, newest first. `_started` (not
     an Engine field) is the start time the engine would turn into `Status`."""
     containers: list[Json] = []
-
-    def add(
-        name: str,
-        image: str,
-        command: str,
-        created: datetime,
-        network: str,
-        labels: Json | None = None,
-        ports: list | None = None,
-        mounts: list | None = None,
-        image_id: str | None = None,
-    ) -> Json:
-        cid = stable_hex(netid, "container", name)
-        networks = (
-            {}
-            if network.startswith("container:")
-            else {
-                network: {
-                    "NetworkID": stable_hex(netid, "net", network),
-                    "EndpointID": "",
-                    "Gateway": "",
-                    "IPAddress": "172.17.0.2" if network == "bridge" else "",
-                    "IPPrefixLen": 16 if network == "bridge" else 0,
-                    "MacAddress": "02:42:ac:11:00:02" if network == "bridge" else "",
-                }
-            }
-        )
-        item = {
-            "Id": cid,
-            "Names": ["/" + name],
-            "Image": image,
-            "ImageID": image_id or "sha256:" + stable_hex(netid, "image", image),
-            "Command": command,
-            "Created": int(created.timestamp()),
-            "Ports": ports or [],
-            "Labels": labels or {},
-            "State": "running",
-            "HostConfig": {"NetworkMode": network},
-            "NetworkSettings": {"Networks": networks},
-            "Mounts": mounts or [],
-            "_started": int(created.timestamp()) + 1,
-        }
-        containers.append(item)
-        return item
-
-    def k8s(
-        container: str,
-        pod: str,
-        ns: str,
-        uid: str,
-        image: str,
-        command: str,
-        created: datetime,
-        host_network: bool,
-    ) -> None:
-        sandbox = add(
-            f"k8s_POD_{pod}_{ns}_{uid}_0",
-            "registry.k8s.io/pause:3.9",
-            "/pause",
-            created,
-            "host" if host_network else "none",
-            {
-                "io.kubernetes.container.name": "POD",
-                "io.kubernetes.docker.type": "podsandbox",
-                "io.kubernetes.pod.name": pod,
-                "io.kubernetes.pod.namespace": ns,
-                "io.kubernetes.pod.uid": uid,
-            },
-        )
-        add(
-            f"k8s_{container}_{pod}_{ns}_{uid}_0",
-            image,
-            command,
-            created + timedelta(seconds=2),
-            "host" if host_network else "container:" + sandbox["Id"],
-            {
-                "io.kubernetes.container.name": container,
-                "io.kubernetes.docker.type": "container",
-                "io.kubernetes.pod.name": pod,
-                "io.kubernetes.pod.namespace": ns,
-                "io.kubernetes.pod.uid": uid,
-                "io.kubernetes.sandbox.id": sandbox["Id"],
-            },
-            image_id=image if image.startswith("sha256:") else None,
-        )
-
     for pod in pods:  # the app's pods scheduled on node1
         if pod["spec"]["nodeName"] == "node1":
             meta = pod["metadata"]
             started = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
-            k8s(
+            containers += _pod_containers(
+                netid,
                 APP,
                 meta["name"],
                 NAMESPACE,
@@ -623,8 +557,154 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
                 started,
                 False,
             )
+    containers.append(_registry(netid, now))
+    boot = now - timedelta(hours=4, minutes=12)
+    for i, (container, name, command) in enumerate(SYSTEM_PODS):
+        if name.endswith("-"):  # a DaemonSet's pod: its name ends in a random suffix
+            name += stable_hex(netid, name, n=5)
+        containers += _pod_containers(
+            netid,
+            container,
+            name,
+            "kube-system",
+            stable_uid(netid, name),
+            "sha256:" + stable_hex(container),
+            command,
+            boot - timedelta(minutes=i * 2),
+            True,
+        )
+    containers.sort(key=lambda c: c["Created"], reverse=True)  # stable: ties keep this order
+    return containers
+
+
+# node1's control-plane and node pods: (container, pod name or prefix, command)
+SYSTEM_PODS = [
+    ("calico-node", "calico-node-", "start_runit"),
+    (
+        "kube-proxy",
+        "kube-proxy-",
+        "/usr/local/bin/kube-proxy --config=/var/lib/kube-proxy/"
+        "config.conf --hostname-override=node1",
+    ),
+    (
+        "kube-scheduler",
+        "kube-scheduler-node1",
+        "kube-scheduler --authentication-kubeconfig="
+        "/etc/kubernetes/scheduler.conf --bind-address=0.0.0.0",
+    ),
+    (
+        "kube-controller-manager",
+        "kube-controller-manager-node1",
+        "kube-controller-manager --allocate-node-cidrs=true --cluster-cidr=10.233.64.0/18",
+    ),
+    (
+        "kube-apiserver",
+        "kube-apiserver-node1",
+        "kube-apiserver --advertise-address="
+        "192.168.1.11 --allow-privileged=true --anonymous-auth=True",
+    ),
+]
+
+
+def _engine_container(
+    netid: str,
+    name: str,
+    image: str,
+    command: str,
+    created: datetime,
+    network: str,
+    labels: Json | None = None,
+    ports: list[Json] | None = None,
+    mounts: list[Json] | None = None,
+    image_id: str | None = None,
+) -> Json:
+    """A running container as the Engine lists it; one in another's network namespace
+    (`container:<id>`, a pod's) lists no networks of its own."""
+    networks = (
+        {}
+        if network.startswith("container:")
+        else {
+            network: {
+                "NetworkID": stable_hex(netid, "net", network),
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "172.17.0.2" if network == "bridge" else "",
+                "IPPrefixLen": 16 if network == "bridge" else 0,
+                "MacAddress": "02:42:ac:11:00:02" if network == "bridge" else "",
+            }
+        }
+    )
+    return {
+        "Id": stable_hex(netid, "container", name),
+        "Names": ["/" + name],
+        "Image": image,
+        "ImageID": image_id or "sha256:" + stable_hex(netid, "image", image),
+        "Command": command,
+        "Created": int(created.timestamp()),
+        "Ports": ports or [],
+        "Labels": labels or {},
+        "State": "running",
+        "HostConfig": {"NetworkMode": network},
+        "NetworkSettings": {"Networks": networks},
+        "Mounts": mounts or [],
+        "_started": int(created.timestamp()) + 1,
+    }
+
+
+def _pod_containers(
+    netid: str,
+    container: str,
+    pod: str,
+    ns: str,
+    uid: str,
+    image: str,
+    command: str,
+    created: datetime,
+    host_network: bool,
+) -> list[Json]:
+    """What cri-dockerd runs for a one-container pod: its pause sandbox, then the container
+    in the sandbox's network (or both in the host's)."""
+    pod_labels = {
+        "io.kubernetes.pod.name": pod,
+        "io.kubernetes.pod.namespace": ns,
+        "io.kubernetes.pod.uid": uid,
+    }
+    sandbox = _engine_container(
+        netid,
+        f"k8s_POD_{pod}_{ns}_{uid}_0",
+        "registry.k8s.io/pause:3.9",
+        "/pause",
+        created,
+        "host" if host_network else "none",
+        {
+            "io.kubernetes.container.name": "POD",
+            "io.kubernetes.docker.type": "podsandbox",
+            **pod_labels,
+        },
+    )
+    app = _engine_container(
+        netid,
+        f"k8s_{container}_{pod}_{ns}_{uid}_0",
+        image,
+        command,
+        created + timedelta(seconds=2),
+        "host" if host_network else "container:" + sandbox["Id"],
+        {
+            "io.kubernetes.container.name": container,
+            "io.kubernetes.docker.type": "container",
+            **pod_labels,
+            "io.kubernetes.sandbox.id": sandbox["Id"],
+        },
+        image_id=image if image.startswith("sha256:") else None,
+    )
+    return [sandbox, app]
+
+
+def _registry(netid: str, now: datetime) -> Json:
+    """The lab's private registry (`docker run -d -p 5000:5000 registry:2`) on node1."""
     volume = stable_hex(netid, "registry-volume")
-    add(
+    return _engine_container(
+        netid,
         "registry",
         "registry:2",
         "/entrypoint.sh /etc/docker/registry/config.yml",
@@ -647,45 +727,3 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
             }
         ],
     )
-    boot = now - timedelta(hours=4, minutes=12)
-    system = [
-        ("calico-node", "calico-node-", "start_runit"),
-        (
-            "kube-proxy",
-            "kube-proxy-",
-            "/usr/local/bin/kube-proxy --config=/var/lib/kube-proxy/"
-            "config.conf --hostname-override=node1",
-        ),
-        (
-            "kube-scheduler",
-            "kube-scheduler-node1",
-            "kube-scheduler --authentication-kubeconfig="
-            "/etc/kubernetes/scheduler.conf --bind-address=0.0.0.0",
-        ),
-        (
-            "kube-controller-manager",
-            "kube-controller-manager-node1",
-            "kube-controller-manager --allocate-node-cidrs=true --cluster-cidr=10.233.64.0/18",
-        ),
-        (
-            "kube-apiserver",
-            "kube-apiserver-node1",
-            "kube-apiserver --advertise-address="
-            "192.168.1.11 --allow-privileged=true --anonymous-auth=True",
-        ),
-    ]
-    for i, (container, pod, command) in enumerate(system):
-        if pod.endswith("-"):
-            pod += stable_hex(netid, pod, n=5)
-        k8s(
-            container,
-            pod,
-            "kube-system",
-            stable_uid(netid, pod),
-            "sha256:" + stable_hex(container),
-            command,
-            boot - timedelta(minutes=i * 2),
-            True,
-        )
-    containers.sort(key=lambda c: c["Created"], reverse=True)
-    return containers

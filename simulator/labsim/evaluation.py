@@ -10,7 +10,7 @@
   `production` branch tags them; Label Studio on 8080 (labelstudio.py) and Airflow's webserver
   on 8081 (airflow.py), stand-ins in the real tools' shapes. No SSH is needed for this lab.
 
-Profile.evaluation knobs break one thing each:
+A profile's `evaluation` knobs (profiles.EvaluationKnob) break one thing each:
 * tests_failing: two of the five tests fail (cake-looks-like, Indian desserts)
 * collection_error: test_food11_test_cases.py has a syntax error
 * production_empty: bucket production exists, empty
@@ -24,30 +24,25 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .airflow import AirflowServer
 from .engine import DockerEngine
+from .family import BuildContext, Builder, Family, StartContext
 from .gourmetgram import CLASSES
 from .hosts import SimHost
 from .labelstudio import LabelStudioServer, project
+from .profiles import EvaluationKnob
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
-from .serve import Hub, TrackedHTTPServer
-from .serving import _bind, _jupyter, _volume
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
-    from .profiles import Profile
-    from .tarpit import Tarpit
+from .serve import TrackedHTTPServer
+from .shared import bind_mount, jupyter_container, volume_mount
 
 OFFLINE, LOOP = "eval-offline-chi", "eval-loop-chi"
-LABS = (OFFLINE, LOOP)
 WORKSPACE = "eval-offline-chi/workspace"
 TOKEN = "ab9927067c51ff279d340d7321e4890dc2841c4a"
 S3_PORT, LS_PORT, AIRFLOW_PORT = 9000, 8080, 8081
@@ -119,7 +114,7 @@ def test_indian_dessert_accuracy(model, predict):
 """
 
 
-def suite(knobs: frozenset[str]) -> dict[str, str]:
+def suite(knobs: frozenset[EvaluationKnob]) -> dict[str, str]:
     """workspace/tests/ as the student left it (home-relative path -> text)."""
     failing = "tests_failing" in knobs
     tests = f"{WORKSPACE}/tests"
@@ -228,27 +223,24 @@ def dag_run(dag_id: str, start: datetime, state: str) -> Json:
 
 
 # ---- the family --------------------------------------------------------------------------
-class EvaluationLabs:
+class EvaluationLabs(Family):
     """Builds the evaluation labs' hosts (called by the classroom per student) and serves them."""
 
-    def __init__(self, room: Classroom, workdir: Path) -> None:
-        self.room = room
-        self.workdir = workdir
+    def __init__(self) -> None:
         self.engine: DockerEngine | None = None
         self.offline: list[SimHost] = []
         self.loops: list[LoopPlan] = []
         self._servers: list[TrackedHTTPServer] = []
         self._s3: S3Fleet | None = None
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {OFFLINE: self._build_offline, LOOP: self._build_loop}
 
-    def _server(self, name: str, address: str, next_fixed: Callable[[], str], ports: tuple) -> str:
-        cloud = self.room.cloud
-        assert cloud is not None
+    @staticmethod
+    def _server(ctx: BuildContext, name: str, ports: tuple[int, ...]) -> str:
         groups = ("default", "allow-ssh", *(f"allow-{p}" for p in ports))
-        fixed_ip = next_fixed()
-        cloud.add_instance(name, "m1.medium", address, fixed_ip, groups)
+        fixed_ip = ctx.next_fixed()
+        ctx.cloud.add_instance(name, "m1.medium", ctx.address, fixed_ip, groups)
         return fixed_ip
 
     def _engine_path(self, hosts_dir: Path) -> str:
@@ -256,23 +248,15 @@ class EvaluationLabs:
             self.engine = DockerEngine.under(hosts_dir, "dockerd-eval.sock")
         return str(self.engine.socket_path)
 
-    def _build_offline(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
+    def _build_offline(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         name = f"node-eval-offline-{student.chameleon_user}"
-        fixed_ip = self._server(name, address, next_fixed, (8888,))
-        home = hosts_dir / address / "home"
-        jupyter = _jupyter(
+        fixed_ip = self._server(ctx, name, (8888,))
+        jupyter = jupyter_container(
             student.netid,
             "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
             now - timedelta(hours=1),
-            [_bind(home / WORKSPACE, "/home/jovyan/work"), _volume("food11", "/mnt")],
+            [bind_mount(ctx.home / WORKSPACE, "/home/jovyan/work"), volume_mount("food11", "/mnt")],
             False,
             env=("FOOD11_DATA_DIR=/mnt/Food-11",),
         )
@@ -281,31 +265,22 @@ class EvaluationLabs:
             name.replace("_", "-"),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             ("hostname", "docker"),
             files=suite(profile.evaluation),
             state={
-                "docker": {"containers": [jupyter], "engine": self._engine_path(hosts_dir)},
+                "docker": {"containers": [jupyter], "engine": self._engine_path(ctx.hosts_dir)},
             },
         )
         self.offline.append(host)
         return host
 
-    def _build_loop(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
+    def _build_loop(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         knobs = profile.evaluation
         name = f"node-eval-loop-{student.chameleon_user}"
-        fixed_ip = self._server(
-            name, address, next_fixed, (5000, 8000, 8888, 9000, 9001, 8080, 8081)
-        )
+        fixed_ip = self._server(ctx, name, (5000, 8000, 8888, 9000, 9001, 8080, 8081))
         plan = LoopPlan(address, profile.network, garbage="api_garbage" in knobs)
         if "production_empty" not in knobs:
             plan.objects = production_objects(
@@ -341,12 +316,14 @@ class EvaluationLabs:
                 dag_run(dag_id, first + timedelta(minutes=50), last),  # listed oldest first
             ]
         self.loops.append(plan)
-        return SimHost(name, name.replace("_", "-"), address, fixed_ip, hosts_dir / address,
-                       profile.network, sshd=False)  # fmt: skip
+        return SimHost(
+            name, name.replace("_", "-"), address, fixed_ip, ctx.root, profile.network, sshd=False
+        )
 
     # ---- serving -----------------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit) -> None:
+    def start(self, ctx: StartContext) -> None:
         """Serve every evaluation host: the docker engine, S3, Label Studio, Airflow, tarpits."""
+        hub, tarpit = ctx.hub, ctx.tarpit
         if self.engine is not None:
             for host in self.offline:
                 self.engine.register(host.state_file, host.root, host.bin_dir)
@@ -358,7 +335,7 @@ class EvaluationLabs:
                     tarpit.listen(plan.address, port)
         if not up:
             return
-        self._s3 = S3Fleet([p.address for p in up], self.workdir)
+        self._s3 = S3Fleet([p.address for p in up], ctx.root / "evaluation")
         self._s3.start()
         for plan in up:
             mode = "garbage" if plan.garbage else "ok"

@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .cluster import rfc3339
 from .serve import TrackedHTTPServer
+from .shared import rfc3339
 
 Json = dict[str, Any]
 DOCS = "https://docs.github.com/rest"

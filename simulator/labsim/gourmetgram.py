@@ -122,7 +122,7 @@ def predict(image: bytes) -> str | None:
     return CLASSES[zlib.crc32(image) % len(CLASSES)]
 
 
-def _file_field(content_type: str, body: bytes) -> bytes | None:
+def file_field(content_type: str, body: bytes) -> bytes | None:
     """Bytes of the multipart field `file` (Flask's request.files['file']), or None."""
     if not content_type.startswith("multipart/form-data"):
         return None
@@ -136,7 +136,8 @@ def _file_field(content_type: str, body: bytes) -> bytes | None:
             part.get_param("name", header="content-disposition") == "file"
             and part.get_param("filename", header="content-disposition") is not None
         ):
-            return part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)  # bytes, for a part that is not multipart
+            return payload if isinstance(payload, bytes) else b""
     return None
 
 
@@ -219,7 +220,7 @@ class GourmetGramHandler(BaseHTTPRequestHandler):
     def _predict(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        image = _file_field(self.headers.get("Content-Type", ""), body)
+        image = file_field(self.headers.get("Content-Type", ""), body)
         if image is None:  # request.files['file'] raised BadRequestKeyError
             return self._error(400)
         label = predict(image)

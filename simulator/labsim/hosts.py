@@ -15,7 +15,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .profiles import Network
 from .sshd import SYSTEM_PATH, SshHost
@@ -102,10 +102,13 @@ class SimHost:
             os.lchown(path, owner.pw_uid, owner.pw_gid)
 
 
+Knob = TypeVar("Knob", bound=str)
+
+
 @dataclass
-class KnobbedHost:
+class KnobbedHost(Generic[Knob]):
     """A built host and its profile's knobs: what a lab's `start` must serve on it (storage.py,
     monitoring.py)."""
 
     host: SimHost
-    knobs: frozenset[str]
+    knobs: frozenset[Knob]

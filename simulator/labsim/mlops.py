@@ -16,8 +16,7 @@ One student's node1 (the floating IP) gets:
 A GitHub API stand-in (github.py) holds each student's CI runs; its address and token reach
 the grader as LABGRADER_GITHUB_API / LABGRADER_GITHUB_TOKEN (`env`).
 
-Profile knobs (Profile.mlops): staging_test_failed, canary_stale, argocd_degraded,
-argo_missing, version_garbage, ci_failed, no_github_repo, gateway_no_canary.
+A profile's `mlops` knobs (profiles.MlopsKnob) break one thing each.
 """
 
 from __future__ import annotations
@@ -26,23 +25,18 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .cluster import object_meta, rfc3339, stable_uid
+from .cluster import object_meta
+from .family import BuildContext, Builder, Family, StartContext
 from .github import GitHubServer, make_runs
 from .gourmetgram import CLASSES, GourmetGramHandler, GourmetGramServer
 from .hosts import SimHost
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
-    from .profiles import Profile
-    from .serve import Hub
-    from .tarpit import Tarpit
+from .profiles import MlopsKnob
+from .shared import rfc3339, stable_uid
 
 Json = dict[str, Any]
 MLOPS = "mlops-chi"
@@ -231,6 +225,93 @@ def _application(
     }
 
 
+# One run of the lab's pipeline: hours ago, the model version it registered (None: training's
+# tests failed), how it was started ("ui" or "cron"), and test-staging's phase.
+Run = tuple[float, int | None, str, str]
+
+
+def _history(knobs: frozenset[MlopsKnob]) -> tuple[list[Run], dict[int, list[str]]]:
+    """What the lab's pipeline left: its runs, and each model version's MLflow aliases."""
+    if "staging_test_failed" in knobs:  # stopped right after Part 3's mlops-bad run
+        runs: list[Run] = [
+            (4.0, 1, "ui", "Succeeded"),
+            (3.0, None, "ui", "Succeeded"),
+            (2.5, 2, "ui", "Succeeded"),
+            (1.0, 3, "ui", "Failed"),
+        ]
+        return runs, {
+            1: [],
+            2: ["canary", "production", "staging-approved"],
+            3: ["development", "staging"],
+        }
+    # Part 3 done: mlops-bad stopped at staging, then cron-train trained version 4
+    runs = [
+        (4.0, 1, "ui", "Succeeded"),
+        (3.0, None, "ui", "Succeeded"),
+        (2.5, 2, "ui", "Succeeded"),
+        (2.0, 3, "ui", "Failed"),
+        (0.75, 4, "cron", "Succeeded"),
+    ]
+    return runs, {
+        1: [],
+        2: ["production"],
+        3: [],
+        4: ["development", "staging", "staging-approved", "canary"],
+    }
+
+
+def _served(knobs: frozenset[MlopsKnob], aliases: dict[int, list[str]]) -> dict[str, int]:
+    """The model version each environment runs: the one its alias names, unless a rollout
+    did not happen."""
+    versions = {a: v for v, names in aliases.items() for a in names}
+    served = {
+        "staging": 2 if "staging_test_failed" in knobs else versions["staging"],
+        "canary": versions["canary"],
+        "production": versions["production"],
+    }
+    if "canary_stale" in knobs:  # promote-model set the alias; the rollout never happened
+        served["canary"] = 2
+    return served
+
+
+def _cluster(
+    key: str,
+    knobs: frozenset[MlopsKnob],
+    now: datetime,
+    history: list[Run],
+    served: dict[str, int],
+) -> tuple[list[Json], list[str]]:
+    """Argo's and ArgoCD's objects in the cluster, and the custom resources it knows."""
+    up = now - timedelta(hours=5)
+    objects = [_template(key, name, up) for name in TEMPLATES]
+    objects.append(_cron(key, up, now - timedelta(minutes=45)))
+    for hours, version, by, test in history:
+        objects += _pipeline(key, now - timedelta(hours=hours), version, by, test)
+    # and the manual promotion of version 2 to production
+    promote = {"source-environment": "canary", "target-environment": "production"}
+    objects.append(
+        _workflow(
+            key,
+            "promote-model",
+            now - timedelta(hours=2.2),
+            2,
+            "Succeeded",
+            {**promote, "model-version": 2},
+            "ui",
+        )
+    )
+    for env in ("platform", "staging", "canary", "production"):
+        tag = f"{env}-1.0.{served[env]}" if env != "platform" else None
+        sync, health = "Synced", "Healthy"
+        if env == "canary" and "argocd_degraded" in knobs:
+            sync, health = "OutOfSync", "Degraded"
+        objects.append(_application(key, env, up, tag, sync, health))
+    if "argo_missing" in knobs:  # no Argo CRDs, so none of Argo's objects
+        crds = [c for c in CRDS if c not in ARGO_CRDS]
+        return [o for o in objects if o["kind"] == "Application"], crds
+    return objects, list(CRDS)
+
+
 class EnvHandler(GourmetGramHandler):
     """GourmetGram's `workflow` branch: the master routes plus GET /version."""
 
@@ -283,33 +364,62 @@ class GatewayServer(EnvServer):
         return self.versions["canary" if to_canary else "production"]
 
 
-class MlopsLabs:
+class MlopsLabs(Family):
     """Builds and serves the mlops-chi hosts of a classroom."""
 
-    def __init__(self, classroom: Classroom) -> None:
-        self.classroom = classroom
+    def __init__(self) -> None:
         self.token = "ghp_" + secrets.token_hex(18)
         self.repos: dict[str, list[Json]] = {}
-        self.env: dict[str, str] = {}
+        self._env: dict[str, str] = {}
         self._hosts: list[tuple[SimHost, Json]] = []  # host, what its services serve
         self._servers: list[GourmetGramServer | GitHubServer] = []
         self._mlflow: MlflowFleet | None = None
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {MLOPS: self._build}
 
-    def _build(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        cloud = self.classroom.cloud
-        assert cloud is not None
-        knobs, netid, key = profile.mlops, student.netid, f"{student.netid}:{MLOPS}"
+    def _build(self, ctx: BuildContext) -> SimHost:
+        student, knobs, now = ctx.student, ctx.profile.mlops, ctx.now
+        netid, key = student.netid, f"{student.netid}:{MLOPS}"
+        node1_ip = self._nodes(ctx)
+        history, aliases = _history(knobs)
+        served = _served(knobs, aliases)
+        objects, crds = _cluster(key, knobs, now, history, served)
+        state = {
+            "addresses": [node1_ip, "192.168.1.11", "172.17.0.1"],
+            "kubernetes": objects,
+            "crds": crds,
+        }
+        if "no_github_repo" not in knobs:
+            repo = f"{netid}-nyu/gourmetgram-iac"
+            student.extra["github_repo"] = repo
+            outcomes = ["failure" if "ci_failed" in knobs else "success", "success", "failure"]
+            self.repos[repo] = make_runs(repo, now, outcomes)
+        serve = {
+            "versions": {env: f"1.0.{v}" for env, v in served.items()},
+            "garbage": "version_garbage" in knobs,
+            "canary_weight": 0 if "gateway_no_canary" in knobs else CANARY_WEIGHT,
+            "test_class": CLASSES[student.index % len(CLASSES)],
+            "seed": _seed(now, history, aliases),
+        }
+        host = SimHost(
+            f"node1-mlops-{netid}",
+            f"node1-mlops-{netid}",
+            ctx.address,
+            node1_ip,
+            ctx.root,
+            ctx.profile.network,
+            ("hostname", "kubectl"),
+            state=state,
+        )
+        self._hosts.append((host, serve))
+        return host
+
+    @staticmethod
+    def _nodes(ctx: BuildContext) -> str:
+        """The lab's three m1.large nodes on sharednet1 and the private network, node1 with
+        the floating IP; node1's fixed IP."""
+        cloud, netid = ctx.cloud, ctx.student.netid
         private = cloud.add_network(
             f"private-net-mlops-{netid}", f"private-subnet-mlops-{netid}", "192.168.1.0/24", None
         )
@@ -329,120 +439,26 @@ class MlopsLabs:
             lab_port = cloud.add_port(
                 private, f"192.168.1.1{n}", f"port-node{n}-mlops-{netid}", port_security=False
             )
-            fixed = next_fixed()
+            fixed = ctx.next_fixed()
             shared = cloud.add_port(
                 cloud.network("sharednet1"), fixed, f"sharednet1-node{n}-mlops-{netid}", groups
             )
             cloud.add_server(f"node{n}-mlops-{netid}", "m1.large", [shared, lab_port], groups)
             if n == 1:
                 node1_ip = fixed
-                cloud.add_floating_ip(address, shared, f"MLOps IP for {netid}")
-        # What the lab's pipeline left: pipelines (start, model version or None, how started,
-        # test-staging's phase), and the manual promotion of version 2 to production.
-        up = now - timedelta(hours=5)
-        if "staging_test_failed" in knobs:  # stopped right after Part 3's mlops-bad run
-            plan = [
-                (4.0, 1, "ui", "Succeeded"),
-                (3.0, None, "ui", "Succeeded"),
-                (2.5, 2, "ui", "Succeeded"),
-                (1.0, 3, "ui", "Failed"),
-            ]
-            aliases = {
-                1: [],
-                2: ["canary", "production", "staging-approved"],
-                3: ["development", "staging"],
-            }
-        else:  # Part 3 done: mlops-bad stopped at staging, then cron-train trained version 4
-            plan = [
-                (4.0, 1, "ui", "Succeeded"),
-                (3.0, None, "ui", "Succeeded"),
-                (2.5, 2, "ui", "Succeeded"),
-                (2.0, 3, "ui", "Failed"),
-                (0.75, 4, "cron", "Succeeded"),
-            ]
-            aliases = {
-                1: [],
-                2: ["production"],
-                3: [],
-                4: ["development", "staging", "staging-approved", "canary"],
-            }
-        workflows = []
-        for hours, version, by, test in plan:
-            workflows += _pipeline(key, now - timedelta(hours=hours), version, by, test)
-        workflows.append(
-            _workflow(
-                key,
-                "promote-model",
-                now - timedelta(hours=2.2),
-                2,
-                "Succeeded",
-                {
-                    "source-environment": "canary",
-                    "target-environment": "production",
-                    "model-version": 2,
-                },
-                "ui",
-            )
-        )
-        versions = {a: v for v, names in aliases.items() for a in names}
-        served = {
-            "staging": 2 if "staging_test_failed" in knobs else versions["staging"],
-            "canary": versions["canary"],
-            "production": versions["production"],
-        }
-        if "canary_stale" in knobs:  # promote-model set the alias; the rollout never happened
-            served["canary"] = 2
-        objects = [_template(key, name, up) for name in TEMPLATES]
-        objects.append(_cron(key, up, now - timedelta(minutes=45)))
-        objects += workflows
-        for env in ("platform", "staging", "canary", "production"):
-            tag = f"{env}-1.0.{served[env]}" if env != "platform" else None
-            sync, health = "Synced", "Healthy"
-            if env == "canary" and "argocd_degraded" in knobs:
-                sync, health = "OutOfSync", "Degraded"
-            objects.append(_application(key, env, up, tag, sync, health))
-        crds = [c for c in CRDS if "argo_missing" not in knobs or c not in ARGO_CRDS]
-        if "argo_missing" in knobs:
-            objects = [o for o in objects if o["kind"] == "Application"]
-        state = {
-            "addresses": [node1_ip, "192.168.1.11", "172.17.0.1"],
-            "kubernetes": objects,
-            "crds": crds,
-        }
-        if "no_github_repo" not in knobs:
-            repo = f"{netid}-nyu/gourmetgram-iac"
-            student.extra["github_repo"] = repo
-            outcomes = ["failure" if "ci_failed" in knobs else "success", "success", "failure"]
-            self.repos[repo] = make_runs(repo, now, outcomes)
-        serve = {
-            "versions": {env: f"1.0.{v}" for env, v in served.items()},
-            "garbage": "version_garbage" in knobs,
-            "canary_weight": 0 if "gateway_no_canary" in knobs else CANARY_WEIGHT,
-            "test_class": CLASSES[student.index % len(CLASSES)],
-            "seed": _seed(now, plan, aliases),
-        }
-        host = SimHost(
-            f"node1-mlops-{netid}",
-            f"node1-mlops-{netid}",
-            address,
-            node1_ip,
-            hosts_dir / address,
-            profile.network,
-            ("hostname", "kubectl"),
-            state=state,
-        )
-        self._hosts.append((host, serve))
-        return host
+                cloud.add_floating_ip(ctx.address, shared, f"MLOps IP for {netid}")
+        return node1_ip
 
     # ---- serving -----------------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit, workdir: Path) -> None:
+    def start(self, ctx: StartContext) -> None:
         """The GitHub stand-in, each host's environments and MLflow, tarpits where asked."""
+        hub, tarpit = ctx.hub, ctx.tarpit
         if not self._hosts:
             return
         github = GitHubServer("127.0.0.1", 0, self.repos, (self.token,))
         self._servers.append(github)
         hub.add(github.socket, github.accept)
-        self.env = {"LABGRADER_GITHUB_API": github.base, "LABGRADER_GITHUB_TOKEN": self.token}
+        self._env = {"LABGRADER_GITHUB_API": github.base, "LABGRADER_GITHUB_TOKEN": self.token}
         up = [(h, s) for h, s in self._hosts if h.network == "up"]
         for host, serve in up:
             for env, port in ENV_PORTS.items():
@@ -464,13 +480,18 @@ class MlopsLabs:
             if host.network == "tarpit":  # 22 and 80 are the classroom's
                 for port in (MLFLOW_PORT, *ENV_PORTS.values()):
                     tarpit.listen(host.address, port)
-        self._mlflow = MlflowFleet({h.address: s["seed"] for h, s in up}, workdir / "mlflow")
+        seeds = {h.address: s["seed"] for h, s in up}
+        self._mlflow = MlflowFleet(seeds, ctx.root / "mlops" / "mlflow")
         self._mlflow.start()
         self._mlflow.wait_forked()
         self._mlflow.seed()
 
     def pids(self) -> list[int]:
         return self._mlflow.pids() if self._mlflow else []
+
+    def env(self) -> dict[str, str]:
+        """Where the GitHub API stand-in listens, and its token."""
+        return self._env
 
     def stop(self) -> None:
         for server in self._servers:
@@ -479,10 +500,10 @@ class MlopsLabs:
         if self._mlflow is not None:
             self._mlflow.stop()
             self._mlflow = None
-        self._hosts, self.repos, self.env = [], {}, {}
+        self._hosts, self.repos, self._env = [], {}, {}
 
 
-def _seed(now: datetime, plan: list, aliases: dict[int, list[str]]) -> Json:
+def _seed(now: datetime, plan: list[Run], aliases: dict[int, list[str]]) -> Json:
     """What flow.py logged (one run per training) and the model versions it registered."""
     runs, registered = [], []
     for n, (hours, version, _, _) in enumerate(plan):

@@ -220,7 +220,7 @@ class ModelServerFleet:
         if host.kind == "triton":
             from .triton import triton_app, triton_metrics_app
 
-            self._listen(host.address, port, triton_app(host, self))
+            self._listen(host.address, port, triton_app(host))
             if metrics_port:
                 self._listen(host.address, metrics_port, triton_metrics_app(host))
         else:

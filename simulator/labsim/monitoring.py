@@ -10,85 +10,64 @@ address as the lab's compose file does:
 * 3000: the Grafana API stand-in (grafana.py) with the lab's dashboards and alert rules.
 
 `start` returns once every node's Prometheus has scraped its target after that traffic.
-What each profile changes is `Profile.monitoring`; what the grader must find is in profiles.py.
+What each profile changes is `Profile.monitoring` (profiles.MonitoringKnob); what the grader
+must find is in profiles.py.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import requests
 
+from .family import BuildContext, Builder, Family, StartContext
 from .grafana import Grafana, GrafanaServer, load
 from .hosts import KnobbedHost, SimHost
 from .metricsapp import MetricsAppFleet
 from .openstack import NO_VALID_HOST
-from .profiles import Profile
+from .profiles import MonitoringKnob
 from .prometheus import PrometheusFleet
-from .serve import Hub
-from .serving import sample_jpeg
-from .tarpit import Tarpit
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
+from .shared import sample_jpeg
 
 EVAL_ONLINE = "eval-online-chi"
-LABS = (EVAL_ONLINE,)
 PORTS = (8000, 9090, 3000)
 TYPO_PANEL = "Requests per second"  # the panel `unknown_metric` breaks
 TYPO_EXPR = 'rate(http_request_total{handler="/predict"}[1m])'
 
 
 @dataclass
-class MonitoringLabs:
-    room: Classroom
-    plans: list[KnobbedHost] = field(default_factory=list)
+class MonitoringLabs(Family):
+    plans: list[KnobbedHost[MonitoringKnob]] = field(default_factory=list)
     apps: MetricsAppFleet = field(default_factory=MetricsAppFleet)
     prometheus: PrometheusFleet | None = None
     _servers: list[GrafanaServer] = field(default_factory=list)
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {EVAL_ONLINE: self._eval_online}
 
-    def _eval_online(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
-        cloud = self.room.cloud
-        assert cloud
-        name = f"node-eval-online-{student.chameleon_user}"
+    def _eval_online(self, ctx: BuildContext) -> SimHost | None:
+        cloud, profile = ctx.cloud, ctx.profile
+        name = f"node-eval-online-{ctx.student.chameleon_user}"
         groups = ("default", "allow-ssh")
         if profile.hello_server_error:
             cloud.add_server(name, "m1.medium", [], error=NO_VALID_HOST)
             return None
-        fixed_ip = next_fixed()
-        cloud.add_instance(name, "m1.medium", address, fixed_ip, groups)
+        fixed_ip = ctx.next_fixed()
+        cloud.add_instance(name, "m1.medium", ctx.address, fixed_ip, groups)
         host = SimHost(
-            name,
-            name.replace("_", "-"),
-            address,
-            fixed_ip,
-            hosts_dir / address,
-            profile.network,
+            name, name.replace("_", "-"), ctx.address, fixed_ip, ctx.root, profile.network
         )
         self.plans.append(KnobbedHost(host, profile.monitoring))
         return host
 
     # ---- running ----------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit) -> None:
+    def start(self, ctx: StartContext) -> None:
         """Serve every planned node; return once each Prometheus has scraped after the
         traffic (its target up, or down where nothing answers on 8000)."""
+        hub, tarpit = ctx.hub, ctx.tarpit
         up = [p for p in self.plans if p.host.network == "up"]
         for plan in self.plans:
             if plan.host.network == "tarpit":
@@ -104,7 +83,7 @@ class MonitoringLabs:
         if not up:
             return
         self.apps.start()
-        self.prometheus = PrometheusFleet(self.room.root / "prometheus")
+        self.prometheus = PrometheusFleet(ctx.root / "prometheus")
         self.prometheus.start([p.host.address for p in up])
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(_traffic, apps))
@@ -125,7 +104,7 @@ class MonitoringLabs:
         self.plans = []
 
 
-def grafana_for(knobs: frozenset[str]) -> Grafana:
+def grafana_for(knobs: frozenset[MonitoringKnob]) -> Grafana:
     """The node's Grafana as the profile left it (the lab's dashboards as exported)."""
     dashboards = [load("service.json"), load("prediction.json"), load("drift.json")]
     if "missing_dashboard" in knobs:  # never imported the drift dashboard

@@ -7,153 +7,89 @@ to these expectations, so they are written out by hand, never derived from the g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, get_args
 
 PASSED, FAILED, SKIPPED, UNREACHABLE = "passed", "failed", "skipped", "unreachable"
 
-# Check ids of each lab (a fixed contract with labs/*/checks.py) and the checks each depends on.
-LAB_CHECKS: dict[str, dict[str, tuple[str, ...]]] = {
-    "hello-chameleon": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "hostname": ("ssh_login",),
-        "hello_file": ("ssh_login",),
-        "hello_file_edited": ("hello_file",),
-    },
-    "cloud-chi": {
-        "nodes_active": (),
-        "private_network": (),
-        "floating_ip": (),
-        "web_page": ("floating_ip",),
-        "web_test": ("floating_ip",),
-        "ssh_login": ("floating_ip",),
-        "k8s_nodes": ("ssh_login",),
-        "k8s_namespace": ("ssh_login",),
-        "k8s_deployment": ("k8s_namespace",),
-        "k8s_service": ("k8s_namespace",),
-        "k8s_hpa": ("k8s_namespace",),
-        "registry_container": ("ssh_login",),
-    },
-    "serve-system-chi": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "flask_page": ("server_active",),
-        "model_server": ("server_active",),
-        "predict_valid": ("model_server",),
-        "serving_optimized": ("model_server",),
-        "latency_c1": ("predict_valid",),
-        "throughput_c16": ("latency_c1", "ssh_login"),
-        "gpu_sampled": ("throughput_c16",),
-    },
-    "serve-model-chi": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "models_present": ("ssh_login",),
-        "baseline_model": ("models_present",),
-        "quantized_dynamic": ("models_present",),
-        "quantized_aggressive": ("models_present",),
-        "latency_baseline": ("models_present",),
-        "latency_quantized": ("models_present",),
-    },
-    "serve-edge-chi": {
-        "container_running": (),
-        "jupyter_up": ("container_running",),
-    },
-    "llm-chi": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "jupyter_container": ("ssh_login",),
-        "gpus_present": ("ssh_login",),
-        "gpu_busy": ("gpus_present",),
-        "multi_gpu": ("gpu_busy",),
-    },
-    "mlflow-chi": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "containers": ("ssh_login",),
-        "mlflow_up": ("server_active",),
-        "experiment_runs": ("mlflow_up",),
-        "registered_model": ("mlflow_up",),
-        "artifact_bucket": ("server_active",),
-    },
-    "mltrain-chi": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "ray_containers": ("ssh_login",),
-        "ray_dashboard": ("server_active",),
-        "ray_cluster": ("ray_dashboard",),
-        "ray_jobs": ("ray_dashboard",),
-        "checkpoints": ("server_active",),
-        "worker_gpus": ("ray_containers",),
-    },
-    "mlops-chi": {
-        "nodes_active": (),
-        "floating_ip": (),
-        "ssh_login": ("floating_ip",),
-        "argo_templates": ("ssh_login",),
-        "argo_workflows": ("argo_templates",),
-        "argocd_apps": ("ssh_login",),
-        "mlflow_model": ("floating_ip",),
-        "env_staging": ("floating_ip",),
-        "env_canary": ("floating_ip",),
-        "env_production": ("floating_ip",),
-        "versions_agree": ("env_canary", "env_production", "mlflow_model"),
-        "gateway_split": ("env_canary", "env_production"),
-        "github_actions": (),
-    },
-    "eval-online-chi": {
-        "server_active": (),
-        "app_metrics": ("server_active",),
-        "prometheus_target": ("server_active",),
-        "prometheus_metrics": ("prometheus_target",),
-        "grafana_dashboards": ("server_active",),
-        "dashboard_queries": ("grafana_dashboards", "prometheus_target"),
-        "alert_rule": ("server_active",),
-    },
-    "eval-offline-chi": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "jupyter_container": ("ssh_login",),
-        "test_files": ("ssh_login",),
-        "suite_runs": ("jupyter_container", "test_files"),
-        "lab_tests": ("suite_runs",),
-        "tests_pass": ("suite_runs",),
-    },
-    "eval-loop-chi": {
-        "server_active": (),
-        "production_bucket": ("server_active",),
-        "labelstudio_projects": ("server_active",),
-        "airflow_dags": ("server_active",),
-        "dag_runs": ("airflow_dags",),
-    },
-    "data-persist-chi": {
-        "server_active": (),
-        "object_container": ("server_active",),
-        "volume_attached": ("server_active",),
-        "ssh_login": ("server_active",),
-        "block_mounted": ("ssh_login", "volume_attached"),
-        "mlflow_on_volume": ("block_mounted",),
-    },
-    "data-platform-chi": {
-        "server_active": (),
-        "ssh_login": ("server_active",),
-        "compose_services": ("ssh_login",),
-        "api_health": ("server_active",),
-        "airflow_health": ("server_active",),
-        "web_uis": ("server_active",),
-    },
-}
-# Every lab that logs in to an instance checks the course staff key there, from the same
-# parents as its SSH login.
-for _checks in LAB_CHECKS.values():
-    if "ssh_login" in _checks:
-        _checks["course_key"] = _checks["ssh_login"]
-LABS = tuple(LAB_CHECKS)
-LOGIN_LABS = tuple(lab for lab, checks in LAB_CHECKS.items() if "course_key" in checks)
 
-Network = Literal["up", "down", "tarpit"]
+class LabCheck(Protocol):
+    """What the simulator needs of one of a lab's checks (graders' Check has it): the lab
+    itself says which checks it has, in which order."""
+
+    @property
+    def id(self) -> str: ...
+
+
+# What the simulator builds for a profile. Each family's deviations are a Literal, so that mypy
+# rejects a misspelt one where a profile names it or a family compares one (strict equality; a
+# family's `"knob" in knobs` is read by tests/test_sim.py), and Profile.__post_init__ rejects
+# one at run time.
+Network = Literal["up", "down", "tarpit"]  # down: nothing listens; tarpit: accepts, never answers
 HelloFile = Literal["edited", "unedited", "missing"]
+CloudNode = Literal["node1", "node2", "node3"]  # cloud-chi's nodes
+K8sKind = Literal["namespace", "deployment", "service", "hpa"]  # cloud-chi objects (cluster.py)
+TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
+    "no_registered_model",  # food11-staging never registered from the API notebook
+    "mlflow_down",  # `docker stop mlflow`
+    "empty_bucket",  # mlflow-artifacts emptied after MLflow wrote it
+    "mlflow_garbage",  # port 8000 answers an HTML page, not MLflow's API
+    "jobs_failed",  # every Ray job FAILED
+    "worker_missing",  # `docker stop ray-worker-1`, never restarted
+    "no_checkpoints",  # bucket ray holds no Ray Train checkpoints
+    "infeasible_pending",  # the infeasible 2-GPU job still PENDING
+    "amd",  # gpu_mi100 nodes: ROCm and rocm-smi
+]
+MlopsKnob = Literal[  # mlops-chi (mlops.py)
+    "staging_test_failed",
+    "canary_stale",
+    "argocd_degraded",
+    "argo_missing",
+    "version_garbage",
+    "ci_failed",
+    "no_github_repo",
+    "gateway_no_canary",
+]
+MonitoringKnob = Literal[  # eval-online-chi (monitoring.py)
+    "target_down",
+    "no_custom_metrics",
+    "missing_dashboard",
+    "unknown_metric",
+    "no_alert_rule",
+    "grafana_garbage",
+    "grafana_huge",
+]
+EvaluationKnob = Literal[  # eval-offline-chi and eval-loop-chi (evaluation.py)
+    "tests_failing",
+    "collection_error",
+    "production_empty",
+    "production_untagged",
+    "no_ls_project",
+    "dag_failed",
+    "api_garbage",
+]
+StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
+    "block_not_mounted",
+    "volume_detached",
+    "empty_object_container",
+    "no_object_container",
+    "compose_service_down",
+    "health_garbage",
+    "health_huge",
+]
+# Profile field -> the values it may hold (a field holding a set: each of its members).
+KNOWN_KNOBS: dict[str, tuple[str, ...]] = {
+    "network": get_args(Network),
+    "hello_file": get_args(HelloFile),
+    "cloud_error_nodes": get_args(CloudNode),
+    "missing_k8s": get_args(K8sKind),
+    "training": get_args(TrainingKnob),
+    "mlops": get_args(MlopsKnob),
+    "monitoring": get_args(MonitoringKnob),
+    "evaluation": get_args(EvaluationKnob),
+    "storage": get_args(StorageKnob),
+}
 
 
 @dataclass(frozen=True)
@@ -163,34 +99,45 @@ class Profile:
     # Deviations from "every check passed", per lab; missing checks are expected to pass.
     outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
     # What the simulator builds.
-    network: Network = "up"  # down: nothing listens; tarpit: accepts, never answers
+    network: Network = "up"
     hello_file: HelloFile = "edited"
     hello_server_error: bool = False  # hello server in ERROR, with a fault, no floating IP
-    cloud_error_nodes: frozenset[str] = frozenset()  # e.g. {"node3"}: in ERROR
+    cloud_error_nodes: frozenset[CloudNode] = frozenset()  # in ERROR
     failing_paths: frozenset[str] = frozenset()  # GourmetGram paths answering 500
-    missing_k8s: frozenset[str] = frozenset()  # kinds absent from the cluster, e.g. {"hpa"}
-    # mlflow-chi / mltrain-chi deviations (training.py): "no_registered_model", "mlflow_down",
-    # "empty_bucket", "mlflow_garbage", "jobs_failed", "worker_missing", "no_checkpoints",
-    # "infeasible_pending", and "amd" (gpu_mi100 nodes: ROCm, rocm-smi).
-    training: frozenset[str] = frozenset()
-    mlops: frozenset[str] = frozenset()  # mlops-chi deviations (mlops.py docstring lists them)
-    monitoring: frozenset[str] = frozenset()  # eval-online-chi deviations (monitoring.py)
-    evaluation: frozenset[str] = frozenset()  # eval-offline/-loop-chi (evaluation.py docstring)
-    storage: frozenset[str] = frozenset()  # data-persist/-platform-chi (storage.py docstring)
+    missing_k8s: frozenset[K8sKind] = frozenset()  # kinds absent from the cluster
+    training: frozenset[TrainingKnob] = frozenset()
+    mlops: frozenset[MlopsKnob] = frozenset()
+    monitoring: frozenset[MonitoringKnob] = frozenset()
+    evaluation: frozenset[EvaluationKnob] = frozenset()
+    storage: frozenset[StorageKnob] = frozenset()
     course_key: bool = True  # the course staff key is in ~cc/.ssh/authorized_keys
 
-    def expected(self, lab: str) -> dict[str, str]:
-        """Status of every check of `lab`, in the lab's check order."""
-        if lab not in LAB_CHECKS:
-            raise KeyError(f"unknown lab {lab!r}; known: {', '.join(LABS)}")
+    def __post_init__(self) -> None:
+        """A misspelt knob would build the healthy variant and fail nowhere: refuse it."""
+        for name, known in KNOWN_KNOBS.items():
+            value = getattr(self, name)
+            given = value if isinstance(value, frozenset) else frozenset([value])
+            unknown = sorted(given - set(known))
+            if unknown:
+                raise ValueError(
+                    f"profile {self.name!r}: unknown {name} knob {', '.join(map(repr, unknown))}"
+                    f"; known: {', '.join(known)}"
+                )
+
+    def expected(self, lab: str, checks: Sequence[LabCheck]) -> dict[str, str]:
+        """Status of each of `checks` (the lab's checks, in its order) that this profile
+        makes: its own outcomes for `lab`, every other check passed."""
+        ids = [c.id for c in checks]
         overrides = self.outcomes.get(lab, {})
-        unknown = set(overrides) - set(LAB_CHECKS[lab])
+        unknown = set(overrides) - set(ids)
         if unknown:
             raise ValueError(f"profile {self.name}: unknown {lab} checks {sorted(unknown)}")
-        found = {check: overrides.get(check, PASSED) for check in LAB_CHECKS[lab]}
+        found = {check: overrides.get(check, PASSED) for check in ids}
         if "course_key" in found and "course_key" not in overrides:
             # It logs in to the same host as ssh_login: it ends as that login does, and
             # fails where the login works but the key is missing.
+            if "ssh_login" not in found:
+                raise ValueError(f"{lab}: a course_key check without ssh_login to follow")
             login = found["ssh_login"]
             found["course_key"] = FAILED if login == PASSED and not self.course_key else login
         return found

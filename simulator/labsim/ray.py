@@ -29,8 +29,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .cluster import stable_hex
 from .serve import TrackedHTTPServer
+from .shared import stable_hex
 
 Json = dict[str, Any]
 PORT = 8265

@@ -9,38 +9,38 @@ addresses: the model server on 8000 (FastAPI or Triton, modelserver.py, all unde
 uvicorn), GourmetGram's `fastapi`/`triton` branch on 80 forwarding to it, Jupyter Server on
 8888, the lab's ONNX models (onnxmodels.py) in `~/serve-model-chi/workspace/models/`.
 
-What each profile changes here is in KNOBS (keyed by profile name; a profile not listed builds
-the healthy variant); what the grader must find is in profiles.py.
+What each profile changes here is in KNOBS (keyed by profile name, every one a profile's; a
+profile not listed builds the healthy variant); what the grader must find is in profiles.py.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
-import io
 import os
 import pwd
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from . import gpu, onnxmodels
-from .cluster import stable_hex
 from .engine import DockerEngine
-from .gourmetgram import GourmetGramHandler, GourmetGramServer, _file_field
+from .family import BuildContext, Builder, Family, StartContext
+from .gourmetgram import GourmetGramHandler, GourmetGramServer, file_field
 from .hosts import SimHost
 from .jupyter import JupyterServer
-from .modelserver import HostModel, LatencyModel, ModelServerFleet
+from .modelserver import Hostile, HostModel, LatencyModel, ModelServerFleet, ServerKind
 from .openstack import NO_VALID_HOST
-from .profiles import Profile
-from .serve import Hub, TrackedHTTPServer
-from .tarpit import Tarpit
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
+from .profiles import PROFILES
+from .serve import TrackedHTTPServer
+from .shared import (
+    bind_mount,
+    container,
+    jupyter_container,
+    sample_jpeg,
+    stable_hex,
+    volume_mount,
+)
 
 SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM = (
     "serve-system-chi",
@@ -48,27 +48,31 @@ SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM = (
     "serve-edge-chi",
     "llm-chi",
 )
-LABS = (SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM)
 MODELS_DIR = "serve-model-chi/workspace/models"
 WORKSPACE = "serve-model-chi/workspace"
 JUPYTER_WORK = "/home/jovyan/work"
 EDGE_IMAGE = "quay.io/jupyter/minimal-notebook:latest"
+Json = dict[str, Any]
+
+
+Models = Literal["real", "fake_quantized", "missing"]
+Edge = Literal["running", "missing", "jupyter_down"]
 
 
 @dataclass(frozen=True)
 class Knobs:
     """How a profile's serving/GPU hosts differ from the healthy ones."""
 
-    server: str = "fastapi_onnx"  # serve-system: fastapi_pt | fastapi_onnx | triton
+    server: ServerKind = "fastapi_onnx"  # serve-system's model server
     latency: LatencyModel = LatencyModel("lognormal", 9.0, 14.0)
-    hostile: str | None = None  # see modelserver.HOSTILE
-    driver: gpu.Driver = "ok"  # nvidia-smi: ok | no_driver | not_installed
+    hostile: Hostile | None = None  # how serve-system's /predict misbehaves
+    driver: gpu.Driver = "ok"  # nvidia-smi's
     gpu_idle: bool = False  # GPUs present, nothing running on them
     llm_gpus: int = 4  # llm-chi: the multi-GPU node (1 = the single-GPU variant)
-    models: str = "real"  # serve-model: real | fake_quantized | missing
+    models: Models = "real"  # serve-model's ONNX files
     jupyter: bool = True  # the `jupyter` container (serve-model, llm)
     amd: bool = False  # serve-model on gpu_mi100 (rocm-smi, no nvidia-smi)
-    edge: str = "running"  # serve-edge: running | missing | jupyter_down
+    edge: Edge = "running"  # serve-edge's Zun container
 
 
 KNOBS: dict[str, Knobs] = {
@@ -90,28 +94,12 @@ KNOBS: dict[str, Knobs] = {
     "no_container": Knobs(edge="missing"),
     "jupyter_down": Knobs(edge="jupyter_down"),
 }
+if set(KNOBS) - set(PROFILES):  # a misspelt profile would get the healthy hosts, silently
+    raise ValueError(f"serving.KNOBS names unknown profiles {sorted(set(KNOBS) - set(PROFILES))}")
 
 
 def knobs(profile: str) -> Knobs:
     return KNOBS.get(profile, Knobs())
-
-
-@functools.cache
-def sample_jpeg(size: int = 224, seed: int = 0) -> bytes:
-    """A real JPEG (Pillow), like the lab's test_image.jpeg: a plate of something orange."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (size, size), (236, 231, 222))
-    draw = ImageDraw.Draw(img)
-    r = size // 2 - 12
-    draw.ellipse((12, 12, 12 + 2 * r, 12 + 2 * r), fill=(250, 250, 246), outline=(200, 196, 190))
-    for i in range(7):
-        x = 40 + (i * 37 + seed * 13) % (size - 80)
-        y = 50 + (i * 53 + seed * 7) % (size - 100)
-        draw.ellipse((x, y, x + 34, y + 26), fill=(214 - 9 * i, 110 + 6 * i, 40))
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=88)
-    return out.getvalue()
 
 
 def injected_latency(host: SimHost) -> LatencyModel:
@@ -119,159 +107,60 @@ def injected_latency(host: SimHost) -> LatencyModel:
     return LatencyModel.from_state(host.state["model_server"]["latency"])
 
 
-# ---- Docker containers as the Engine API lists and inspects them ---------------------------
-def _container(
-    key: str,
-    name: str,
-    image: str,
-    command: list[str],
-    created: datetime,
-    ports: tuple[tuple[int, int], ...] = (),
-    mounts: list[dict] | None = None,
-    gpus: bool = False,
-    env: list[str] | None = None,
-    workdir: str = "",
-    labels: dict[str, str] | None = None,
-    network: str = "bridge",
-    entrypoint: list[str] | None = None,
-    user: str = "",
-    extra_config: dict | None = None,
-) -> dict[str, Any]:
-    cid = stable_hex(key, "container", name)
-    published = []
-    for host_port, container_port in ports:
-        for ip in ("0.0.0.0", "::"):
-            published.append(
-                {"IP": ip, "PrivatePort": container_port, "PublicPort": host_port, "Type": "tcp"}
-            )
-    # Copy what the caller gave: the lists and dicts stored here must not be shared with
-    # module constants (JUPYTER_ENV) or with another container's record.
-    mounts = [dict(m) for m in mounts or []]
-    full = (entrypoint or []) + command
-    item: dict[str, Any] = {
-        "Id": cid,
-        "Names": ["/" + name],
-        "Image": image,
-        "ImageID": "sha256:" + stable_hex(key, "image", image),
-        "Command": " ".join(full),
-        "Created": int(created.timestamp()),
-        "Ports": published,
-        "Labels": dict(labels or {}),
-        "State": "running",
-        "HostConfig": {"NetworkMode": network},
-        "NetworkSettings": {
-            "Networks": {
-                network: {
-                    "NetworkID": stable_hex(key, "net", network),
-                    "EndpointID": stable_hex(key, "endpoint", name),
-                    "Gateway": "172.18.0.1" if network != "bridge" else "172.17.0.1",
-                    "IPAddress": "172.18.0.2" if network != "bridge" else "172.17.0.2",
-                    "IPPrefixLen": 16,
-                    "MacAddress": "02:42:ac:11:00:02",
-                }
-            }
-        },
-        "Mounts": mounts,
-        "_started": int(created.timestamp()) + 2,
-    }
-    config = {
-        "Hostname": cid[:12],
-        "User": user,
-        "ExposedPorts": {f"{c}/tcp": {} for _, c in ports} or None,
-        "Env": list(env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
-        "Cmd": list(command),
-        "Image": image,
-        "WorkingDir": workdir,
-        "Entrypoint": list(entrypoint) if entrypoint is not None else None,
-        "Labels": dict(labels or {}),
-        **(extra_config or {}),
-    }
-    host_config: dict[str, Any] = {
-        "Binds": [f"{m['Source']}:{m['Destination']}" for m in mounts if m["Type"] == "bind"]
-        or None,
-        "NetworkMode": network,
-    }
-    if gpus:
-        host_config["DeviceRequests"] = [
-            {
-                "Driver": "",
-                "Count": -1,
-                "DeviceIDs": None,
-                "Capabilities": [["gpu"]],
-                "Options": {},
-            }
-        ]
-    item["_inspect"] = {
-        "Config": config,
-        "HostConfig": host_config,
-        "Pid": 3000 + int(cid[:4], 16) % 60000,
-        "_token": secrets.token_hex(24),
-    }
-    return item
+def _nvidia_tools(k: Knobs) -> tuple[str, ...]:
+    """An NVIDIA node's tools: nvidia-smi unless the driver was never installed."""
+    return ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
 
 
-def _bind(source: Path, destination: str) -> dict[str, Any]:
-    return {
-        "Type": "bind",
-        "Source": str(source),
-        "Destination": destination,
-        "Mode": "",
-        "RW": True,
-        "Propagation": "rprivate",
-    }
-
-
-def _volume(name: str, destination: str) -> dict[str, Any]:
-    return {
-        "Type": "volume",
-        "Name": name,
-        "Source": f"/var/lib/docker/volumes/{name}/_data",
-        "Destination": destination,
-        "Driver": "local",
-        "Mode": "z",
-        "RW": True,
-        "Propagation": "",
-    }
-
-
-JUPYTER_ENV = (
-    "PATH=/opt/conda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "DEBIAN_FRONTEND=noninteractive",
-    "CONDA_DIR=/opt/conda",
-    "SHELL=/bin/bash",
-    "NB_USER=jovyan",
-    "NB_UID=1000",
-    "NB_GID=100",
-    "LC_ALL=C.UTF-8",
-    "LANG=C.UTF-8",
-    "HOME=/home/jovyan",
-    "JUPYTER_PORT=8888",
-)
-
-
-def _jupyter(
-    key: str,
-    image: str,
-    created: datetime,
-    mounts: list[dict],
-    gpus: bool,
-    env: tuple[str, ...] = (),
-) -> dict:
-    """The lab's `jupyter` container; `env` adds to the image's environment."""
-    return _container(
+def serve_system_containers(key: str, created: datetime, home: Path, k: Knobs) -> list[Json]:
+    """serve-system-chi's containers: `jupyter`, and the compose project the student ran
+    last (fastapi_test or triton_test): Flask on 80 and the model server on 8000."""
+    triton = k.server == "triton"
+    project = "triton_test" if triton else "fastapi_test"
+    compose = {"com.docker.compose.project": project}
+    # The model server: Triton's image or the student's FastAPI app, as the compose file says.
+    if triton:
+        service, command = "triton_server", ["tritonserver", "--model-repository=/models"]
+        ports: tuple[tuple[int, int], ...] = ((8000, 8000), (8001, 8001), (8002, 8002))
+        settings: Json = {
+            "entrypoint": ["/opt/nvidia/nvidia_entrypoint.sh"],
+            "workdir": "/opt/tritonserver",
+        }
+    else:
+        service = "fastapi_server"
+        command = ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"]
+        ports, settings = ((8000, 8000),), {"workdir": "/app"}
+    server = container(
         key,
-        "jupyter",
-        image,
-        ["start-notebook.py"],
+        service,
+        f"{project}-{service}",
+        command,
         created,
-        ports=((8888, 8888),),
-        mounts=mounts,
-        gpus=gpus,
-        env=[*JUPYTER_ENV, *env],
-        workdir="/home/jovyan",
-        entrypoint=["tini", "-g", "--"],
-        user="1000",
+        ports=ports,
+        gpus=k.driver == "ok",
+        labels={**compose, "com.docker.compose.service": service},
+        network=f"{project}_default",
+        **settings,
     )
+    flask = container(
+        key,
+        "flask",
+        f"{project}-flask",
+        ["python", "app.py"],
+        created + timedelta(seconds=3),
+        ports=((80, 5000),),
+        labels={**compose, "com.docker.compose.service": "flask"},
+        network=f"{project}_default",
+        workdir="/app",
+    )
+    jupyter = jupyter_container(
+        key,
+        "quay.io/jupyter/minimal-notebook:latest",
+        created + timedelta(seconds=5),
+        [bind_mount(home / "serve-system-chi/workspace", JUPYTER_WORK)],
+        False,
+    )
+    return [jupyter, flask, server]
 
 
 # ---- GourmetGram's fastapi / triton branch on port 80 ---------------------------------------
@@ -291,7 +180,7 @@ class FrontHandler(GourmetGramHandler):
     def _predict(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        image = _file_field(self.headers.get("Content-Type", ""), body)
+        image = file_field(self.headers.get("Content-Type", ""), body)
         if image is None:
             return self._error(400)
         label = self.server.forward(image)
@@ -341,20 +230,19 @@ class _Plan:
     model: HostModel | None = None
     front: str | None = None  # fastapi | triton
     jupyter: bool = False
-    models: str | None = None  # real | fake_quantized (serve-model)
+    models: Models | None = None  # serve-model's, when it has any
     engine: bool = False
     extra_ports: tuple[int, ...] = ()
 
 
 @dataclass
-class ServingLabs:
-    room: Classroom
+class ServingLabs(Family):
     plans: list[_Plan] = field(default_factory=list)
     fleet: ModelServerFleet = field(default_factory=ModelServerFleet)
     engine: DockerEngine | None = None
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {
             SERVE_SYSTEM: self._serve_system,
             SERVE_MODEL: self._serve_model,
@@ -363,29 +251,22 @@ class ServingLabs:
         }
 
     # -- helpers
-    def _engine_path(self, hosts_dir: Path) -> Path:
+    def _engine_path(self, hosts_dir: Path) -> str:
         if self.engine is None:
             self.engine = DockerEngine.under(hosts_dir, "dockerd.sock")
-        return self.engine.socket_path
+        return str(self.engine.socket_path)
 
+    @staticmethod
     def _server(
-        self,
-        name: str,
-        region: str,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        image: str = "CC-Ubuntu24.04-CUDA",
+        ctx: BuildContext, name: str, region: str, image: str = "CC-Ubuntu24.04-CUDA"
     ) -> str | None:
         """A bare-metal server with a floating IP at `region`; its fixed IP, or None when the
         profile's server is in ERROR."""
-        cloud = self.room.cloud
-        assert cloud
-        if profile.hello_server_error:
-            cloud.add_server(name, "baremetal", [], (), image, NO_VALID_HOST, region=region)
+        if ctx.profile.hello_server_error:
+            ctx.cloud.add_server(name, "baremetal", [], (), image, NO_VALID_HOST, region=region)
             return None
-        fixed_ip = next_fixed()
-        cloud.add_instance(name, "baremetal", address, fixed_ip, image=image, region=region)
+        fixed_ip = ctx.next_fixed()
+        ctx.cloud.add_instance(name, "baremetal", ctx.address, fixed_ip, image=image, region=region)
         return fixed_ip
 
     @staticmethod
@@ -393,95 +274,31 @@ class ServingLabs:
         return name.replace("_", "-").lower()
 
     # -- serve-system-chi
-    def _serve_system(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
+    def _serve_system(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         k = knobs(profile.name)
         name = f"node-serve-system-{student.chameleon_user}"
-        fixed_ip = self._server(name, "CHI@TACC", profile, address, next_fixed)
+        fixed_ip = self._server(ctx, name, "CHI@TACC")
         if fixed_ip is None:
             return None
         busy = [0, 0] if k.gpu_idle else [55, 0]
         gpus = gpu.gpu_state(name, "p100", 2, gpu.steady(2, busy, [1843, 1]), k.driver)
-        key = student.netid
-        created = now - timedelta(hours=2)
-        home = hosts_dir / address / "home"
-        triton = k.server == "triton"
-        project = "triton_test" if triton else "fastapi_test"
-        compose = {"com.docker.compose.project": project}
-        if triton:
-            server = _container(
-                key,
-                "triton_server",
-                f"{project}-triton_server",
-                ["tritonserver", "--model-repository=/models"],
-                created,
-                ports=((8000, 8000), (8001, 8001), (8002, 8002)),
-                gpus=k.driver == "ok",
-                labels={**compose, "com.docker.compose.service": "triton_server"},
-                network=f"{project}_default",
-                entrypoint=["/opt/nvidia/nvidia_entrypoint.sh"],
-                workdir="/opt/tritonserver",
-            )
-        else:
-            server = _container(
-                key,
-                "fastapi_server",
-                f"{project}-fastapi_server",
-                ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"],
-                created,
-                ports=((8000, 8000),),
-                gpus=k.driver == "ok",
-                labels={**compose, "com.docker.compose.service": "fastapi_server"},
-                network=f"{project}_default",
-                workdir="/app",
-            )
-        flask = _container(
-            key,
-            "flask",
-            f"{project}-flask",
-            ["python", "app.py"],
-            created + timedelta(seconds=3),
-            ports=((80, 5000),),
-            labels={**compose, "com.docker.compose.service": "flask"},
-            network=f"{project}_default",
-            workdir="/app",
-        )
-        jupyter = _jupyter(
-            key,
-            "quay.io/jupyter/minimal-notebook:latest",
-            created + timedelta(seconds=5),
-            [_bind(home / "serve-system-chi/workspace", JUPYTER_WORK)],
-            False,
-        )
-        model = HostModel(
-            address,
-            k.server,  # type: ignore[arg-type]
-            k.latency,
-            k.hostile,
-            seed=student.index,
-        )
-        tools = ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
+        containers = serve_system_containers(student.netid, now - timedelta(hours=2), ctx.home, k)
+        model = HostModel(address, k.server, k.latency, k.hostile, seed=student.index)
         host = SimHost(
             name,
             self._hostname(name),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
-            tools,
+            _nvidia_tools(k),
             files={"serve-system-chi/workspace/input.json": '{"data": []}\n'},
             state={
                 "gpu": gpus,
                 "docker": {
-                    "containers": [jupyter, flask, server],
-                    "engine": str(self._engine_path(hosts_dir)),
+                    "containers": containers,
+                    "engine": self._engine_path(ctx.hosts_dir),
                 },
                 "model_server": {
                     "kind": k.server,
@@ -491,6 +308,7 @@ class ServingLabs:
                 },
             },
         )
+        triton = k.server == "triton"
         extra = (8000, 8002) if triton else (8000,)
         front = "triton" if triton else "fastapi"
         self.plans.append(
@@ -499,19 +317,12 @@ class ServingLabs:
         return host
 
     # -- serve-model-chi
-    def _serve_model(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
+    def _serve_model(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         k = knobs(profile.name)
         name = f"node-serve-model-{student.chameleon_user}"
         image = "CC-Ubuntu24.04-ROCm" if k.amd else "CC-Ubuntu24.04-CUDA"
-        fixed_ip = self._server(name, "CHI@TACC", profile, address, next_fixed, image)
+        fixed_ip = self._server(ctx, name, "CHI@TACC", image)
         if fixed_ip is None:
             return None
         busy = [0] if k.gpu_idle else [12]
@@ -520,10 +331,8 @@ class ServingLabs:
             tools: tuple[str, ...] = ("hostname", "docker", "rocm-smi")
         else:
             gpus = gpu.gpu_state(name, "a100", 1, gpu.steady(1, busy, [1024]), k.driver)
-            tools = ("hostname", "docker") + (
-                () if k.driver == "not_installed" else ("nvidia-smi",)
-            )
-        home = hosts_dir / address / "home"
+            tools = _nvidia_tools(k)
+        home = ctx.home
         containers = []
         if k.jupyter:
             # The lab's first container is the CPU image; its GPU image needs the driver.
@@ -534,11 +343,11 @@ class ServingLabs:
                 else "jupyter-onnx-base"
             )
             containers.append(
-                _jupyter(
+                jupyter_container(
                     student.netid,
                     image_name,
                     now - timedelta(hours=1),
-                    [_bind(home / WORKSPACE, JUPYTER_WORK), _volume("food11", "/mnt")],
+                    [bind_mount(home / WORKSPACE, JUPYTER_WORK), volume_mount("food11", "/mnt")],
                     gpu_image and not k.amd,
                 )
             )
@@ -552,13 +361,13 @@ class ServingLabs:
             self._hostname(name),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             tools,
             files=notebooks,
             state={
                 "gpu": gpus,
-                "docker": {"containers": containers, "engine": str(self._engine_path(hosts_dir))},
+                "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
             },
         )
         models = None if k.models == "missing" else k.models
@@ -568,22 +377,13 @@ class ServingLabs:
         return host
 
     # -- serve-edge-chi
-    def _serve_edge(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
-        cloud = self.room.cloud
-        assert cloud
+    def _serve_edge(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, cloud = ctx.student, ctx.profile, ctx.address, ctx.cloud
         k = knobs(profile.name)
         name = f"node-serve-edge-{student.chameleon_user.replace('_', '-')}"
         if k.edge == "missing":
             return None
-        fixed_ip = next_fixed()
+        fixed_ip = ctx.next_fixed()
         if profile.hello_server_error:
             reason = (
                 'Docker internal error: 500 Server Error: Internal Server Error ("failed to '
@@ -598,7 +398,7 @@ class ServingLabs:
             stable_hex(name)[:12],
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             sshd=False,
         )
@@ -606,18 +406,11 @@ class ServingLabs:
         return host
 
     # -- llm-chi
-    def _llm(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost | None:
+    def _llm(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         k = knobs(profile.name)
         name = f"node-llm-single-{student.chameleon_user}"
-        fixed_ip = self._server(name, "CHI@UC", profile, address, next_fixed)
+        fixed_ip = self._server(ctx, name, "CHI@UC")
         if fixed_ip is None:
             return None
         n = k.llm_gpus
@@ -625,39 +418,40 @@ class ServingLabs:
         busy = [97, 95, 98, 96][:n] if training else [0] * n
         memory = [61234, 60987, 61102, 60876][:n] if training else [1] * n
         gpus = gpu.gpu_state(name, "a100", n, gpu.steady(n, busy, memory), k.driver)
-        home = hosts_dir / address / "home"
+        home = ctx.home
         containers = []
         if k.jupyter and k.driver == "ok":  # `docker run --gpus all` needs the driver
             containers.append(
-                _jupyter(
+                jupyter_container(
                     student.netid,
                     "llm-jupyter:latest",
                     now - timedelta(minutes=50),
-                    [_bind(home / "llm-chi/single/workspace", JUPYTER_WORK)],
+                    [bind_mount(home / "llm-chi/single/workspace", JUPYTER_WORK)],
                     True,
                 )
             )
-        tools = ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
+        tools = _nvidia_tools(k)
         host = SimHost(
             name,
             self._hostname(name),
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             tools,
             files={"llm-chi/single/workspace/fine-tune-blip.py": "# fine-tune BLIP-2\n"},
             state={
                 "gpu": gpus,
-                "docker": {"containers": containers, "engine": str(self._engine_path(hosts_dir))},
+                "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
             },
         )
         self.plans.append(_Plan(host, jupyter=bool(containers), engine=True, extra_ports=(8888,)))
         return host
 
     # ---- running ----------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit, hosts_dir: Path) -> None:
+    def start(self, ctx: StartContext) -> None:
         """Bring up every planned host's services (after the hosts are built)."""
+        hub, tarpit, hosts_dir = ctx.hub, ctx.tarpit, ctx.hosts_dir
         owner = pwd.getpwnam("cc")
         cache = None
         for plan in self.plans:

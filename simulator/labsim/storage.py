@@ -14,32 +14,26 @@
   ports: the FastAPI `/health` on 8000, Airflow 2.10's `/health` on 8080, and the web UIs
   (Redpanda Console 8090, Adminer 5050, RedisInsight 8081, MinIO console 9001, Nimtable 3000).
 
-A profile's `storage` knobs break one thing each (see profiles.py).
+A profile's `storage` knobs (profiles.StorageKnob) break one thing each.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from . import blockobject
+from .family import BuildContext, Builder, Family, StartContext
 from .hosts import KnobbedHost, SimHost
-from .serve import Hub, TrackedHTTPServer
-
-if TYPE_CHECKING:
-    from .classroom import Classroom, SimStudent
-    from .profiles import Profile
-    from .tarpit import Tarpit
+from .profiles import StorageKnob
+from .serve import TrackedHTTPServer
 
 Json = dict[str, Any]
 PERSIST, PLATFORM = "data-persist-chi", "data-platform-chi"
-LABS = (PERSIST, PLATFORM)
 OBJECT_SITE = "CHI@TACC"
 SPLITS = ("training", "validation", "evaluation")
 PER_CLASS = 2  # objects per class and split (the real set has 16,643 images)
@@ -177,137 +171,124 @@ def _container(
     return item
 
 
+def persist_mounts(netid: str, block_mounted: bool) -> list[Json]:
+    """data-persist-chi's mounts as findmnt lists them: the root disk's, the volume's
+    partition on /mnt/block (where the student mounted it), rclone's mount of the container."""
+    mounts = list(ROOT_MOUNTS)
+    if block_mounted:
+        mounts.append(
+            {
+                "target": "/mnt/block",
+                "source": "/dev/vdb1",
+                "fstype": "ext4",
+                "options": "rw,relatime",
+            }
+        )
+    mounts.append(
+        {
+            "target": "/mnt/object",
+            "source": f"chi_tacc:object-persist-{netid}",
+            "fstype": "fuse.rclone",
+            "options": "ro,nosuid,nodev,relatime,user_id=1000,group_id=1000,allow_other",
+        }
+    )
+    return mounts
+
+
+def persist_containers(netid: str, up: datetime) -> list[Json]:
+    """Compose project persist_block (docker-compose-block.yaml): MinIO and Postgres keep
+    their data on /mnt/block, Jupyter reads Food-11 through /mnt/object."""
+    project, data = "persist_block", "/mnt/block"
+    return [
+        _container(
+            netid,
+            "minio",
+            "minio/minio",
+            up,
+            project,
+            "minio",
+            ((9000, 9000), (9001, 9001)),
+            ((f"{data}/minio_data", "/data"),),
+            health="healthy",
+        ),
+        _container(
+            netid,
+            "persist_block-minio-create-bucket-1",
+            "minio/mc",
+            up,
+            project,
+            "minio-create-bucket",
+            state="exited",
+        ),
+        _container(
+            netid,
+            "postgres",
+            "postgres:latest",
+            up,
+            project,
+            "postgres",
+            ((5432, 5432),),
+            ((f"{data}/postgres_data", "/var/lib/postgresql/data"),),
+        ),
+        _container(
+            netid, "mlflow", "ghcr.io/mlflow/mlflow:v2.20.2", up, project, "mlflow", ((8000, 8000),)
+        ),
+        _container(
+            netid,
+            "jupyter",
+            "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
+            up,
+            project,
+            "jupyter",
+            ((8888, 8888),),
+            (
+                ("/home/cc/data-persist-chi/workspace", "/home/jovyan/work"),
+                ("/mnt/object", "/mnt/Food-11"),
+            ),
+        ),
+    ]
+
+
 @dataclass
-class StorageLabs:
-    room: Classroom
-    plans: list[KnobbedHost] = field(default_factory=list)
+class StorageLabs(Family):
+    plans: list[KnobbedHost[StorageKnob]] = field(default_factory=list)
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
-    def builders(self) -> dict[str, Callable[..., SimHost | None]]:
+    def builders(self) -> dict[str, Builder]:
         return {PERSIST: self._persist, PLATFORM: self._platform}
 
-    def _vm(
-        self, name: str, flavor: str, groups: tuple[str, ...], address: str, fixed_ip: str
-    ) -> Json:
-        cloud = self.room.cloud
-        assert cloud
-        return cloud.add_instance(name, flavor, address, fixed_ip, groups)
-
     # -- data-persist-chi
-    def _persist(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        cloud = self.room.cloud
-        assert cloud
-        knobs, netid, fixed_ip = profile.storage, student.netid, next_fixed()
-        name = f"node-persist-{student.chameleon_user}"
+    def _persist(self, ctx: BuildContext) -> SimHost:
+        knobs, netid, fixed_ip = ctx.profile.storage, ctx.student.netid, ctx.next_fixed()
+        name = f"node-persist-{ctx.student.chameleon_user}"
         groups = ("default", "allow-ssh", "allow-8888", "allow-8000", "allow-9000", "allow-9001")
-        server = self._vm(name, "m1.large", groups, address, fixed_ip)
-        created = now - timedelta(hours=3)
+        server = ctx.cloud.add_instance(name, "m1.large", ctx.address, fixed_ip, groups)
+        created = ctx.now - timedelta(hours=3)
         attached = "volume_detached" not in knobs
         blockobject.add_volume(
-            cloud, f"block-persist-{netid}", 2, created, server if attached else None
+            ctx.cloud, f"block-persist-{netid}", 2, created, server if attached else None
         )
         if "no_object_container" not in knobs:
             objects = [] if "empty_object_container" in knobs else self._food11(netid, created)
-            blockobject.add_container(cloud, OBJECT_SITE, f"object-persist-{netid}", objects)
-        mounts = list(ROOT_MOUNTS)
-        if attached and "block_not_mounted" not in knobs:
-            mounts.append(
-                {
-                    "target": "/mnt/block",
-                    "source": "/dev/vdb1",
-                    "fstype": "ext4",
-                    "options": "rw,relatime",
-                }
-            )
-        mounts.append(
-            {
-                "target": "/mnt/object",
-                "source": f"chi_tacc:object-persist-{netid}",
-                "fstype": "fuse.rclone",
-                "options": "ro,nosuid,nodev,relatime,user_id=1000,group_id=1000,allow_other",
-            }
-        )
-        up = created + timedelta(minutes=30)
-        project, data = "persist_block", "/mnt/block"
-        containers = [
-            _container(
-                netid,
-                "minio",
-                "minio/minio",
-                up,
-                project,
-                "minio",
-                ((9000, 9000), (9001, 9001)),
-                ((f"{data}/minio_data", "/data"),),
-                health="healthy",
-            ),
-            _container(
-                netid,
-                "persist_block-minio-create-bucket-1",
-                "minio/mc",
-                up,
-                project,
-                "minio-create-bucket",
-                state="exited",
-            ),
-            _container(
-                netid,
-                "postgres",
-                "postgres:latest",
-                up,
-                project,
-                "postgres",
-                ((5432, 5432),),
-                ((f"{data}/postgres_data", "/var/lib/postgresql/data"),),
-            ),
-            _container(
-                netid,
-                "mlflow",
-                "ghcr.io/mlflow/mlflow:v2.20.2",
-                up,
-                project,
-                "mlflow",
-                ((8000, 8000),),
-            ),
-            _container(
-                netid,
-                "jupyter",
-                "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
-                up,
-                project,
-                "jupyter",
-                ((8888, 8888),),
-                (
-                    ("/home/cc/data-persist-chi/workspace", "/home/jovyan/work"),
-                    ("/mnt/object", "/mnt/Food-11"),
-                ),
-            ),
-        ]
+            blockobject.add_container(ctx.cloud, OBJECT_SITE, f"object-persist-{netid}", objects)
+        mounts = persist_mounts(netid, attached and "block_not_mounted" not in knobs)
         dirs = [
             "/mnt/block/lost+found",
             "/mnt/block/minio_data/mlflow-artifacts",
             "/mnt/block/postgres_data/base",
             "/mnt/object/training",
         ]
-        host = SimHost(
+        containers = persist_containers(netid, created + timedelta(minutes=30))
+        return SimHost(
             name,
             name,
-            address,
+            ctx.address,
             fixed_ip,
-            hosts_dir / address,
-            profile.network,
+            ctx.root,
+            ctx.profile.network,
             ("hostname", "docker", "findmnt"),
             state={"docker": {"containers": containers}, "fs": {"mounts": mounts, "dirs": dirs}},
         )
-        return host
 
     @staticmethod
     def _food11(netid: str, created: datetime) -> list[blockobject.SwiftObject]:
@@ -320,16 +301,9 @@ class StorageLabs:
         ]
 
     # -- data-platform-chi
-    def _platform(
-        self,
-        student: SimStudent,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        knobs, key, fixed_ip = profile.storage, student.netid, next_fixed()
+    def _platform(self, ctx: BuildContext) -> SimHost:
+        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
+        knobs, key, fixed_ip = profile.storage, student.netid, ctx.next_fixed()
         name = f"node-data-{student.chameleon_user}"
         groups = (
             "default",
@@ -343,7 +317,7 @@ class StorageLabs:
             "allow-9001",
             "allow-3000",
         )
-        self._vm(name, "m1.xlarge", groups, address, fixed_ip)
+        ctx.cloud.add_instance(name, "m1.xlarge", address, fixed_ip, groups)
         up = now - timedelta(hours=2)
         down = "compose_service_down" in knobs
         containers = []
@@ -372,7 +346,7 @@ class StorageLabs:
             name,
             address,
             fixed_ip,
-            hosts_dir / address,
+            ctx.root,
             profile.network,
             ("hostname", "docker"),
             state={
@@ -384,7 +358,9 @@ class StorageLabs:
         return host
 
     # ---- running ----------------------------------------------------------------------
-    def start(self, hub: Hub, tarpit: Tarpit) -> None:
+    def start(self, ctx: StartContext) -> None:
+        """The data platform's web services on every data-platform-chi host that is up."""
+        hub, tarpit = ctx.hub, ctx.tarpit
         for plan in self.plans:
             host = plan.host
             ports = [8000, 8080, *UI_TITLES]
@@ -398,9 +374,6 @@ class StorageLabs:
                 server.knobs = plan.knobs  # type: ignore[attr-defined]
                 self._servers.append(server)
                 hub.add(server.socket, server.accept)
-
-    def pids(self) -> list[int]:
-        return []  # everything runs in the classroom's own process
 
     def stop(self) -> None:
         for server in self._servers:
@@ -436,8 +409,8 @@ class _PlatformHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_GET(self) -> None:
-        port = self.server.server_address[1]
-        knobs: frozenset[str] = self.server.knobs  # type: ignore[attr-defined]
+        _, port = cast(tuple[str, int], self.server.server_address)
+        knobs: frozenset[StorageKnob] = self.server.knobs  # type: ignore[attr-defined]
         path = self.path.split("?", 1)[0]
         if port == 8000:
             return self._api(path, knobs)
@@ -448,7 +421,7 @@ class _PlatformHandler(BaseHTTPRequestHandler):
         page += "</div></body></html>"
         self._send(200, page.encode(), "text/html; charset=utf-8", "nginx")
 
-    def _api(self, path: str, knobs: frozenset[str]) -> None:
+    def _api(self, path: str, knobs: frozenset[StorageKnob]) -> None:
         """api_v2 (FastAPI under uvicorn): /health reports the Kafka producer too."""
         if path != "/health":
             return self._send(404, b'{"detail":"Not Found"}', "application/json", "uvicorn")
@@ -468,12 +441,12 @@ class _PlatformHandler(BaseHTTPRequestHandler):
                 "gourmetgram.flags": 29,
             },
         }
-        body = {"status": "healthy", "kafka_enabled": True, "kafka_stats": stats}
+        health = {"status": "healthy", "kafka_enabled": True, "kafka_stats": stats}
         self._send(
-            200, json.dumps(body, separators=(",", ":")).encode(), "application/json", "uvicorn"
+            200, json.dumps(health, separators=(",", ":")).encode(), "application/json", "uvicorn"
         )
 
-    def _airflow(self, path: str, knobs: frozenset[str]) -> None:
+    def _airflow(self, path: str, knobs: frozenset[StorageKnob]) -> None:
         """Airflow 2.10's webserver: /health, and / redirecting to /home."""
         server = "gunicorn"
         if path == "/":

@@ -18,7 +18,7 @@ What each one holds is what the lab's compose file and notebooks leave behind:
 * `docker exec ray-worker-N nvidia-smi ...` runs the nvidia-smi stand-in on the one GPU that
   container was given (index 0 inside, the host GPU's UUID); `rocm-smi` on AMD (gpu_mi100).
 
-A profile's `training` knobs break one thing each (see profiles.py). Everything served is
+A profile's `training` knobs (profiles.TrainingKnob) break one thing each. Everything served is
 started by `TrainingLabs.start` and stopped by `TrainingLabs.stop`.
 """
 
@@ -30,38 +30,33 @@ import random
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import gpu, ray
-from .cluster import stable_hex
 from .engine import DockerEngine
+from .family import BuildContext, Builder, Family, StartContext
 from .hosts import SimHost, stand_in_python
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
+from .profiles import TrainingKnob
 from .s3sim import PORT as S3_PORT
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
-from .serve import Hub, TrackedHTTPServer
+from .serve import TrackedHTTPServer
+from .shared import stable_hex, volume_mount
 from .zygote import pss_kib, rss_kib, uss_kib
-
-if TYPE_CHECKING:
-    from .openstack import FakeOpenStack
-    from .profiles import Profile
-    from .tarpit import Tarpit
 
 Json = dict[str, Any]
 MLFLOW, MLTRAIN = "mlflow-chi", "mltrain-chi"
-LABS = (MLFLOW, MLTRAIN)
 SITE = "CHI@TACC"
 STANDINS = Path(__file__).with_name("standins")
 
-CONFIG = {  # gourmetgram-train `mlflow` branch, train.py
+CONFIG: Json = {  # gourmetgram-train `mlflow` branch, train.py
     "initial_epochs": 5,
     "total_epochs": 20,
     "patience": 5,
@@ -226,24 +221,7 @@ def _container(
     """A container as `GET /containers/json` lists it (plus `_` fields for the stand-in).
     `devices`: the NVIDIA device ids it reserved (() for `--gpus all`), or AMD device files
     (paths starting with /dev)."""
-    labels: Json = {}
-    if project:
-        compose_dir = "/home/cc/" + (
-            "mlflow-chi" if project == "tracking_service" else "mltrain-chi"
-        )
-        labels = {
-            "com.docker.compose.config-hash": _cid(key, "config:" + name),
-            "com.docker.compose.container-number": "1",
-            "com.docker.compose.depends_on": "",
-            "com.docker.compose.image": "sha256:" + _cid(key, "image:" + image),
-            "com.docker.compose.oneoff": "False",
-            "com.docker.compose.project": project,
-            "com.docker.compose.project.config_files": f"{compose_dir}/docker/"
-            + ("docker-compose-mlflow.yaml" if project == "tracking_service" else "compose.yaml"),
-            "com.docker.compose.project.working_dir": f"{compose_dir}/docker",
-            "com.docker.compose.service": service or name,
-            "com.docker.compose.version": "2.29.7",
-        }
+    labels = _compose_labels(key, name, image, project, service) if project else {}
     network = network or (f"{project}_default" if project else "bridge")
     running = state == "running"
     item: Json = {
@@ -269,19 +247,7 @@ def _container(
                 }
             }
         },
-        "Mounts": [
-            {
-                "Type": "volume",
-                "Name": v.split(":")[0],
-                "Source": f"/var/lib/docker/volumes/{v.split(':')[0]}/_data",
-                "Destination": v.split(":")[1],
-                "Driver": "local",
-                "Mode": "z",
-                "RW": True,
-                "Propagation": "",
-            }
-            for v in volumes
-        ],
+        "Mounts": [volume_mount(*v.split(":")) for v in volumes],
         "_started": int(created.timestamp()) + 2,
         "_exit_code": exit_code,
         "_hostname": _cid(key, name)[:12],
@@ -293,9 +259,42 @@ def _container(
     if gpus is not None and tool:
         item["_gpu"] = gpus
         item["_tools"] = [tool]
-    host_config: Json = {}
-    if devices is not None and not any(d.startswith("/dev") for d in devices):
-        host_config["DeviceRequests"] = [
+    item["_inspect"] = {"Config": {"Env": list(env), "Hostname": item["_hostname"]}}
+    if devices is not None:
+        item["_inspect"]["HostConfig"] = _gpu_devices(devices)
+    return item
+
+
+def _compose_labels(key: str, name: str, image: str, project: str, service: str | None) -> Json:
+    """The labels docker compose puts on a service's container (the labs' compose files)."""
+    compose_dir = "/home/cc/" + ("mlflow-chi" if project == "tracking_service" else "mltrain-chi")
+    return {
+        "com.docker.compose.config-hash": _cid(key, "config:" + name),
+        "com.docker.compose.container-number": "1",
+        "com.docker.compose.depends_on": "",
+        "com.docker.compose.image": "sha256:" + _cid(key, "image:" + image),
+        "com.docker.compose.oneoff": "False",
+        "com.docker.compose.project": project,
+        "com.docker.compose.project.config_files": f"{compose_dir}/docker/"
+        + ("docker-compose-mlflow.yaml" if project == "tracking_service" else "compose.yaml"),
+        "com.docker.compose.project.working_dir": f"{compose_dir}/docker",
+        "com.docker.compose.service": service or name,
+        "com.docker.compose.version": "2.29.7",
+    }
+
+
+def _gpu_devices(devices: tuple[str, ...]) -> Json:
+    """The HostConfig part for a container's GPUs: an NVIDIA device request (ids, or none for
+    `--gpus all`), or AMD's device files passed through."""
+    if any(d.startswith("/dev") for d in devices):
+        return {
+            "Devices": [
+                {"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"}
+                for d in devices
+            ]
+        }
+    return {
+        "DeviceRequests": [
             {
                 "Driver": "nvidia",
                 "Count": 0 if devices else -1,
@@ -304,14 +303,183 @@ def _container(
                 "Options": {},
             }
         ]
-    elif devices:
-        host_config["Devices"] = [
-            {"PathOnHost": d, "PathInContainer": d, "CgroupPermissions": "rwm"} for d in devices
-        ]
-    item["_inspect"] = {"Config": {"Env": list(env), "Hostname": item["_hostname"]}}
-    if host_config:
-        item["_inspect"]["HostConfig"] = host_config
-    return item
+    }
+
+
+def _gpu_tool(amd: bool) -> str:
+    return "rocm-smi" if amd else "nvidia-smi"
+
+
+def _jupyter(key: str, image: str, created: datetime, **gpus: Any) -> Json:
+    """The lab's `jupyter` container: a plain `docker run` (no compose labels) on 8888."""
+    return _container(
+        key,
+        "jupyter",
+        image,
+        "tini -g -- start-notebook.py",
+        created,
+        None,
+        ports=_ports(8888),
+        ip="172.17.0.2",
+        **gpus,
+    )
+
+
+def _create_bucket(key: str, bucket: str, at: datetime, project: str) -> Json:
+    """The compose file's one-shot `minio-create-bucket` (exited 0), its typo included."""
+    return _container(
+        key,
+        "minio-create-bucket",
+        "minio/mc:RELEASE.2025-08-13T08-35-41Z-cpuv1",
+        '/bin/sh -c " mc alias set minio http://minio:9000 your-access-key '
+        f"your-secret-key && if ! mc ls minio/{bucket}; then mc mb minio/{bucket} && echo "
+        f"'Bucket {bucket} creatd' else echo 'Bucket {bucket} already exists'; fi\"",
+        at,
+        project,
+        state="exited",
+        finished=at + timedelta(seconds=3),
+    )
+
+
+def mlflow_containers(
+    key: str, address: str, now: datetime, mode: str, gpus: Json, amd: bool
+) -> list[Json]:
+    """mlflow-chi's containers, newest first: `jupyter` (a plain `docker run` with the GPUs),
+    then compose project `tracking_service`; `mode` "down": mlflow exited (137)."""
+    up_at, project = now - timedelta(hours=2, minutes=20), "tracking_service"
+    mlflow_cmd = (
+        "/bin/sh -c 'pip install psycopg2-binary boto3 && mlflow server --backend-store-uri "
+        "postgresql://user:password@postgres/mlflowdb --artifacts-destination "
+        "s3://mlflow-artifacts/ --serve-artifacts --host 0.0.0.0 --port 8000'"
+    )
+    down = mode == "down"
+    return [
+        _jupyter(
+            key,
+            "jupyter-mlflow",
+            up_at + timedelta(minutes=14),
+            gpus=gpus,
+            tool=_gpu_tool(amd),
+            volumes=("food11:/mnt",),
+            env=(f"MLFLOW_TRACKING_URI=http://{address}:8000/", "FOOD11_DATA_DIR=/mnt/Food-11"),
+            devices=("/dev/kfd", "/dev/dri") if amd else (),
+        ),
+        _container(
+            key,
+            "mlflow",
+            "ghcr.io/mlflow/mlflow:v3.9.0",
+            mlflow_cmd,
+            up_at + timedelta(seconds=9),
+            project,
+            ports=_ports(8000),
+            ip="172.18.0.5",
+            state="exited" if down else "running",
+            exit_code=137 if down else 0,
+            finished=now - timedelta(minutes=41) if down else None,
+        ),
+        _create_bucket(key, "mlflow-artifacts", up_at + timedelta(seconds=6), project),
+        _container(
+            key,
+            "postgres",
+            "postgres:18",
+            "docker-entrypoint.sh postgres",
+            up_at,
+            project,
+            ports=_ports(5432),
+            ip="172.18.0.3",
+            volumes=("tracking_service_postgres_data:/var/lib/postgresql",),
+        ),
+        _minio(key, up_at, project, "172.18.0.2"),
+    ]
+
+
+# The Ray cluster's containers on compose network ray_cluster_default.
+RAY_IPS = {"ray-head": "172.19.0.3", "ray-worker-0": "172.19.0.5", "ray-worker-1": "172.19.0.6"}
+
+
+def mltrain_containers(
+    key: str, address: str, up_at: datetime, stopped: datetime | None, gpus: Json, amd: bool
+) -> list[Json]:
+    """mltrain-chi's containers, as `docker ps -a` lists them: `jupyter`, the two GPU workers
+    (ray-worker-1 exited at `stopped`, if given), then the rest of compose project
+    `ray_cluster`."""
+    project = "ray_cluster"
+    return [
+        _jupyter(key, "jupyter-ray", up_at + timedelta(minutes=9)),
+        *(_ray_worker(key, n, up_at, stopped if n == 1 else None, gpus, amd) for n in (1, 0)),
+        _container(
+            key,
+            "grafana",
+            "grafana/grafana:latest",
+            '/bin/sh -c "\nwhile [ ! -f /tmp/ray/session_latest/metrics/grafana/grafana.ini ]'
+            "; do sleep 2; done\n/run.sh --config "
+            '/tmp/ray/session_latest/metrics/grafana/grafana.ini"',  # the lab's, abridged
+            up_at + timedelta(seconds=3),
+            project,
+            ports=_ports(3000),
+            ip="172.19.0.4",
+            volumes=(
+                "ray_cluster_grafana_storage:/var/lib/grafana",
+                "ray_cluster_ray_tmp:/tmp/ray",
+            ),
+        ),
+        _ray_head(key, address, up_at + timedelta(seconds=2)),
+        _create_bucket(key, "ray", up_at + timedelta(seconds=1), project),
+        _minio(key, up_at, project, "172.19.0.2"),
+    ]
+
+
+def _ray_worker(
+    key: str, n: int, up_at: datetime, stopped: datetime | None, gpus: Json, amd: bool
+) -> Json:
+    """ray-worker-`n`, given host GPU `n` alone (compose services ray-worker-1 and -2 on
+    NVIDIA, as the lab's file names them); exited at `stopped`, if given."""
+    cname = f"ray-worker-{n}"
+    return _container(
+        key,
+        cname,
+        "ray-rocm:2.54.0" if amd else "rayproject/ray:2.54.0-gpu",
+        "ray start --address=ray-head:6379 --num-cpus=32 --num-gpus=1 --block",
+        up_at + timedelta(seconds=3),
+        "ray_cluster",
+        service=f"ray-worker-{n if amd else n + 1}",
+        ip=RAY_IPS[cname],
+        state="exited" if stopped else "running",
+        exit_code=0,
+        finished=stopped,
+        gpus=container_gpus(gpus, [n]),
+        tool=_gpu_tool(amd),
+        volumes=("food11:/mnt",),
+        env=(
+            *MINIO_ENV,
+            *(("HIP_VISIBLE_DEVICES=0", "ROCR_VISIBLE_DEVICES=0") if amd else ()),
+        ),
+        devices=("/dev/kfd", f"/dev/dri/renderD{128 + n}") if amd else (str(n),),
+    )
+
+
+def _ray_head(key: str, address: str, created: datetime) -> Json:
+    """ray-head: the dashboard (8265), GCS, its Prometheus, Grafana's iframe on the FIP."""
+    return _container(
+        key,
+        "ray-head",
+        "rayproject/ray:2.54.0",
+        '/bin/sh -c "\nmkdir -p /tmp/ray && \nchown -R root:root /tmp/ray &&\nray metrics '
+        "launch-prometheus &&\nray start --head --port=6379 --dashboard-host=0.0.0.0 "
+        '--block --metrics-export-port=8080 --num-cpus=4"',
+        created,
+        "ray_cluster",
+        ports=_ports(6379, 8080, 8090, 8265, 9090),
+        ip=RAY_IPS["ray-head"],
+        volumes=("ray_cluster_ray_tmp:/tmp/ray",),
+        env=(
+            "RAY_GRAFANA_HOST=http://grafana:3000",
+            f"RAY_GRAFANA_IFRAME_HOST=http://{address}:3000",
+            "RAY_PROMETHEUS_HOST=http://ray-head:9090",
+            "RAY_PROMETHEUS_NAME=Prometheus",
+            *MINIO_ENV,
+        ),
+    )
 
 
 # ---- seeds -----------------------------------------------------------------------------------
@@ -557,14 +725,14 @@ class TrainingEngine(DockerEngine):
 
 
 # ---- building hosts --------------------------------------------------------------------------
-class TrainingLabs:
+class TrainingLabs(Family):
     """Builds the training labs' hosts (called by the classroom per student) and serves them."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.cloud: FakeOpenStack | None = None
-        self.workdir = workdir
+    def __init__(self) -> None:
+        self.workdir = Path()  # below the classroom's folder, from start()
         self.plans: dict[str, HostPlan] = {}
         self.timings: dict[str, float] = {}
+        self._hosts: list[SimHost] = []
         self._s3: S3Fleet | None = None
         self._mlflow: MlflowFleet | None = None
         self._servers: list[TrackedHTTPServer] = []
@@ -576,289 +744,128 @@ class TrainingLabs:
             self.engine = TrainingEngine.under(hosts_dir, "dockerd-training.sock")
         return str(self.engine.socket_path)
 
-    def reset(self, cloud: FakeOpenStack) -> None:
-        """Start building a new classroom in `cloud`."""
-        self.cloud = cloud
-        self.plans, self.timings = {}, {}
+    def builders(self) -> dict[str, Builder]:
+        return {MLFLOW: self.build_mlflow, MLTRAIN: self.build_mltrain}
 
-    def builder(self, lab: str) -> Callable[..., SimHost]:
-        return {MLFLOW: self.build_mlflow, MLTRAIN: self.build_mltrain}[lab]
-
-    def _server(
-        self,
-        name: str,
-        address: str,
-        next_fixed: Callable[[], str],
-        amd: bool,
-    ) -> str:
+    @staticmethod
+    def _server(ctx: BuildContext, name: str, amd: bool) -> str:
         """The bare-metal server at CHI@TACC with the student's floating IP; its fixed IP."""
-        assert self.cloud is not None, "TrainingLabs.reset(cloud) first"
-        fixed_ip = next_fixed()
+        fixed_ip = ctx.next_fixed()
         image = "CC-Ubuntu24.04-ROCm" if amd else "CC-Ubuntu24.04-CUDA"
-        self.cloud.add_instance(name, "baremetal", address, fixed_ip, image=image, region=SITE)
+        ctx.cloud.add_instance(name, "baremetal", ctx.address, fixed_ip, image=image, region=SITE)
         return fixed_ip
 
-    def build_mlflow(
-        self,
-        student: Any,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        knobs = profile.training
+    def build_mlflow(self, ctx: BuildContext) -> SimHost:
+        knobs = ctx.profile.training
         amd = "amd" in knobs
-        key = f"{student.netid}:{MLFLOW}"
-        name = f"node-mlflow-{student.chameleon_user}"
-        fixed_ip = self._server(name, address, next_fixed, amd)
-        gpus = host_gpus(key, amd, now.timestamp())
-        up_at = now - timedelta(hours=2, minutes=20)
+        key = f"{ctx.student.netid}:{MLFLOW}"
+        name = f"node-mlflow-{ctx.student.chameleon_user}"
+        fixed_ip = self._server(ctx, name, amd)
+        gpus = host_gpus(key, amd, ctx.now.timestamp())
         seed = mlflow_seed(
             key,
-            now - timedelta(hours=1, minutes=50),
+            ctx.now - timedelta(hours=1, minutes=50),
             gpu_table(gpus),
             "no_registered_model" not in knobs,
         )
         mode = (
             "down" if "mlflow_down" in knobs else "garbage" if "mlflow_garbage" in knobs else "real"
         )
-        plan = HostPlan(MLFLOW, address, profile.network, mlflow=mode, seed=seed)
+        plan = HostPlan(MLFLOW, ctx.address, ctx.profile.network, mlflow=mode, seed=seed)
+        # A running MLflow writes its artifacts itself once seeded; for one that is not, they
+        # are put in the bucket as it would have left them.
         plan.buckets["mlflow-artifacts"] = (
             [] if mode == "real" else mlflow_bucket_objects(key, seed)
         )
         if "empty_bucket" in knobs:
             plan.empty_after_seed = ("mlflow-artifacts",)
-        self.plans[address] = plan
-        project = "tracking_service"
-        mlflow_cmd = (
-            "/bin/sh -c 'pip install psycopg2-binary boto3 && mlflow server --backend-store-uri "
-            "postgresql://user:password@postgres/mlflowdb --artifacts-destination "
-            "s3://mlflow-artifacts/ --serve-artifacts --host 0.0.0.0 --port 8000'"
-        )
-        containers = [
-            _container(
-                key,
-                "jupyter",
-                "jupyter-mlflow",
-                "tini -g -- start-notebook.py",
-                up_at + timedelta(minutes=14),
-                None,
-                ports=_ports(8888),
-                ip="172.17.0.2",
-                gpus=gpus,
-                tool="rocm-smi" if amd else "nvidia-smi",
-                volumes=("food11:/mnt",),
-                env=(f"MLFLOW_TRACKING_URI=http://{address}:8000/", "FOOD11_DATA_DIR=/mnt/Food-11"),
-                devices=("/dev/kfd", "/dev/dri") if amd else (),
-            ),
-            _container(
-                key,
-                "mlflow",
-                "ghcr.io/mlflow/mlflow:v3.9.0",
-                mlflow_cmd,
-                up_at + timedelta(seconds=9),
-                project,
-                ports=_ports(8000),
-                ip="172.18.0.5",
-                state="exited" if mode == "down" else "running",
-                exit_code=137 if mode == "down" else 0,
-                finished=now - timedelta(minutes=41) if mode == "down" else None,
-            ),
-            _container(
-                key,
-                "minio-create-bucket",
-                "minio/mc:RELEASE.2025-08-13T08-35-41Z-cpuv1",
-                '/bin/sh -c " mc alias set minio http://minio:9000 your-access-key '
-                "your-secret-key && if ! mc ls minio/mlflow-artifacts; then mc mb "
-                "minio/mlflow-artifacts && echo 'Bucket mlflow-artifacts creatd' else echo "
-                "'Bucket mlflow-artifacts already exists'; fi\"",
-                up_at + timedelta(seconds=6),
-                project,
-                state="exited",
-                finished=up_at + timedelta(seconds=9),
-            ),
-            _container(
-                key,
-                "postgres",
-                "postgres:18",
-                "docker-entrypoint.sh postgres",
-                up_at,
-                project,
-                ports=_ports(5432),
-                ip="172.18.0.3",
-                volumes=("tracking_service_postgres_data:/var/lib/postgresql",),
-            ),
-            _minio(key, up_at, project, "172.18.0.2"),
-        ]
-        return SimHost(
-            name,
-            name.replace("_", "-"),
-            address,
-            fixed_ip,
-            hosts_dir / address,
-            profile.network,
-            ("hostname", "docker", "rocm-smi" if amd else "nvidia-smi"),
-            state={
-                "addresses": [fixed_ip, "172.17.0.1", "172.18.0.1"],
-                "docker": {"containers": containers, "engine": self._engine_path(hosts_dir)},
-                "gpu": gpus,
-            },
-        )
+        self.plans[ctx.address] = plan
+        containers = mlflow_containers(key, ctx.address, ctx.now, mode, gpus, amd)
+        return self._host(ctx, name, fixed_ip, amd, "172.18.0.1", containers, gpus)
 
-    def build_mltrain(
-        self,
-        student: Any,
-        profile: Profile,
-        address: str,
-        next_fixed: Callable[[], str],
-        hosts_dir: Path,
-        now: datetime,
-    ) -> SimHost:
-        knobs = profile.training
+    def build_mltrain(self, ctx: BuildContext) -> SimHost:
+        knobs, now = ctx.profile.training, ctx.now
         amd = "amd" in knobs
-        key = f"{student.netid}:{MLTRAIN}"
-        name = f"node-mltrain-{student.chameleon_user}"
-        fixed_ip = self._server(name, address, next_fixed, amd)
+        key = f"{ctx.student.netid}:{MLTRAIN}"
+        name = f"node-mltrain-{ctx.student.chameleon_user}"
+        fixed_ip = self._server(ctx, name, amd)
         gpus = host_gpus(key, amd, now.timestamp())
         up_at = now - timedelta(hours=2, minutes=30)
         stopped = now - timedelta(minutes=26) if "worker_missing" in knobs else None
-        ips = {"ray-head": "172.19.0.3", "ray-worker-0": "172.19.0.5", "ray-worker-1": "172.19.0.6"}
-        cluster_nodes = ray.nodes(
+        plan = HostPlan(MLTRAIN, ctx.address, ctx.profile.network)
+        plan.buckets["ray"] = ray_checkpoints(
             key,
-            ips,
-            up_at + timedelta(seconds=20),
-            "AMD-Instinct-MI100" if amd else "A100",
-            {"ray-worker-1": stopped} if stopped else None,
-        )
-        head, worker = cluster_nodes[0], cluster_nodes[1]
-        jobs = self._jobs(key, knobs, now, head, worker)
-        runs = (
             []
             if "no_checkpoints" in knobs
             else [
                 (now - timedelta(minutes=95), 12),
                 (now - timedelta(minutes=70), 10),
                 (now - timedelta(minutes=34), 14),
-            ]
+            ],
         )
-        plan = HostPlan(MLTRAIN, address, profile.network)
-        plan.buckets["ray"] = ray_checkpoints(key, runs)
-        plan.cluster = {
-            "version": ray.version(key, up_at + timedelta(seconds=18)),
-            "nodes": cluster_nodes,
-            "jobs": jobs,
-        }
-        self.plans[address] = plan
-        project = "ray_cluster"
-        tool = "rocm-smi" if amd else "nvidia-smi"
-        worker_image = "ray-rocm:2.54.0" if amd else "rayproject/ray:2.54.0-gpu"
-        worker_cmd = "ray start --address=ray-head:6379 --num-cpus=32 --num-gpus=1 --block"
-        containers = [
-            _container(
-                key,
-                "jupyter",
-                "jupyter-ray",
-                "tini -g -- start-notebook.py",
-                up_at + timedelta(minutes=9),
-                None,
-                ports=_ports(8888),
-                ip="172.17.0.2",
-            ),
-        ]
-        for n in (1, 0):
-            cname = f"ray-worker-{n}"
-            containers.append(
-                _container(
-                    key,
-                    cname,
-                    worker_image,
-                    worker_cmd,
-                    up_at + timedelta(seconds=3),
-                    project,
-                    service=f"ray-worker-{n if amd else n + 1}",
-                    ip=ips[cname],
-                    state="exited" if stopped and n == 1 else "running",
-                    exit_code=0,
-                    finished=stopped if n == 1 else None,
-                    gpus=container_gpus(gpus, [n]),
-                    tool=tool,
-                    volumes=("food11:/mnt",),
-                    env=(
-                        *MINIO_ENV,
-                        *(("HIP_VISIBLE_DEVICES=0", "ROCR_VISIBLE_DEVICES=0") if amd else ()),
-                    ),
-                    devices=("/dev/kfd", f"/dev/dri/renderD{128 + n}") if amd else (str(n),),
-                )
-            )
-        containers += [
-            _container(
-                key,
-                "grafana",
-                "grafana/grafana:latest",
-                '/bin/sh -c "\nwhile [ ! -f /tmp/ray/session_latest/metrics/grafana/grafana.ini ]'
-                "; do sleep 2; done\n/run.sh --config "
-                '/tmp/ray/session_latest/metrics/grafana/grafana.ini"',  # the lab's, abridged
-                up_at + timedelta(seconds=3),
-                project,
-                ports=_ports(3000),
-                ip="172.19.0.4",
-                volumes=(
-                    "ray_cluster_grafana_storage:/var/lib/grafana",
-                    "ray_cluster_ray_tmp:/tmp/ray",
-                ),
-            ),
-            _container(
-                key,
-                "ray-head",
-                "rayproject/ray:2.54.0",
-                '/bin/sh -c "\nmkdir -p /tmp/ray && \nchown -R root:root /tmp/ray &&\nray metrics '
-                "launch-prometheus &&\nray start --head --port=6379 --dashboard-host=0.0.0.0 "
-                '--block --metrics-export-port=8080 --num-cpus=4"',
-                up_at + timedelta(seconds=2),
-                project,
-                ports=_ports(6379, 8080, 8090, 8265, 9090),
-                ip=ips["ray-head"],
-                volumes=("ray_cluster_ray_tmp:/tmp/ray",),
-                env=(
-                    "RAY_GRAFANA_HOST=http://grafana:3000",
-                    f"RAY_GRAFANA_IFRAME_HOST=http://{address}:3000",
-                    "RAY_PROMETHEUS_HOST=http://ray-head:9090",
-                    "RAY_PROMETHEUS_NAME=Prometheus",
-                    *MINIO_ENV,
-                ),
-            ),
-            _container(
-                key,
-                "minio-create-bucket",
-                "minio/mc:RELEASE.2025-08-13T08-35-41Z-cpuv1",
-                '/bin/sh -c " mc alias set minio http://minio:9000 your-access-key '
-                "your-secret-key && if ! mc ls minio/ray; then mc mb minio/ray && echo 'Bucket "
-                "ray creatd' else echo 'Bucket ray already exists'; fi\"",
-                up_at + timedelta(seconds=1),
-                project,
-                state="exited",
-                finished=up_at + timedelta(seconds=4),
-            ),
-            _minio(key, up_at, project, "172.19.0.2"),
-        ]
-        return SimHost(
+        plan.cluster = self._ray_cluster(key, knobs, now, up_at, stopped, amd)
+        self.plans[ctx.address] = plan
+        containers = mltrain_containers(key, ctx.address, up_at, stopped, gpus, amd)
+        return self._host(ctx, name, fixed_ip, amd, "172.19.0.1", containers, gpus)
+
+    def _host(
+        self,
+        ctx: BuildContext,
+        name: str,
+        fixed_ip: str,
+        amd: bool,
+        compose_gateway: str,
+        containers: list[Json],
+        gpus: Json,
+    ) -> SimHost:
+        """The node as its tools see it: docker (through this family's engine), the GPU tool,
+        and the addresses of its interfaces (sharednet1, docker0, the compose network)."""
+        host = SimHost(
             name,
             name.replace("_", "-"),
-            address,
+            ctx.address,
             fixed_ip,
-            hosts_dir / address,
-            profile.network,
-            ("hostname", "docker", tool),
+            ctx.root,
+            ctx.profile.network,
+            ("hostname", "docker", _gpu_tool(amd)),
             state={
-                "addresses": [fixed_ip, "172.17.0.1", "172.19.0.1"],
-                "docker": {"containers": containers, "engine": self._engine_path(hosts_dir)},
+                "addresses": [fixed_ip, "172.17.0.1", compose_gateway],
+                "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
                 "gpu": gpus,
             },
         )
+        self._hosts.append(host)
+        return host
+
+    @classmethod
+    def _ray_cluster(
+        cls,
+        key: str,
+        knobs: frozenset[TrainingKnob],
+        now: datetime,
+        up_at: datetime,
+        stopped: datetime | None,
+        amd: bool,
+    ) -> Json:
+        """What the Ray dashboard serves: the version, the nodes (ray-worker-1's DEAD from
+        `stopped`, if given), and the lab's jobs."""
+        nodes = ray.nodes(
+            key,
+            RAY_IPS,
+            up_at + timedelta(seconds=20),
+            "AMD-Instinct-MI100" if amd else "A100",
+            {"ray-worker-1": stopped} if stopped else None,
+        )
+        return {
+            "version": ray.version(key, up_at + timedelta(seconds=18)),
+            "nodes": nodes,
+            "jobs": cls._jobs(key, knobs, now, nodes[0], nodes[1]),
+        }
 
     @staticmethod
-    def _jobs(key: str, knobs: frozenset[str], now: datetime, head: Json, worker: Json) -> list:
+    def _jobs(
+        key: str, knobs: frozenset[TrainingKnob], now: datetime, head: Json, worker: Json
+    ) -> list[Json]:
         """The lab's submissions, in order: train.py on one GPU; the infeasible 2-GPU job;
         Ray Train with 1 worker, 2 workers, three fractional-GPU runs, fault tolerance; Tune."""
         failed = "jobs_failed" in knobs
@@ -906,14 +913,15 @@ class TrainingLabs:
         return jobs
 
     # ---- serving -----------------------------------------------------------------------------
-    def start(self, hosts: list[SimHost], hub: Hub, tarpit: Tarpit) -> None:
+    def start(self, ctx: StartContext) -> None:
         """Serve every training host: S3 and MLflow processes, Ray dashboards, tarpits."""
         began = time.monotonic()
-        plans = [self.plans[h.address] for h in hosts if h.address in self.plans]
+        hub, tarpit = ctx.hub, ctx.tarpit
+        self.workdir, self.timings = ctx.root / "training", {}
+        plans = list(self.plans.values())
         if self.engine is not None:
-            for host in hosts:
-                if host.address in self.plans:
-                    self.engine.register(host.state_file, host.root, host.bin_dir)
+            for host in self._hosts:
+                self.engine.register(host.state_file, host.root, host.bin_dir)
             self.engine.start(hub)
         up = [p for p in plans if p.network == "up"]
         self._s3 = S3Fleet([p.address for p in up], self.workdir)
@@ -1012,3 +1020,5 @@ class TrainingLabs:
         for fleet in (self._mlflow, self._s3):
             if fleet is not None:
                 fleet.stop()
+        self._mlflow = self._s3 = None
+        self.plans, self._hosts, self._clients = {}, [], {}

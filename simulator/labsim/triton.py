@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .modelserver import HostModel, Receive, Scope, Send, classify, decode_image
-
-if TYPE_CHECKING:
-    from .modelserver import ModelServerFleet
 
 MODEL = "food_classifier"
 VERSION = "2.51.0"
@@ -116,7 +113,8 @@ def config(host: HostModel) -> dict[str, Any]:
 
 
 async def _body(receive: Receive, limit: int = 64 << 20) -> bytes:
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -149,11 +147,28 @@ class _Stats:
         self.last_ms = 0
 
 
-def triton_app(host: HostModel, fleet: ModelServerFleet):
-    stats = _Stats()
-    host.extra = stats  # read by the metrics app
+class _BadRequest(Exception):
+    """A request Triton refuses: answered 400 with Triton's message."""
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+
+def _unknown_model(name: str, version: str | None = None) -> str:
+    at = "" if version is None else f" version {version}"
+    return f"Request for unknown model: '{name}'{at} is not found"
+
+
+def triton_app(host: HostModel) -> TritonApp:
+    return TritonApp(host)
+
+
+class TritonApp:
+    """The ASGI app of one host's Triton: routes, model metadata, inference."""
+
+    def __init__(self, host: HostModel) -> None:
+        self.host = host
+        self.stats = _Stats()
+        host.extra = self.stats  # read by the metrics app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"].rstrip("/")
@@ -166,44 +181,39 @@ def triton_app(host: HostModel, fleet: ModelServerFleet):
                     send, 200, {"name": "triton", "version": VERSION, "extensions": EXTENSIONS}
                 )
             if path.startswith("/v2/models/"):
-                return await _model_get(path.removeprefix("/v2/models/"), send)
+                return await self._model_get(path.removeprefix("/v2/models/"), send)
         if method == "POST":
             if path == "/v2/repository/index":
                 return await _reply(send, 200, [{"name": MODEL, "version": "1", "state": "READY"}])
             if path in (f"/v2/models/{MODEL}/infer", f"/v2/models/{MODEL}/versions/1/infer"):
-                return await _infer(body, send)
+                return await self._infer(body, send)
             if path.startswith("/v2/models/") and path.endswith("/infer"):
                 name = path.removeprefix("/v2/models/").split("/")[0]
-                return await _reply(
-                    send, 400, _error(f"Request for unknown model: '{name}' is not found")
-                )
+                return await _reply(send, 400, _error(_unknown_model(name)))
         await _reply(send, 400, _error("Not Found"))
 
-    async def _model_get(rest: str, send: Send) -> None:
-        parts = rest.split("/")
-        name = parts[0]
+    async def _model_get(self, rest: str, send: Send) -> None:
+        """GET /v2/models/<name>[/versions/1][/ready|/config|/stats]."""
+        name, *tail = rest.split("/")
         if name != MODEL:
-            return await _reply(
-                send, 400, _error(f"Request for unknown model: '{name}' is not found")
-            )
-        tail = parts[1:]
+            return await _reply(send, 400, _error(_unknown_model(name)))
         if tail[:1] == ["versions"]:
             if tail[1:2] != ["1"]:
                 version = tail[1] if len(tail) > 1 else ""
-                message = f"Request for unknown model: '{name}' version {version} is not found"
-                return await _reply(send, 400, _error(message))
+                return await _reply(send, 400, _error(_unknown_model(name, version)))
             tail = tail[2:]
         if not tail:
             return await _reply(send, 200, metadata())
         if tail == ["ready"]:
             return await _reply(send, 200)
         if tail == ["config"]:
-            return await _reply(send, 200, config(host))
+            return await _reply(send, 200, config(self.host))
         if tail == ["stats"]:
-            return await _reply(send, 200, _statistics())
+            return await _reply(send, 200, self._statistics())
         await _reply(send, 400, _error("Not Found"))
 
-    def _statistics() -> dict[str, Any]:
+    def _statistics(self) -> dict[str, Any]:
+        stats, host = self.stats, self.host
         per = stats.success_ns // max(stats.success, 1)
         return {
             "model_stats": [
@@ -229,97 +239,107 @@ def triton_app(host: HostModel, fleet: ModelServerFleet):
             ]
         }
 
-    async def _infer(raw: bytes, send: Send) -> None:
+    async def _infer(self, raw: bytes, send: Send) -> None:
+        """POST .../infer: check the request as Triton does, queue for the model instance,
+        classify each image; a failing image fails the whole request (500)."""
         rid = "<id_unknown>"
         try:
-            request = json.loads(raw or b"null")
-        except ValueError:
-            return await _reply(
-                send, 400, _error("failed to parse the request JSON buffer: Invalid value. at 0")
-            )
-        if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
-            return await _reply(
-                send, 400, _error("Unable to parse 'inputs': attempt to access JSON non-object")
-            )
-        if isinstance(request.get("id"), str):
-            rid = request["id"]
+            request = _request(raw)
+            if isinstance(request.get("id"), str):
+                rid = request["id"]
+            images = self._images(request, rid)
+            wanted = _outputs(request, rid)
+        except _BadRequest as bad:
+            return await _reply(send, 400, _error(str(bad)))
+        started = time.perf_counter_ns()
+        await self.host.infer()
+        results = []
+        for b64 in images:
+            try:
+                image = decode_image(str(b64))
+            except Exception as exc:  # noqa: BLE001 - model.py's execute raised
+                self.stats.fail += 1
+                message = (
+                    f"Failed to process the request(s) for model '{MODEL}_0_0', message: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                return await _reply(send, 500, _error(message))
+            results.append(classify(image))
+        self.stats.success += 1
+        self.stats.success_ns += time.perf_counter_ns() - started
+        self.stats.last_ms = int(time.time() * 1000)
+        outputs = []
+        for name in wanted or list(OUTPUTS):
+            data = [label if name == "FOOD_LABEL" else p for label, p in results]
+            shape = [len(images), 1]
+            outputs.append({"name": name, "datatype": OUTPUTS[name], "shape": shape, "data": data})
+        answer: dict[str, Any] = {"model_name": MODEL, "model_version": "1", "outputs": outputs}
+        if rid != "<id_unknown>":
+            answer = {"id": rid, **answer}
+        await _reply(send, 200, answer)
+
+    def _images(self, request: dict[str, Any], rid: str) -> list[Any]:
+        """The INPUT_IMAGE tensor's elements, each input checked as Triton checks it."""
         images = None
         for item in request["inputs"]:
             name = item.get("name") if isinstance(item, dict) else None
             if name not in INPUTS:
-                message = (
+                raise _BadRequest(
                     f"[request id: {rid}] unexpected inference input '{name}' for model '{MODEL}'"
                 )
-                return await _reply(send, 400, _error(message))
             if item.get("datatype") != "BYTES":
-                message = (
+                raise _BadRequest(
                     f"[request id: {rid}] inference input '{name}' data-type is "
                     f"'{item.get('datatype')}', but model '{MODEL}' expects 'BYTES'"
                 )
-                return await _reply(send, 400, _error(message))
             shape = item.get("shape")
             if (
                 not isinstance(shape, list)
                 or len(shape) != 2
                 or shape[1] != 1
                 or not isinstance(shape[0], int)
-                or not 1 <= shape[0] <= host.max_batch
+                or not 1 <= shape[0] <= self.host.max_batch
             ):
-                message = (
+                raise _BadRequest(
                     f"[request id: {rid}] unexpected shape for input '{name}' for model "
                     f"'{MODEL}'. Expected [-1,1], got {json.dumps(shape, separators=(',', ':'))}. "
                 )
-                return await _reply(send, 400, _error(message))
             data = item.get("data")
             if isinstance(data, list) and data and isinstance(data[0], list):
                 data = [x for row in data for x in row]
             if not isinstance(data, list) or len(data) != shape[0]:
-                message = (
+                raise _BadRequest(
                     f"[request id: {rid}] unexpected number of string elements {len(data or [])}"
                     f" for inference input '{name}', expecting {shape[0]}"
                 )
-                return await _reply(send, 400, _error(message))
             images = data
         if images is None:
-            message = f"[request id: {rid}] expected 1 inputs but got 0 inputs for model '{MODEL}'"
-            return await _reply(send, 400, _error(message))
-        wanted = [o.get("name") for o in request.get("outputs") or [] if isinstance(o, dict)]
-        for name in wanted:
-            if name not in OUTPUTS:
-                message = (
-                    f"[request id: {rid}] unexpected inference output '{name}' for model '{MODEL}'"
-                )
-                return await _reply(send, 400, _error(message))
-        started = time.perf_counter_ns()
-        await host.infer()
-        labels, probs = [], []
-        for b64 in images:
-            try:
-                image = decode_image(str(b64))
-            except Exception as exc:  # noqa: BLE001 - model.py's execute raised
-                stats.fail += 1
-                message = (
-                    f"Failed to process the request(s) for model '{MODEL}_0_0', message: "
-                    f"{type(exc).__name__}: {exc}"
-                )
-                return await _reply(send, 500, _error(message))
-            label, probability = classify(image)
-            labels.append([label])
-            probs.append([probability])
-        stats.success += 1
-        stats.success_ns += time.perf_counter_ns() - started
-        stats.last_ms = int(time.time() * 1000)
-        n = len(images)
-        outputs = []
-        for name in wanted or list(OUTPUTS):
-            data = [x[0] for x in (labels if name == "FOOD_LABEL" else probs)]
-            outputs.append({"name": name, "datatype": OUTPUTS[name], "shape": [n, 1], "data": data})
-        answer: dict[str, Any] = {"model_name": MODEL, "model_version": "1", "outputs": outputs}
-        if rid != "<id_unknown>":
-            answer = {"id": rid, **answer}
-        await _reply(send, 200, answer)
+            raise _BadRequest(
+                f"[request id: {rid}] expected 1 inputs but got 0 inputs for model '{MODEL}'"
+            )
+        return images
 
-    return app
+
+def _request(raw: bytes) -> dict[str, Any]:
+    """The request's JSON object, with a list of inputs."""
+    try:
+        request = json.loads(raw or b"null")
+    except ValueError:
+        raise _BadRequest("failed to parse the request JSON buffer: Invalid value. at 0") from None
+    if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+        raise _BadRequest("Unable to parse 'inputs': attempt to access JSON non-object")
+    return request
+
+
+def _outputs(request: dict[str, Any], rid: str) -> list[Any]:
+    """The outputs asked for by name (none: all of them)."""
+    wanted = [o.get("name") for o in request.get("outputs") or [] if isinstance(o, dict)]
+    for name in wanted:
+        if name not in OUTPUTS:
+            raise _BadRequest(
+                f"[request id: {rid}] unexpected inference output '{name}' for model '{MODEL}'"
+            )
+    return wanted
 
 
 def triton_metrics_app(host: HostModel):

@@ -1,0 +1,111 @@
+"""The first two labs in the classroom: hello-chameleon and cloud-chi (KVM@TACC VMs).
+
+* hello-chameleon: server `hello_chameleon-{USER}` (m1.small) with its floating IP, and the
+  ~/hello.txt the student wrote there (edited on the laptop, or not).
+* cloud-chi: nodes `node{1,2,3}-cloud-{netid}` on sharednet1 and the private network
+  `private_cloud_net_{netid}` (192.168.1.0/24, no port security), node1 with the floating IP;
+  node1's kubectl and docker stand-ins read the cluster from its state file (cluster.py), and
+  GourmetGram answers on its port 80.
+"""
+
+from __future__ import annotations
+
+from .cluster import docker, kubernetes
+from .family import BuildContext, Builder, Family, StartContext
+from .gourmetgram import CLASSES, GourmetGramServer
+from .hosts import SimHost
+from .openstack import NO_VALID_HOST
+
+HELLO, CLOUD = "hello-chameleon", "cloud-chi"
+
+
+class BasicLabs(Family):
+    def __init__(self) -> None:
+        self._web: list[GourmetGramServer] = []
+        self._hosts: list[SimHost] = []  # the ones GourmetGram runs on
+
+    def builders(self) -> dict[str, Builder]:
+        return {HELLO: self._hello, CLOUD: self._cloud_chi}
+
+    def _hello(self, ctx: BuildContext) -> SimHost | None:
+        student, profile, cloud = ctx.student, ctx.profile, ctx.cloud
+        server = f"hello_chameleon-{student.chameleon_user}"
+        if profile.hello_server_error:
+            cloud.add_server(server, "m1.small", [], error=NO_VALID_HOST)
+            return None
+        fixed_ip = ctx.next_fixed()
+        cloud.add_instance(server, "m1.small", ctx.address, fixed_ip, ("default", "allow-ssh"))
+        hostname = f"hello-chameleon-{student.chameleon_user.replace('_', '-')}"
+        line = f"Hello from {hostname}\n"
+        files = {
+            "edited": {"hello.txt": line + f"Edited on my laptop by {student.netid}.\n"},
+            "unedited": {"hello.txt": line},
+            "missing": {},
+        }[profile.hello_file]
+        return SimHost(
+            server, hostname, ctx.address, fixed_ip, ctx.root, profile.network, files=files
+        )
+
+    def _cloud_chi(self, ctx: BuildContext) -> SimHost:
+        netid, profile, cloud = ctx.student.netid, ctx.profile, ctx.cloud
+        private = cloud.add_network(
+            f"private_cloud_net_{netid}", f"private_cloud_subnet_{netid}", "192.168.1.0/24", None
+        )
+        groups = ("default", "allow-ssh", "allow-http-80")
+        node_ips = {}
+        for n in (1, 2, 3):
+            lab_port = cloud.add_port(
+                private, f"192.168.1.1{n}", f"port{n}_{netid}", port_security=False
+            )
+            fixed_ip = ctx.next_fixed()
+            node_ips[n] = fixed_ip
+            shared = cloud.add_port(cloud.network("sharednet1"), fixed_ip, security_groups=groups)
+            error = f"node{n}" in profile.cloud_error_nodes
+            cloud.add_server(
+                f"node{n}-cloud-{netid}",
+                "m1.medium",
+                [] if error else [shared, lab_port],
+                groups,
+                error=NO_VALID_HOST if error else None,
+            )
+            if n == 1:
+                cloud.add_floating_ip(ctx.address, shared, f"Cloud IP for {netid}")
+        objects = kubernetes(netid, node_ips[1], ctx.now, profile.missing_k8s)
+        pods = [o for o in objects if o["kind"] == "Pod"]
+        state = {
+            "addresses": [node_ips[1], "192.168.1.11", "172.17.0.1"],
+            "kubernetes": objects,
+            "docker": {"containers": docker(netid, pods, ctx.now)},
+            "test_class": CLASSES[ctx.student.index % len(CLASSES)],
+            "failing_paths": sorted(profile.failing_paths),
+        }
+        host = SimHost(
+            f"node1-cloud-{netid}",
+            f"node1-cloud-{netid}",
+            ctx.address,
+            node_ips[1],
+            ctx.root,
+            profile.network,
+            ("hostname", "kubectl", "docker"),
+            web=True,
+            state=state,
+        )
+        self._hosts.append(host)
+        return host
+
+    def start(self, ctx: StartContext) -> None:
+        """GourmetGram on port 80 of every cloud-chi node1 that is up (sshd on 22, and the
+        tarpit's 22 and 80, are the classroom's)."""
+        for host in self._hosts:
+            if host.network != "up":
+                continue
+            server = GourmetGramServer(
+                host.address, 80, host.state["test_class"], frozenset(host.state["failing_paths"])
+            )
+            self._web.append(server)
+            ctx.hub.add(server.socket, server.accept)
+
+    def stop(self) -> None:
+        for server in self._web:
+            server.close()
+        self._web, self._hosts = [], []

@@ -1,0 +1,92 @@
+"""The one interface of the classroom's lab families, and what their builders are given.
+
+A family knows a few labs. For each student and lab the classroom asks it to build the
+student's resources (in the fake cloud) and host (a SimHost, or None where the lab leaves
+none to log in to); once every host is built it starts the family's servers, and at the end
+it stops them. The classroom knows no lab itself: it loops over its families.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .classroom import SimStudent
+    from .hosts import SimHost
+    from .openstack import FakeOpenStack
+    from .profiles import Profile
+    from .serve import Hub
+    from .tarpit import Tarpit
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """One student's instance of one lab, about to be built."""
+
+    student: SimStudent  # builders may add student.yaml fields (student.extra)
+    profile: Profile
+    address: str  # the instance's floating IP: a loopback address of its own
+    next_fixed: Callable[[], str]  # the next free sharednet1 address
+    hosts_dir: Path  # every host's tree lives below it
+    now: datetime  # the classroom's start: every age is relative to it
+    cloud: FakeOpenStack
+
+    @property
+    def root(self) -> Path:
+        """The host's own tree (SimHost.root)."""
+        return self.hosts_dir / self.address
+
+    @property
+    def home(self) -> Path:
+        """cc's home on the host (SimHost.home)."""
+        return self.root / "home"
+
+
+@dataclass(frozen=True)
+class StartContext:
+    """What a family's servers start with, once every host is built."""
+
+    hub: Hub  # the classroom's event loop for in-process listeners
+    tarpit: Tarpit  # a tarpit host's ports are listened on here (22 and 80 already are)
+    root: Path  # the classroom's folder: a family's work files go below it
+    hosts_dir: Path  # the hosts' tree, resolved as sshd and the engines see it
+
+
+Builder = Callable[[BuildContext], "SimHost | None"]
+
+
+class Family(ABC):
+    """Some labs: their hosts, built one student at a time, then served together."""
+
+    @abstractmethod
+    def builders(self) -> dict[str, Builder]:
+        """Lab id -> what builds one student's host of that lab."""
+
+    @property
+    def labs(self) -> tuple[str, ...]:
+        return tuple(self.builders())
+
+    def build(self, ctx: BuildContext, lab: str) -> SimHost | None:
+        return self.builders()[lab](ctx)
+
+    @abstractmethod
+    def start(self, ctx: StartContext) -> None:
+        """Serve every host built since the last stop()."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop everything started (idempotent) and forget the hosts, ready to build anew."""
+
+    def pids(self) -> list[int]:
+        """The processes this family runs now (listeners in the classroom's own process
+        have none)."""
+        return []
+
+    def env(self) -> dict[str, str]:
+        """What the grader needs, beyond OpenStack's variables, to reach these services."""
+        return {}
