@@ -156,12 +156,19 @@ class Chameleon:
     ) -> dict[str, Any] | None:
         """The student's item with exactly this name, or None; the lookup is recorded.
 
-        Among several of that name: only the owner's count when the owner is known; then an
+        Among several of that name: only the owner's count when the owner is known (for
+        items that name their user: servers, volumes, containers); then an
         ACTIVE one with a floating IP is preferred to the rest (a leftover ERROR server beside
         a working one). Same-named items of different users, with no owner known, are no
         grade: the grader cannot tell whose is whose, and says so."""
         found = [i for i in items if i.get("name") == name]
-        ours = [i for i in found if i.get("user_id") == self.owner] if self.owner else found
+        # Neutron's networks carry no user_id (only the project's): those stay attributable
+        # by name alone.
+        ours = (
+            [i for i in found if i.get("user_id", self.owner) == self.owner]
+            if self.owner
+            else found
+        )
         pick = min(ours, key=_preference) if ours else None
         owners = sorted({str(i.get("user_id")) for i in ours})
         others = len(found) - len(ours)
