@@ -164,6 +164,38 @@ def test_item_analysis_flags_checks_most_students_fail() -> None:
     assert stats["d"].errors == 10 and stats["d"].graded == 0 and not stats["d"].suspicious
 
 
+def _cohort(medians: list[float], status: str = "passed"):
+    return [
+        score(
+            [Observation("a", status, measurements={"median_ms": m, "same": 1, "ok": True})],
+            RUBRIC,
+            student=f"s{n}",
+            graded_at="t",
+        )
+        for n, m in enumerate(medians)
+    ]
+
+
+def test_a_forged_number_stands_out_in_the_cohort_report() -> None:
+    from graders.report.cohort import outliers, render
+
+    honest = [2.9, 3.1, 3.0, 3.3, 2.8, 3.2, 3.05, 2.95, 3.4, 2.7]
+    results = _cohort([*honest, 0.15])  # within the check's bound, far from everyone else
+    far = outliers(results)
+    assert [(o.student, o.item, o.measure) for o in far] == [("s10", "a", "median_ms")]
+    assert far[0].z < -5 and far[0].median == 3.0
+    text = render(results, [], 0, 1.0)
+    assert "Measurements far from the cohort" in text and "s10" in text
+    assert "Measurements far from the cohort" not in render(_cohort(honest), [], 0, 1.0)
+
+
+def test_outliers_need_a_cohort_and_a_passed_item() -> None:
+    from graders.report.cohort import outliers
+
+    assert outliers(_cohort([3.0, 3.1, 2.9, 0.15])) == []  # too few to have a spread
+    assert outliers(_cohort([3.0, 3.1, 2.9, 3.2, 2.8, 3.3, 2.7, 3.05, 0.15], "failed")) == []
+
+
 def test_rubric_validate_reports_points(capsys) -> None:
     from graders.cli import main
 

@@ -1,11 +1,15 @@
 """What a TA reads after a batch: totals, where the time went, and an item analysis.
 
 A check that fails for more than 80% of a cohort is more likely broken than the cohort:
-it is flagged for staff.
+it is flagged for staff. So is a number far from the cohort's (a robust z-score, median and
+MAD): several measurements come from the student's own code (the serve-model benchmark, the
+JUnit report, nvidia-smi), and a forged one that stays within the checks' plausible bounds can
+still stand out against 200 honest ones.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +22,9 @@ if TYPE_CHECKING:  # report reads results; the store is only named in annotation
     from graders.store import Grading
 
 BROKEN_CHECK_FAIL_RATE = 0.8
+OUTLIER_Z = 5.0  # robust z past which a passed item's measurement is shown to staff
+OUTLIER_MIN_COHORT = 8  # fewer values than this have no meaningful spread
+OUTLIERS_SHOWN = 50
 
 
 @dataclass
@@ -48,6 +55,51 @@ def item_analysis(results: list[Result]) -> list[ItemStats]:
             s.graded += 1
             s.passed += counts_as_passed(c.status)
     return list(stats.values())
+
+
+@dataclass
+class Outlier:
+    student: str
+    item: str
+    measure: str
+    value: float
+    median: float
+    z: float
+
+
+def outliers(results: list[Result]) -> list[Outlier]:
+    """Numbers of passed items far from the cohort's, the farthest first: z = 0.6745 (x -
+    median) / MAD per (item, measurement). A measurement every student shares (MAD 0) has no
+    spread to judge by and is left out."""
+    values: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+    for r in results:
+        for item in r.items:
+            if item.status != Status.PASSED:
+                continue
+            for key, value in item.measurements.items():
+                number = _number(value)
+                if number is not None:
+                    values[(item.id, key)].append((r.student, number))
+    found = []
+    for (item_id, key), pairs in values.items():
+        if len(pairs) < OUTLIER_MIN_COHORT:
+            continue
+        numbers = [v for _, v in pairs]
+        median = statistics.median(numbers)
+        mad = statistics.median(abs(v - median) for v in numbers)
+        if mad == 0:
+            continue
+        for student, v in pairs:
+            z = 0.6745 * (v - median) / mad
+            if abs(z) > OUTLIER_Z:
+                found.append(Outlier(student, item_id, key, v, median, round(z, 1)))
+    return sorted(found, key=lambda o: -abs(o.z))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def time_per_check(gradings: list[Grading]) -> list[tuple[str, float, float, float]]:
@@ -107,4 +159,17 @@ def render(results: list[Result], gradings: list[Grading], crashed: int, wall_s:
         flag = "LIKELY BROKEN CHECK: fails for >80% of students" if s.suspicious else ""
         items.add_row(s.id, f"{s.passed}/{s.graded}", f"{s.pass_rate:.0%}", str(s.errors), flag)
     console.print(items)
+    far = outliers(results)
+    if far:
+        table = Table(
+            title=f"Measurements far from the cohort (robust z > {OUTLIER_Z:g}: read these by "
+            "hand; some numbers come from the student's own code)"
+        )
+        for col in ("student", "item", "measurement", "value", "cohort median", "z"):
+            table.add_column(col)
+        for o in far[:OUTLIERS_SHOWN]:
+            table.add_row(o.student, o.item, o.measure, f"{o.value:g}", f"{o.median:g}", f"{o.z:g}")
+        console.print(table)
+        if len(far) > OUTLIERS_SHOWN:
+            console.print(f"... and {len(far) - OUTLIERS_SHOWN} more")
     return buf.getvalue()
