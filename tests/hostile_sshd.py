@@ -25,7 +25,7 @@ class Seen:
 
 
 class _Server(paramiko.ServerInterface):
-    def __init__(self, mode: str, seen: Seen, script: dict[str, str]) -> None:
+    def __init__(self, mode: str, seen: Seen, script: dict[str, str | tuple[str, int]]) -> None:
         self.mode, self.seen, self.script = mode, seen, script
 
     def get_allowed_auths(self, username: str) -> str:
@@ -57,12 +57,13 @@ class _Server(paramiko.ServerInterface):
             return super().check_channel_subsystem_request(channel, name)
         return False
 
-    def _exec(self, channel: Any, answer: str) -> None:
+    def _exec(self, channel: Any, answer: str | tuple[str, int]) -> None:
         time.sleep(0.1)  # after paramiko has sent the exec request's reply, as sshd does
         try:
             if self.mode == "script":  # the answer the test wrote for this command
-                channel.sendall(answer.encode())
-                channel.send_exit_status(0)
+                out, code = answer if isinstance(answer, tuple) else (answer, 0)
+                channel.sendall(out.encode())
+                channel.send_exit_status(code)
                 channel.close()
                 return
             if self.mode == "flood":
@@ -118,24 +119,27 @@ class _Sink(paramiko.SFTPServerInterface):
 
 
 class HostileSshd:
-    """`with HostileSshd(tmp, "noexec") as h:` a server on 127.0.0.1:h.port."""
+    """`with HostileSshd("noexec") as h:` a server on 127.0.0.1:h.port (or `address`:`port`)."""
 
     def __init__(
         self,
         mode: str = "normal",
-        script: dict[str, str] | None = None,
+        script: dict[str, str | tuple[str, int]] | None = None,
         files: dict[str, bytes] | None = None,
+        address: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         assert mode in MODES, mode
         self.mode = mode
-        self.script = script or {}  # mode "script": command substring -> its stdout
+        # mode "script": command substring -> its stdout, or (stdout, exit status)
+        self.script = script or {}
         # mode "script": end of a path -> the bytes SFTP serves for it
         self._sftp = type("_Served", (_Sink,), {"files": files or {}, "sizes": {}})
         self.seen = Seen()
         self.host_key = paramiko.RSAKey.generate(2048)
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind((address, port))
         self._sock.listen(16)
         self.port = self._sock.getsockname()[1]
         self._transports: list[Any] = []

@@ -195,3 +195,28 @@ def test_the_float_model_with_a_quantize_node_is_not_quantized(
 ) -> None:
     obs = _quantized_check(models, _float_model_with_a_quantize_node(models), key)
     assert obs.status == "failed" and "of food11.onnx's size" in obs.message, obs.message
+
+
+LAB_TESTS = load_lab("eval-offline-chi").config["lab_tests"]
+FORGED_REPORT = (
+    '<testsuites><testsuite name="pytest" tests="5" failures="0" errors="0" skipped="0">'
+    + "".join(f'<testcase classname="tests.test_food11" name="{t}"/>' for t in LAB_TESTS)
+    + "</testsuite></testsuites>"
+)
+
+
+@pytest.mark.parametrize("pytest_exit, status", [(0, "passed"), (1, "failed")])
+def test_a_report_that_contradicts_pytests_exit_code_fails(
+    pytest_exit: int, status: str, key: Path
+) -> None:
+    """A conftest.py hook can rewrite the report to five passes; pytest still exits 1."""
+    obs, _ = observe(
+        "eval-offline-chi",
+        "suite_runs",
+        {"python -m pytest": ("5 passed", pytest_exit), "head -c": FORGED_REPORT},
+        key,
+        given={},
+    )
+    assert obs.status == status, obs.message
+    if status == "failed":
+        assert "not pytest's own" in obs.message

@@ -154,3 +154,16 @@ def run_problem(exit_code: int, output: str) -> str | None:
     )
     reason = EXIT_CODES.get(exit_code, f"exit code {exit_code}")
     return f"pytest exited {exit_code}: {reason}" + (f" ({said[:200]})" if said else "")
+
+
+def disagreement(exit_code: int, report: Report) -> str | None:
+    """How the report contradicts pytest's own exit code, or None. The report is written
+    inside the student's container, where a conftest.py hook can rewrite it; the exit code
+    is a second witness that such a hook must also forge (exit 0: every test passed or was
+    skipped; exit 1: some test failed)."""
+    bad = report.failures + report.errors
+    if exit_code == 0 and bad:
+        return f"pytest exited 0 (every test passed) but the report has {bad} failed"
+    if exit_code == 1 and not bad:
+        return "pytest exited 1 (some test failed) but the report has every test passing"
+    return None

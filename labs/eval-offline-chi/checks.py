@@ -81,6 +81,12 @@ def suite_runs(lab: Lab) -> junit.Report:
         raise Failure(f"the JUnit report pytest wrote is unusable: {exc}") from None
     for key, value in report.summary().items():
         lab.measure(key, value)
+    contradiction = junit.disagreement(run.exited, report)
+    lab.require(
+        not contradiction,
+        f"the JUnit report is not pytest's own: {contradiction}",
+        "Leave pytest's reporting alone (no conftest.py hook that rewrites the report).",
+    )
     lab.note(
         f"JUnit report: {report.tests} tests, {report.failures} failed, {report.errors} "
         f"errors, {report.skipped} skipped",
