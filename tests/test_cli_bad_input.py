@@ -96,7 +96,7 @@ def test_missing_chameleon_credentials(tmp_path: Path, key: Path, capsys, monkey
 def test_help_is_fast_because_heavy_imports_wait() -> None:
     code = (
         "import sys, graders.cli; graders.cli._parser(); "
-        "print(sorted(m for m in ('chi', 'fabric', 'requests', 'rich', 'jsonschema') "
+        "print(sorted(m for m in ('chi', 'paramiko', 'requests', 'rich', 'jsonschema') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
