@@ -5,6 +5,7 @@ script the grader uploads."""
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -38,9 +39,8 @@ def benchmark(
     """Median/p95 single-sample latency (ms) and batch throughput (FPS) of `model` (a path as
     the container sees it), measured by onnxruntime inside the student's container."""
     lab.put(BENCH.read_text(), REMOTE_BENCH)
-    cmd = (
-        f"docker exec -i {container} python3 - {model} {int(runs)} {int(batch)} < ~/{REMOTE_BENCH}"
-    )
+    args = f"{shlex.quote(model)} {int(runs)} {int(batch)}"
+    cmd = f"docker exec -i {shlex.quote(container)} python3 - {args} < ~/{REMOTE_BENCH}"
     with lab.measuring():
         result = lab.run(cmd, timeout=timeout)
     if not result.ok:

@@ -42,15 +42,33 @@ class Case:
 
 @dataclass
 class Report:
-    tests: int = 0
-    failures: int = 0
-    errors: int = 0
-    skipped: int = 0
+    """The test cases of a report. Every count is a count of those cases: the <testsuite>
+    attributes (tests="1" over 9,000 cases) are whatever the student's machine wrote."""
+
     cases: list[Case] = field(default_factory=list)
 
     @property
+    def tests(self) -> int:
+        return len(self.cases)
+
+    @property
     def passed(self) -> int:
-        return sum(c.outcome == "passed" for c in self.cases)
+        return self._count("passed")
+
+    @property
+    def failures(self) -> int:
+        return self._count("failed")
+
+    @property
+    def errors(self) -> int:
+        return self._count("error")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    def _count(self, outcome: str) -> int:
+        return sum(c.outcome == outcome for c in self.cases)
 
     @property
     def collection_errors(self) -> list[Case]:
@@ -103,16 +121,7 @@ def parse(data: bytes, max_bytes: int = MAX_BYTES) -> Report:
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     if root.tag not in ("testsuite", "testsuites") or not suites:
         raise ReportError(f"the XML is not a JUnit report (root element <{root.tag}>)")
-    report = Report()
-    for suite in suites:
-        try:
-            for attr in ("tests", "failures", "errors", "skipped"):
-                setattr(report, attr, getattr(report, attr) + int(suite.get(attr, "0")))
-        except ValueError:
-            raise ReportError("a <testsuite> has counts that are not numbers") from None
-        for case in suite.iter("testcase"):
-            report.cases.append(_case(case))
-    return report
+    return Report([_case(case) for suite in suites for case in suite.iter("testcase")])
 
 
 def _case(el: ET.Element) -> Case:
