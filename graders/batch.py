@@ -18,7 +18,7 @@ from pathlib import Path
 
 from graders.course import Site
 from graders.errors import EXIT_INTERRUPTED, BadInput
-from graders.evidence import now
+from graders.evidence import MAX_MESSAGE, clean, now
 from graders.files import check_writable_dir
 from graders.folder import BatchFolder
 from graders.labs import LabSpec
@@ -26,6 +26,8 @@ from graders.rubric import Rubric
 from graders.status import Status
 from graders.store import Grading, Store
 from graders.student import Student
+
+MAX_REASON = 2 * MAX_MESSAGE  # bytes of a crashed grading's reason: stored, and in the CSVs
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -68,7 +70,7 @@ def observe_all(
             observations, outcome, reason = observe(lab, student, site), "graded", ""
         except Exception as exc:  # noqa: BLE001 - one student's crash never stops the batch
             observations, outcome = [], "crashed"
-            reason = "".join(traceback.format_exception_only(exc)).strip()
+            reason = clean("".join(traceback.format_exception_only(exc)).strip(), MAX_REASON)
         g = Grading(
             lab.id,
             student.netid,

@@ -13,6 +13,7 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
+from graders.evidence import clean
 from graders.files import FORMULA_STARTS
 from graders.results import BatchRow
 from graders.status import Status
@@ -78,8 +79,8 @@ def needs_regrade(rows: list[BatchRow], rubric: Rubric) -> str:
 
 def reason(row: BatchRow) -> str:
     """Why a student's grade is not known yet (in one line); "" when it is."""
-    if row.result is None:
-        return f"grader crashed: {row.crash}".splitlines()[0]
+    if row.result is None:  # cleaned again: a store may predate cleaned reasons
+        return clean(f"grader crashed: {row.crash}".splitlines()[0])
     errors = [c for c in row.result.items if c.status == Status.ERROR]
     if not errors:
         return ""
