@@ -6,17 +6,22 @@ message saying what was expected, and the grader must not stall on the way."""
 from __future__ import annotations
 
 import copy
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from graders.checks import Host
-from graders.evidence import Observation
+from graders.errors import Failure, TransportError
+from graders.evidence import MAX_EXCERPT, Evidence, Observation
 from graders.labkit.apis import form_value
 from graders.labs import load_lab
+from graders.probes.s3 import S3
 from graders.probes.ssh import CommandResult
 from graders.runner import run_check
 from graders.status import Status
@@ -184,3 +189,145 @@ def test_the_benchmark_command_quotes_container_and_model() -> None:
         "docker exec -i 'jup yter;id' python3 - '/w/my models/food11.onnx' 100 32 "
         "< ~/.labgrader/onnx_bench.py"
     ]
+
+
+# --- S3 (MinIO on the instance): eval-loop-chi, mlflow-chi, mltrain-chi ----------------------
+LISTING = '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="{ns}">'.format(
+    ns="http://s3.amazonaws.com/doc/2006-03-01/"
+)
+ENTRY = "<Contents><Key>class_01/{n}.jpg</Key><Size>10</Size></Contents>"
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY l0 "lol">'
+    + b"".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">'.encode() for i in range(1, 10))
+    + b"]><ListBucketResult><Contents><Key>&l9;</Key></Contents></ListBucketResult>"
+)
+
+
+def endless(h: BaseHTTPRequestHandler) -> None:
+    """A listing that never ends, as fast as the grader reads."""
+    h.send_response(200)
+    h.send_header("Content-Type", "application/xml")
+    h.end_headers()
+    chunk = "".join(ENTRY.format(n=n) for n in range(1000)).encode()
+    try:
+        h.wfile.write(LISTING.encode())
+        for _ in range(10_000):  # 500 MB: far past any cap, and it ends when the grader stops
+            h.wfile.write(chunk)
+    except OSError:
+        pass
+    h.close_connection = True
+
+
+def drip(h: BaseHTTPRequestHandler) -> None:
+    """Headers at once, then the listing one byte every 0.2 s."""
+    body = (LISTING + ENTRY.format(n=1) + "</ListBucketResult>").encode()
+    h.send_response(200)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    try:
+        for b in body:
+            h.wfile.write(bytes([b]))
+            h.wfile.flush()
+            time.sleep(0.2)
+    except OSError:
+        pass
+
+
+def s3_of(port: int, secret: str = "your-secret-key", host: str = "127.0.0.1") -> S3:
+    return S3(f"http://{host}:{port}", "your-access-key", secret, lambda ev: None,
+              connect_timeout=1, read_timeout=1)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "route, words",
+    [
+        (endless, "answered more than 2 MiB; the grader stopped reading"),
+        (drip, "the body stalled after"),
+        (answer(200, LAUGHS), "is not an S3 answer: its body declares a DTD or entities"),
+        (
+            answer(200, (LISTING + ENTRY.format(n=0) * 1001 + "</ListBucketResult>").encode()),
+            "listed 1001 objects when asked for at most 1000",
+        ),
+        (
+            answer(200, f"{LISTING}<Contents><Key>k</Key><Size>-1</Size></Contents>".encode()),
+            "not well-formed",  # and unclosed
+        ),
+        (
+            answer(200, (LISTING + "<Contents><Key>k</Key><Size>x</Size></Contents>"
+                         "</ListBucketResult>").encode()),  # fmt: skip
+            "listed an object without a key and a size ('k', 'x')",
+        ),
+        (answer(200, b"<html><title>MinIO</title>"), "not an S3 answer"),
+        (
+            answer(404, b"<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>"),
+            "NoSuchBucket (gone)",
+        ),
+    ],
+    ids=["endless", "drip", "laughs", "too-many-keys", "broken-xml", "bad-size", "html", "404"],
+)
+def test_a_hostile_s3_listing_is_a_bounded_failure(hostile, route: Route, words: str) -> None:
+    seen: list[Evidence] = []
+    port = hostile({"/production": route})
+    s3 = S3(f"http://127.0.0.1:{port}", "your-access-key", "your-secret-key", seen.append,
+            connect_timeout=1, read_timeout=1)  # fmt: skip
+    with pytest.raises(Failure) as failed:
+        s3.objects("production")
+    assert words in failed.value.message and failed.value.message.startswith("S3 list production")
+    assert seen and all(len(e.excerpt.encode()) <= MAX_EXCERPT + 32 for e in seen)
+
+
+def test_an_s3_that_is_not_there_or_broken_is_a_transport_error(hostile) -> None:
+    port = hostile({"/production": answer(500, b"<Error><Code>InternalError</Code></Error>")})
+    with pytest.raises(TransportError) as broken:
+        s3_of(port).objects("production")
+    assert not broken.value.unreachable and "HTTP 500" in broken.value.message
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    free = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(TransportError) as refused:
+        s3_of(free).objects("production")
+    assert refused.value.unreachable and "Is MinIO running" in refused.value.help
+
+
+@pytest.fixture(scope="module")
+def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The simulator's S3 server (moto behind MinIO's signature checks) on a loopback address
+    of its own, with a bucket whose keys need escaping; stopped at the end of the module."""
+    from labsim.s3sim import S3Fleet, client
+
+    address = "127.77.0.9"
+    fleet = S3Fleet([address], Path(tmp_path_factory.mktemp("minio")))
+    fleet.start()
+    try:
+        fleet.wait()
+        store = client(address)
+        store.create_bucket(Bucket="production")
+        for key, tags in (("class_01/a b+ü=1.jpg", {"predicted_class": "1", "x y": "z/w"}),
+                          ("class_02/plain.jpg", {})):  # fmt: skip
+            store.put_object(Bucket="production", Key=key, Body=b"jpg")
+            if tags:
+                tagging = {"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                store.put_object_tagging(Bucket="production", Key=key, Tagging=tagging)
+        yield address
+    finally:
+        fleet.stop()
+
+
+def test_signed_requests_read_minio_listings_and_tags(minio: str) -> None:
+    s3 = s3_of(9000, host=minio)
+    assert s3.buckets() == ["production"]
+    objects = s3.objects("production")
+    assert objects == [
+        {"key": "class_01/a b+ü=1.jpg", "size": 3},
+        {"key": "class_02/plain.jpg", "size": 3},
+    ]
+    assert [o["key"] for o in s3.objects("production", prefix="class_02/")] == [
+        "class_02/plain.jpg"
+    ]
+    assert s3.tags("production", "class_01/a b+ü=1.jpg") == {"predicted_class": "1", "x y": "z/w"}
+    assert s3.tags("production", "class_02/plain.jpg") == {}
+    with pytest.raises(Failure, match="NoSuchBucket"):
+        s3.objects("nothing-here")
+    with pytest.raises(Failure, match="SignatureDoesNotMatch"):
+        s3_of(9000, secret="minioadmin", host=minio).objects("production")
