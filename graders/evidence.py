@@ -59,6 +59,7 @@ _CONTROLS = re.compile(
     "[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]"
 )
 ESCAPE_SHOWN_AS = "\u241b"  # ␛: a terminal escape made visible, and harmless
+_KEPT_SECRETS: set[str] = set()  # credential values read from files (clouds.yaml)
 
 
 def now() -> str:
@@ -94,9 +95,17 @@ def _redacted_value(m: re.Match[str]) -> str:
     return m.group(1) + ("{[REDACTED]}" if value[:1] == "{" else "[REDACTED]")
 
 
+def keep_secret(value: str) -> None:
+    """Redact `value` wherever it appears from now on: a credential the grader read from a
+    file rather than the environment (a clouds.yaml secret)."""
+    if len(value) >= 4:
+        _KEPT_SECRETS.add(value)
+
+
 def _secret_values() -> list[str]:
-    """Values of the environment variables that may hold a credential, longest first."""
-    found = set()
+    """The grader's credential values, longest first: those kept, and the values of the
+    environment variables that may hold one."""
+    found = set(_KEPT_SECRETS)
     for name, value in os.environ.items():
         upper = name.upper()
         secret = any(word in upper for word in _SECRET_NAMES)

@@ -176,3 +176,21 @@ def test_a_crashed_gradings_reason_is_redacted(
     assert stored.reason == f"graders.errors.GraderFault: {said}"
     raw = BatchRow({"netid": "ab1"}, None, "KeyError: Authorization: Basic dXNl\x1b[8m")
     assert reason(raw) == "grader crashed: KeyError: Authorization: [REDACTED]"
+
+
+def test_a_clouds_yaml_secret_is_redacted_once_read(tmp_path: Path) -> None:
+    """Credentials read from clouds.yaml are not in the environment: reading them keeps them
+    for redaction."""
+    from graders.course import Site
+    from graders.probes.credentials import credentials_for
+
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(
+        "clouds:\n  chi-tacc:\n    auth_type: v3applicationcredential\n    region_name: CHI@TACC\n"
+        "    auth:\n      auth_url: https://chi.tacc.example:5000\n"
+        "      application_credential_id: 0123abcd\n"
+        "      application_credential_secret: from-clouds-yaml-zz9\n"
+    )
+    site = Site("CHI@TACC", "https://chi.tacc.example:5000/v3", cloud="chi-tacc")
+    credentials_for(site, {"OS_CLIENT_CONFIG_FILE": str(clouds)})
+    assert redact("Keystone echoed from-clouds-yaml-zz9") == "Keystone echoed [REDACTED]"
