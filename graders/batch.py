@@ -19,7 +19,7 @@ from pathlib import Path
 
 from graders.course import Site
 from graders.errors import EXIT_INTERRUPTED, EXIT_NEEDS_REGRADE, BadInput
-from graders.evidence import now
+from graders.evidence import MAX_MESSAGE, clean, now
 from graders.files import check_writable_dir
 from graders.folder import BatchFolder
 from graders.labs import LabSpec
@@ -29,6 +29,8 @@ from graders.signing import SigningKey, warn_if_unsigned
 from graders.status import Status
 from graders.store import Grading, Store
 from graders.student import Student
+
+MAX_REASON = 2 * MAX_MESSAGE  # bytes of a crashed grading's reason: stored, and in the CSVs
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -79,7 +81,7 @@ def observe_all(
             observations, outcome, reason = observe(lab, student, site), "graded", ""
         except Exception as exc:  # noqa: BLE001 - one student's crash never stops the batch
             observations, outcome = [], "crashed"
-            reason = "".join(traceback.format_exception_only(exc)).strip()
+            reason = clean("".join(traceback.format_exception_only(exc)).strip(), MAX_REASON)
         g = Grading(
             lab.id,
             student.netid,

@@ -18,17 +18,48 @@ from typing import Any
 from graders.status import Status
 
 MAX_EXCERPT = 4096  # bytes of text kept per piece of evidence
+MAX_MESSAGE = 1024  # bytes of a check's message or help, and of a measurement's text
 
-_SECRET_PATTERNS = [
-    # PEM private keys, whole block.
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
-    # Header or key=value forms of tokens, passwords and credential secrets.
-    re.compile(
-        r"(?i)((?:x-auth-token|x-subject-token|authorization|password|passwd|secret|token|"
-        r"api[_-]?key|access[_-]?key)[\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',;&}]+"
-    ),
-]
-_SECRET_ENV = ("OS_APPLICATION_CREDENTIAL_SECRET", "OS_PASSWORD", "OS_TOKEN")
+# Whole blocks: PEM private keys (OpenSSH's too) and PuTTY key files, to their end or the end
+# of the text. Each starts only at its marker and ends at the first terminator, so a search
+# is linear even when a terminator never comes.
+_KEY_BLOCKS = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
+    r"|PuTTY-User-Key-File-\d+:.*?(?:Private-(?:MAC|Hash):[^\n]*|\Z)",
+    re.S,
+)
+# https://user:password@host: the password goes.
+_USERINFO = re.compile(r"(://[^/\s:@]{0,256}:)[^/\s@]{1,256}@")
+# Values that are secret whatever their form: a header's whole value (a cookie jar, `Basic
+# dXNl...`), or a key's value, quoted (JSON with spaces and escaped quotes), an object
+# (`"token": {"id": "..."}`), or bare, with an auth scheme word first.
+_QUOTED = r"\"(?:[^\"\\\n]|\\.){0,4096}\"?|'(?:[^'\\\n]|\\.){0,4096}'?"
+_HEADERS = re.compile(
+    r"(?i)((?:proxy-authorization|authorization|set-cookie|cookie)[\"']?[ \t]{0,8}:[ \t]{0,8})"
+    rf"({_QUOTED}|[^\r\n]+)"
+)
+_PAIRS = re.compile(
+    r"(?i)((?:x-auth-token|x-subject-token|password|passwd|passphrase|secret[_-]?key|secret|token|"
+    r"api[_-]?key|access[_-]?key|private[_-]?key)[\"']?\s{0,8}[:=]\s{0,8})"
+    rf"({_QUOTED}|\{{[^{{}}]{{0,1024}}\}}?|(?:(?:basic|bearer|token|digest)\s+)?[^\s\"',;&}}]+)"
+)
+# `password p@ss`, `--password hunter2`: a word with a digit or a symbol after it (not
+# "password is wrong").
+_PASSWORD_WORD = re.compile(r"(?i)\b(pass(?:word|wd|phrase)\s+)(?=\S{0,256}[^A-Za-z\s])\S+")
+# Environment variables whose values are redacted wherever they appear: every OS_* (but
+# the public settings below) and every *TOKEN*, *SECRET*, *PASSWORD*, *PASSWD*.
+_SECRET_NAMES = ("TOKEN", "SECRET", "PASSWORD", "PASSWD")
+_PUBLIC_OS = (
+    "_URL", "_TYPE", "_VERSION", "_INTERFACE", "_REGION_NAME", "_DOMAIN_NAME", "_DOMAIN_ID",
+    "_CLOUD", "_FILE", "_CACERT", "_PROTOCOL", "_IDENTITY_PROVIDER", "_ENDPOINT",
+)  # fmt: skip
+# C0 and C1 control characters but \n and \t, DEL, and the Unicode controls that reorder
+# or hide text (bidi embeddings and isolates, zero-width and line/paragraph separators).
+_CONTROLS = re.compile(
+    "[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]"
+)
+ESCAPE_SHOWN_AS = "\u241b"  # ␛: a terminal escape made visible, and harmless
+_KEPT_SECRETS: set[str] = set()  # credential values read from files (clouds.yaml)
 
 
 def now() -> str:
@@ -46,13 +77,54 @@ def parse_time(text: str) -> datetime:
 
 
 def redact(text: str) -> str:
-    """Remove anything that looks like a secret, and the grader's own credential values."""
-    for name in _SECRET_ENV:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "[REDACTED]")
-    text = _SECRET_PATTERNS[0].sub("[REDACTED PRIVATE KEY]", text)
-    return _SECRET_PATTERNS[1].sub(lambda m: m.group(1) + "[REDACTED]", text)
+    """Remove anything that looks like a secret, and the grader's own credential values.
+    Linear in the text; redacting redacted text changes nothing."""
+    for value in _secret_values():
+        text = text.replace(value, "[REDACTED]")
+    text = _KEY_BLOCKS.sub("[REDACTED PRIVATE KEY]", text)
+    text = _USERINFO.sub(r"\1[REDACTED]@", text)
+    text = _HEADERS.sub(_redacted_value, text)
+    text = _PAIRS.sub(_redacted_value, text)
+    return _PASSWORD_WORD.sub(r"\1[REDACTED]", text)
+
+
+def _redacted_value(m: re.Match[str]) -> str:
+    value = m.group(2)
+    if value[:1] in ("'", '"'):  # keep the quotes: the JSON or repr stays readable
+        return f"{m.group(1)}{value[0]}[REDACTED]{value[0]}"
+    return m.group(1) + ("{[REDACTED]}" if value[:1] == "{" else "[REDACTED]")
+
+
+def keep_secret(value: str) -> None:
+    """Redact `value` wherever it appears from now on: a credential the grader read from a
+    file rather than the environment (a clouds.yaml secret)."""
+    if len(value) >= 4:
+        _KEPT_SECRETS.add(value)
+
+
+def _secret_values() -> list[str]:
+    """The grader's credential values, longest first: those kept, and the values of the
+    environment variables that may hold one."""
+    found = set(_KEPT_SECRETS)
+    for name, value in os.environ.items():
+        upper = name.upper()
+        secret = any(word in upper for word in _SECRET_NAMES)
+        if secret or (upper.startswith("OS_") and not upper.endswith(_PUBLIC_OS)):
+            if len(value) >= 4:
+                found.add(value)
+    return sorted(found, key=len, reverse=True)
+
+
+def clean(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Text from a student's system made safe to store and to show: control characters
+    removed (\\n and \\t kept, \\r\\n made \\n, ESC shown as ␛, so no terminal escape
+    survives), secrets redacted, and capped to `limit` UTF-8 bytes."""
+    return _cleaned(text if isinstance(text, str) else str(text), limit)[0]
+
+
+def _cleaned(text: str, limit: int) -> tuple[str, bool]:
+    text = text.replace("\r\n", "\n").replace("\x1b", ESCAPE_SHOWN_AS)
+    return cap(redact(_CONTROLS.sub("", text)), limit)
 
 
 def cap(text: str, limit: int = MAX_EXCERPT) -> tuple[str, bool]:
@@ -87,8 +159,8 @@ class Evidence:
     ) -> Evidence:
         if not isinstance(excerpt, str):
             excerpt = json.dumps(excerpt, indent=1, sort_keys=True, default=str)
-        text, truncated = cap(redact(excerpt), limit)
-        summary = redact(summary.splitlines()[0] if summary else "")[:300]
+        text, truncated = _cleaned(excerpt, limit)
+        summary = clean(summary.splitlines()[0] if summary else "", 600)[:300]
         ev = cls(kind, summary, text, attempt=attempt, truncated=truncated)
         ev.sha256 = ev.digest()
         return ev
@@ -103,7 +175,11 @@ class Evidence:
 
 @dataclass
 class Observation:
-    """The outcome of one check for one student: status, message, measurements, evidence."""
+    """The outcome of one check for one student: status, message, measurements, evidence.
+
+    Its message, help and text measurements are `clean`ed whenever they are set (by the
+    check's Failure, the runner, or a record read back from a store): student text reaches
+    no report, terminal or store with a control character, a secret or unbounded size."""
 
     check: str
     status: Status
@@ -114,6 +190,13 @@ class Observation:
     started_at: str = ""
     duration_s: float = 0.0
     attempts: int = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("message", "help") and isinstance(value, str):
+            value = clean(value)
+        elif name == "measurements" and isinstance(value, dict):
+            value = {k: clean(v) if isinstance(v, str) else v for k, v in value.items()}
+        super().__setattr__(name, value)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -7,9 +7,12 @@ import re
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graders.errors import BadInput
+
+if TYPE_CHECKING:  # yaml is imported when a file is read: `--help` stays fast
+    from yaml import MarkedYAMLError, SafeLoader
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
@@ -67,22 +70,28 @@ def schema_problems(data: Any, schema_name: str) -> str:
     return "; ".join(problems(data, schema_name)[:3])
 
 
+MAX_YAML_BYTES = 1 << 20  # a student, rubric, lab or course file is a few KiB
+MAX_YAML_DEPTH = 32  # levels of nesting; ours use fewer than 6
+
+
 def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
-    """Read a YAML file and validate it; every failure is one BadInput line naming the file."""
+    """Read a YAML file and validate it; every failure is one BadInput line naming the file.
+
+    A file larger than MAX_YAML_BYTES, nested deeper than MAX_YAML_DEPTH, or with anchors or
+    aliases (`&a`, `*a`: an alias bomb expands a few lines into billions of nodes) is refused
+    before anything is built from it."""
     import yaml
 
     p = Path(path)
     label = f"{what} {p}"
+    text = _read_capped(p, label)
+    loader, refused = _yaml_loader()
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{label}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{label}: is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{label}: cannot read ({exc.__class__.__name__}: {exc})") from None
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=loader)  # a SafeLoader: see _yaml_loader
+    except refused as exc:
+        mark = exc.problem_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise BadInput(f"{label}: {at}{exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -96,6 +105,59 @@ def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
     data = _iso_dates(data)
     validate(data, schema_name, label)
     return data
+
+
+def _read_capped(p: Path, label: str) -> str:
+    """The file's text, read no further than MAX_YAML_BYTES (it may be a pipe or a device)."""
+    try:
+        with p.open("rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
+    except FileNotFoundError:
+        raise BadInput(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{label}: is a directory, not a file") from None
+    except OSError as exc:
+        raise BadInput(f"{label}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise BadInput(f"{label}: larger than {MAX_YAML_BYTES >> 20} MiB; refused")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{label}: cannot read (UnicodeDecodeError: {exc})") from None
+
+
+@cache
+def _yaml_loader() -> tuple[type[SafeLoader], type[MarkedYAMLError]]:
+    """yaml.SafeLoader that refuses anchors, aliases and deep nesting while composing, before
+    any node is built (built lazily: importing yaml is slow, and `--help` must not be)."""
+    import yaml
+
+    class Refused(yaml.MarkedYAMLError):
+        pass
+
+    class PlainLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise Refused(
+                    problem="YAML anchors and aliases (&name, *name) are not accepted; "
+                    "write each value out",
+                    problem_mark=event.start_mark,
+                )
+            if self.depth >= MAX_YAML_DEPTH:
+                raise Refused(
+                    problem=f"nested more than {MAX_YAML_DEPTH} levels deep",
+                    problem_mark=event.start_mark,
+                )
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return PlainLoader, Refused
 
 
 _DATE = re.compile(r"(?<![\w-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w-])")

@@ -14,11 +14,13 @@ from typing import Any, TypeGuard
 
 from graders import __version__
 from graders.errors import BadInput
-from graders.evidence import Observation, parse_time
+from graders.evidence import MAX_MESSAGE, Observation, clean, parse_time
 from graders.files import load_yaml
 from graders.labs import LabSpec, rubrics_dir
 from graders.results import ItemResult, Result
 from graders.status import Status, counts_as_passed
+
+MAX_FEEDBACK = 4 * MAX_MESSAGE  # bytes: the message, the rubric's words, the help
 
 
 @dataclass(frozen=True)
@@ -233,18 +235,21 @@ def _curve(item: Item, obs: Observation, values: dict[str, Any]) -> tuple[Status
 
 
 def _feedback(template: str, values: dict[str, Any], status: Status) -> str:
+    """What a student reads under an item: cleaned like a check's message (no control
+    character, no secret) and capped to MAX_FEEDBACK bytes, whatever the rubric's template
+    and the observation (perhaps one stored before messages were cleaned) hold."""
     try:
         text = template.format_map(_Keep(values)) if template else ""
     except (ValueError, IndexError, TypeError):  # a bad format spec in the rubric text
         text = template
     if counts_as_passed(status) or status == Status.ERROR:
-        return text.strip()
+        return clean(text.strip(), MAX_FEEDBACK)
     # What was seen (the check's message), what was expected (the rubric's text), what to
     # try (the check's help); a template that quotes {message} or {help} places them itself.
     parts = [values["message"] if "{message}" not in template else "", text]
     if values["help"] and "{help}" not in template:
         parts.append(f"Try: {values['help']}")
-    return "\n".join(p for p in parts if p).strip()
+    return clean("\n".join(p for p in parts if p).strip(), MAX_FEEDBACK)
 
 
 class _Keep(dict):

@@ -13,12 +13,13 @@ import logging
 import queue
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from graders.checks import Check, Host, Lab, Session
 from graders.errors import Failure, GraderFault, Skip, TransportError
-from graders.evidence import Evidence, Observation, now
+from graders.evidence import Evidence, Observation, clean, now
 from graders.limits import Clock, bind_clock
 from graders.status import Status, counts_as_passed
 
@@ -140,7 +141,10 @@ def _judge(outcome: BaseException | None, check: Check) -> tuple[Status, str, st
         return status, outcome.message, outcome.help
     if isinstance(outcome, GraderFault):
         return Status.ERROR, f"grader error: {outcome}", ""
-    log.exception("check %s raised", check.id, exc_info=outcome)
+    # The traceback carries the exception's text, which may quote a student's answer: cleaned
+    # before it reaches the TA's terminal.
+    trace = "".join(traceback.format_exception(outcome))
+    log.error("check %s raised\n%s", check.id, clean(trace, 16384))
     return Status.ERROR, f"grader error: {type(outcome).__name__}: {outcome}", ""
 
 

@@ -246,3 +246,41 @@ def test_an_unwritable_gradescope_out_gives_the_line_only(tmp_path: Path, capsys
     code, line = run(capsys, "check", "hello-chameleon", *argv, "--out", str(out))
     assert code == 2 and "no such file" in line
     assert out.is_dir() and not any(out.iterdir()) and not list(tmp_path.glob(".a-folder*"))
+
+
+def laughs(levels: int = 8) -> str:
+    """A billion-laughs document: 10**levels strings from a few hundred bytes of aliases."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for n in range(1, levels):
+        lines.append(f"l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 10) + "]")
+    return "netid: ab1\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (laughs(8), "line 2, column 5: YAML anchors and aliases"),  # 10**8 leaves
+        ("netid: &n ab1\n", "anchors and aliases"),  # an anchor alone is refused too
+        ("netid: ab1\nx: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 levels"),
+        ("netid: ab1\n" + "# padding\n" * 120_000, "larger than 1 MiB"),
+    ],
+    ids=["billion-laughs", "anchor", "deep", "huge"],
+)
+def test_yaml_bombs_are_one_line_bad_input(text: str, needle: str, tmp_path: Path, capsys) -> None:
+    path = student(tmp_path, text)
+    code, line = run(capsys, "check", "hello-chameleon", "--student", str(path))
+    assert code == 2 and needle in line and line.startswith("labgrader: student file ")
+
+
+def test_rubrics_and_course_files_refuse_aliases_too(tmp_path: Path) -> None:
+    from graders.errors import BadInput
+    from graders.files import load_yaml
+
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(
+        "lab: hello-chameleon\nitems:\n  - &i {check: ssh_login, points: 1}\n  - *i\n"
+    )
+    with pytest.raises(BadInput, match="anchors and aliases"):
+        load_yaml(rubric, "rubric", "rubric")
+    with pytest.raises(BadInput, match="no such file"):
+        load_yaml(tmp_path / "absent.yaml", "rubric", "rubric")

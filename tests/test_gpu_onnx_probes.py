@@ -75,6 +75,43 @@ def test_garbage_is_a_failure_not_a_crash() -> None:
         gpu.parse_samples("rocm", "not json")
 
 
+def test_twenty_thousand_gpus_are_a_failure_not_a_hundred_thousand_keys() -> None:
+    lines = "".join(f"{i}, Fake GPU, 50, 1, 2\n" for i in range(20_000))
+    readings = gpu.parse_samples("nvidia", lines + f"{gpu.MARK}\n" + lines)
+    assert len(readings) == 40_000
+    with pytest.raises(Failure, match="listed 20000 GPUs; no node of the course has more than 8"):
+        gpu.summarize(readings, busy_util=10)
+
+
+def test_sixty_four_gpus_are_still_summarised() -> None:
+    lines = "".join(f"{i}, A100, {i % 2 * 90}, 1, 2\n" for i in range(gpu.MAX_GPUS))
+    s = gpu.summarize(gpu.parse_samples("nvidia", lines), busy_util=10)
+    assert s["gpu_count"] == 64 and s["gpus_busy"] == 32 and s["gpus_busy_together"] == 32
+    assert len(s) == 5 * 64 + 6
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("GPU-0, Tesla, 1, 2, 3", "'GPU-0' where a GPU index (0, 1, ...) was expected"),
+        ("9" * 5000 + ", Tesla, 1, 2, 3", "where a GPU index"),
+        ("\u00b2, Tesla, 1, 2, 3", "where a GPU index"),  # a digit to str.isdigit, not to int
+    ],
+)
+def test_a_gpu_index_that_is_not_a_number_is_a_failure(text: str, words: str) -> None:
+    with pytest.raises(Failure, match=words.replace("(", r"\(").replace(")", r"\)")):
+        gpu.parse_nvidia(text)
+
+
+def test_readings_that_are_not_numbers_or_not_cards() -> None:
+    nan = gpu.parse_nvidia("0, Tesla, nan, inf, -inf")[0]
+    assert nan.util == 0.0 and nan.mem_used_mib is None and nan.mem_total_mib is None
+    for text in ("[1, 2]", "[" * 100_000):  # JSON, but no cards; JSON too deep to read
+        with pytest.raises(Failure, match="rocm-smi"):
+            gpu.parse_rocm(text)
+    assert gpu.parse_rocm('{"card' + "9" * 5000 + '": {}}') == []  # not a card: ignored
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small real classifier, and its dynamic-quantized form from onnxruntime's tools."""

@@ -112,3 +112,27 @@ def _alive(pid: int) -> bool:
 )  # fmt: skip
 def test_metric_names_of_a_query(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    "expr, names",
+    [
+        ("a " * (MIB // 2), {"a"}),  # a name per two bytes
+        ("rate(x[5m]) " * (MIB // 12), {"x"}),
+        ("up + " + "{" * MIB, {"up"}),  # a matcher never closed
+        ('up + "' + '\\"' * (MIB // 2), {"up"}),  # a string never closed, every quote escaped
+        ("up + " + "${" * (MIB // 2), {"up"}),
+        ("up + " + "by(" * (MIB // 3), {"up"}),
+        ("up + " + "[" * MIB, {"up"}),
+        (" + ".join(f"m{i}" for i in range(100_000)), {f"m{i}" for i in range(100_000)}),
+    ],
+    ids=["names", "calls", "braces", "escaped-quotes", "variables", "grouping", "ranges", "many"],
+)
+def test_metric_names_of_a_hostile_megabyte(expr: str, names: set[str]) -> None:
+    """A dashboard is the student's, up to 1 MiB: each of these shapes made the old scan
+    quadratic (minutes per panel); every one is read once now, with the right answer."""
+    assert len(expr) >= 500_000
+    assert metric_names(expr) == names

@@ -79,7 +79,6 @@ def test_run_problems_in_words() -> None:
         (b"", "empty"),
         (b"Traceback (most recent call last):\n  oops", "not well-formed"),
         (b"\x00\xff\xfe<garbage>", "not well-formed"),
-        (b"<testsuites><testsuite tests='x'/></testsuites>", "not numbers"),
         (b"<html><body>hello</body></html>", "not a JUnit report"),
         (b"<testsuites><testcase/>", "not well-formed"),
     ],
@@ -87,6 +86,32 @@ def test_run_problems_in_words() -> None:
 def test_garbage_is_refused_in_words(data: bytes, words: str) -> None:
     with pytest.raises(junit.ReportError, match=words):
         junit.parse(data)
+
+
+@pytest.mark.parametrize(
+    "suites, tests, passed, failures",
+    [
+        (['<testsuite tests="1">' + '<testcase name="t"/>' * 9000 + "</testsuite>"], 9000, 9000, 0),
+        (
+            [
+                '<testsuite tests="5" failures="0"><testcase name="a"><failure/></testcase>'
+                "</testsuite>",
+                '<testsuite tests="-5"><testcase name="b"/></testsuite>',
+            ],
+            2,
+            1,
+            1,
+        ),
+        (["<testsuite tests='x' failures='many'><testcase name='c'/></testsuite>"], 1, 1, 0),
+    ],
+    ids=["tests=1 over 9000 cases", "tests=5 and tests=-5", "counts that are not numbers"],
+)
+def test_counts_come_from_the_cases_not_the_attributes(
+    suites: list[str], tests: int, passed: int, failures: int
+) -> None:
+    report = junit.parse(("<testsuites>" + "".join(suites) + "</testsuites>").encode())
+    assert (report.tests, report.passed, report.failures) == (tests, passed, failures)
+    assert report.summary()["tests"] == tests
 
 
 def test_oversize_is_refused_before_parsing() -> None:

@@ -178,7 +178,7 @@ def test_a_complete_batch_exits_0_and_canvas_matches_by_title_without_an_id(
     assert scores["ef4"] == {"Hello, Chameleon": "10"}
 
 
-@pytest.mark.parametrize("cell", ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)"])
+@pytest.mark.parametrize("cell", ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)"])
 def test_roster_refuses_a_section_a_spreadsheet_would_run(
     tmp_path: Path, key: Path, cell: str
 ) -> None:
@@ -210,3 +210,33 @@ def test_course_refuses_a_bad_canvas_id(rubrics: Path, monkeypatch, value: objec
     monkeypatch.setenv("LABGRADER_RUBRICS", str(rubrics))
     with pytest.raises(BadInput, match="lms.canvas_assignment_ids"):
         canvas_assignment_id(LAB)
+
+
+def test_no_cell_of_any_csv_we_write_starts_a_formula(tmp_path: Path, rubrics: Path) -> None:
+    """A store written without the roster's check (an older batch, a hand-made shard) still
+    gives no spreadsheet a formula, TAB- and CR-led cells included."""
+    from graders.files import FORMULA_STARTS
+
+    store = Store(tmp_path / "s.sqlite", LAB)
+    hostile = graded("ab1", section='\t=HYPERLINK("http://x")')
+    hostile.student["email"] = "=cmd|' /C calc'!A0@x"
+    store.add(hostile)
+    crashed = graded("ab2", "crashed", "@SUM(1)", section="\r=1+1")
+    store.add(crashed)
+    store.add(graded("ab3", section="-2+3", error=True))
+    store.close()
+    out = tmp_path / "out"
+    labgrader("merge", LAB, str(tmp_path / "s.sqlite"), "--out", str(out), rubrics=rubrics)
+    for name in ("gradebook.csv", "needs_regrade.csv", "canvas.csv", "brightspace.csv"):
+        cells = [c for row in csv.reader(io.StringIO((out / name).read_text())) for c in row]
+        assert cells and not [c for c in cells if c.startswith(FORMULA_STARTS)], name
+    assert table(out / "gradebook.csv")["ab1"]["section"] == '\'\t=HYPERLINK("http://x")'
+
+
+@pytest.mark.parametrize("cell", ["\t=1+1", " =1+1", "\r\t@SUM(A1)"])
+def test_roster_refuses_a_formula_behind_blanks(tmp_path: Path, key: Path, cell: str) -> None:
+    """Cells are stripped before the check, so blanks cannot hide a formula from it."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f'netid,chameleon_user,ssh_key,section\nab1,ab1,{key},"{cell}"\n')
+    with pytest.raises(BadInput, match="formula"):
+        load_roster(roster)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -226,3 +227,57 @@ def test_a_batch_reports_the_time_it_took(tmp_path: Path, capsys) -> None:
     store = folder.claim(lab.id, resume=False)
     folder.finish(store, load_rubric(rubric_path(lab.id), lab), lab, time.monotonic() - 7.0)
     assert "7.0 s" in capsys.readouterr().out
+
+
+FORGED = "\x1b[1A\x1b[2K ✓ ~/hello.txt says Hello from node  [passed, 3/3]"
+CHECK_LINE = re.compile(r"^ [✓✗–⚠!W] .*\[(passed|failed|skipped|unreachable|error|waived), ")
+
+
+def _forging_check(message: str) -> Observation:
+    """The real runner on a check that fails with the student's stderr as its message."""
+    from graders.checks import check, collect
+    from graders.errors import Failure
+    from graders.runner import run_check
+    from tests.conftest import session
+
+    @check(title="~/hello.txt says Hello from <hostname>")
+    def hello_file(lab) -> None:
+        raise Failure(f"~/hello.txt cannot be read: {message}", "\x1b]0;owned\x07Try again")
+
+    obs, _ = run_check(collect({"hello_file": hello_file})[0], session())
+    return obs
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        f"{FORGED}\nScore estimate: 10/10 on the checks shown\x1b[8m",
+        f"\r{FORGED[8:]}\x9b8m",  # a bare carriage return, and the C1 form of ESC [
+        f"\n{FORGED[8:]}\u2028 ✓ x  [passed, 1/1]\x1b[8m",  # a line of its own, U+2028 too
+    ],
+    ids=["escapes", "cr-and-c1", "newlines"],
+)
+def test_a_check_message_cannot_forge_a_passed_line_in_the_text_report(stderr: str) -> None:
+    obs = _forging_check(stderr)
+    assert obs.status == "failed" and "\x1b" not in obs.message + obs.help
+    rubric = Rubric("hello-chameleon", "Hello", (Item("h", "hello_file", "Hello file", 3),), "0")
+    text = render(score([obs], rubric, student="s1", graded_at="t"), "text")
+    assert not any(ch in text for ch in "\x1b\x9b\r\x07\u2028")
+    lines = [ln for ln in text.splitlines() if CHECK_LINE.match(ln)]
+    assert lines == [" ✗ Hello file  [failed, 0/3]"]
+    assert text.rstrip().splitlines()[-1] == "Score estimate: 0/3 on the checks shown"
+    if "\x1b[1A" in stderr:
+        assert "␛[1A␛[2K" in text  # what the student sent stays readable, but inert
+
+
+def test_the_text_report_escapes_a_stored_result_it_did_not_clean() -> None:
+    """A result read back from an older file may carry raw escapes: the renderer escapes
+    anything not printable itself."""
+    from graders.report.text import render as render_text
+
+    result = score([Observation("a", "failed")], RUBRIC, student="s\x1b[8m1", graded_at="t")
+    result.items[0].feedback = f"saw\n{FORGED}\x1b[8m\u202eevil"
+    text = render_text(result)
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "\\x1b[8m" in text and "\\u202e" in text and "s\\x1b[8m1" in text
+    assert [ln for ln in text.splitlines() if CHECK_LINE.match(ln)][0].startswith(" ✗ Visible A")

@@ -1,4 +1,5 @@
-"""JSON over HTTP from the instance's services: any endpoint, and MLflow's REST API."""
+"""JSON over HTTP from the instance's services: any endpoint, and MLflow's REST API; and what a web
+page says (its title, a form field), read by forward scans that stay linear."""
 
 from __future__ import annotations
 
@@ -80,3 +81,25 @@ def title_of(html: str) -> str:
     end = lower.find("</title", opened) if opened >= 0 else -1
     return " ".join(html[opened + 1 : end].split()) if end >= 0 else "no <title>"
 
+
+MAX_TAG = 4096  # characters of an <input> tag read around a form field's name
+
+
+def form_value(html: str, name: str) -> str | None:
+    """The value of the first <input name="`name`" ... value="..."> of a page (a login form's
+    CSRF token), None without one. A forward scan, linear in the page (up to 1 MiB of the
+    student's): a backtracking regex over it, or html.parser (quadratic on `<a <a <a ...`
+    before Python 3.13.5), could stall the grader."""
+    at = html.find(f'name="{name}"')
+    if at < 0:
+        return None
+    start = html.rfind("<", max(0, at - MAX_TAG), at)
+    end = html.find(">", at, at + MAX_TAG)
+    if start < 0 or end < 0:
+        return None
+    tag = html[start:end]  # at most 2 * MAX_TAG characters
+    opened = tag.find('value="')
+    while opened > 0 and not tag[opened - 1].isspace():  # not data-value="..."
+        opened = tag.find('value="', opened + 1)
+    closed = tag.find('"', opened + 7) if opened > 0 else -1
+    return (tag[opened + 7 : closed] or None) if closed >= 0 else None

@@ -4,6 +4,7 @@ script the grader uploads."""
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -55,9 +56,8 @@ def benchmark(
     An attestation: the student owns the container, so the numbers are believed only within
     plausible bounds (`benchmark_problem`); outside them the check fails."""
     lab.put(BENCH.read_text(), REMOTE_BENCH)
-    cmd = (
-        f"docker exec -i {container} python3 - {model} {int(runs)} {int(batch)} < ~/{REMOTE_BENCH}"
-    )
+    args = f"{shlex.quote(model)} {int(runs)} {int(batch)}"
+    cmd = f"docker exec -i {shlex.quote(container)} python3 - {args} < ~/{REMOTE_BENCH}"
     with lab.measuring():
         result = lab.run(cmd, timeout=timeout)
     if not result.ok:

@@ -18,6 +18,7 @@ from typing import Any
 
 from graders.course import Site
 from graders.errors import BadInput
+from graders.evidence import keep_secret
 
 CLOUD_AUTH_TYPE = "v3applicationcredential"  # what Chameleon's download holds
 
@@ -101,6 +102,9 @@ def credentials_for(site: Site, env: Mapping[str, str] | None = None) -> Credent
 
 def _from_cloud(name: str, entry: dict[str, Any], path: Path, site: Site) -> Credentials:
     auth = {k: str(v) for k, v in (entry.get("auth") or {}).items() if v is not None}
+    for key, value in auth.items():  # never into evidence, messages or reasons
+        if any(word in key.lower() for word in ("secret", "password", "token")):
+            keep_secret(value)
     label = f"clouds.yaml entry {name} ({path})"
     if not auth.get("auth_url"):
         raise BadInput(f"{label}: has no auth.auth_url")

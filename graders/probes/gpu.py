@@ -9,6 +9,7 @@ GPUs were busy, alone and at the same moment.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ QUERY = "index,name,utilization.gpu,memory.used,memory.total"
 NVIDIA = f"nvidia-smi --query-gpu={QUERY} --format=csv,noheader,nounits"
 ROCM = "rocm-smi --showuse --showmemuse --showmeminfo vram --json"
 MARK = "--labgrader-sample--"
+COURSE_MAX_GPUS = 8  # the most GPUs a node of the course has
+MAX_GPUS = 64  # more than that in a reading is not a real node: a Failure
+MAX_NAME = 100  # characters of a GPU's name kept
+_INDEX = re.compile(r"\d{1,6}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -58,17 +63,23 @@ def explain(tool: str, exited: int, output: str) -> str:
 
 
 def parse_nvidia(text: str, sample: int = 0) -> list[GpuReading]:
-    """Rows of `--query-gpu=index,name,utilization.gpu,memory.used,memory.total` CSV."""
+    """Rows of `--query-gpu=index,name,utilization.gpu,memory.used,memory.total` CSV; a row
+    that is not one is a Failure saying what was expected."""
     out = []
     for line in text.strip().splitlines():
         cells = [c.strip() for c in line.split(",")]
         if len(cells) != 5:
             raise Failure(f"nvidia-smi printed an unexpected line: {line[:120]!r}")
+        if not _INDEX.fullmatch(cells[0]):
+            raise Failure(
+                f"nvidia-smi printed {cells[0][:40]!r} where a GPU index (0, 1, ...) was "
+                f"expected: {line[:120]!r}"
+            )
         out.append(
             GpuReading(
                 sample,
                 int(cells[0]),
-                cells[1],
+                cells[1][:MAX_NAME],
                 _num(cells[2]) or 0.0,
                 _num(cells[3]),
                 _num(cells[4]),
@@ -81,11 +92,13 @@ def parse_rocm(text: str, sample: int = 0) -> list[GpuReading]:
     """rocm-smi's JSON: {"card0": {"GPU use (%)": "87", "VRAM Total Memory (B)": ...}, ...}."""
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise Failure(f"rocm-smi did not print JSON: {text.strip()[:120]!r}") from None
+    if not isinstance(doc, dict):
+        raise Failure(f"rocm-smi printed JSON that is not an object of cards: {text[:120]!r}")
     out = []
     for card, fields in sorted(doc.items()):
-        m = re.fullmatch(r"card(\d+)", card)
+        m = re.fullmatch(r"card(\d{1,6})", card, re.ASCII)
         if not m or not isinstance(fields, dict):
             continue
         total = _num(fields.get("VRAM Total Memory (B)"))
@@ -94,7 +107,7 @@ def parse_rocm(text: str, sample: int = 0) -> list[GpuReading]:
             GpuReading(
                 sample,
                 int(m.group(1)),
-                str(fields.get("Card series") or fields.get("Card SKU") or "AMD GPU"),
+                str(fields.get("Card series") or fields.get("Card SKU") or "AMD GPU")[:MAX_NAME],
                 _num(fields.get("GPU use (%)")) or 0.0,
                 used / 2**20 if used is not None else None,
                 total / 2**20 if total is not None else None,
@@ -112,15 +125,28 @@ def parse_samples(tool: str, output: str) -> list[GpuReading]:
 
 
 def summarize(readings: list[GpuReading], busy_util: float) -> dict[str, float | int | str]:
-    """Per GPU mean/max utilization and memory; GPUs busy at all; most GPUs busy together."""
-    out: dict[str, float | int | str] = {}
+    """Per GPU mean/max utilization and memory; GPUs busy at all; most GPUs busy together.
+
+    One pass over the readings. More than MAX_GPUS GPUs is a Failure: no node of the course
+    has more than 8, and each GPU adds measurement keys to every result."""
     if not readings:
         return {"gpu_samples": 0}
-    gpus = sorted({r.index for r in readings})
-    samples = sorted({r.sample for r in readings})
-    busy = 0
-    for g in gpus:
-        mine = [r for r in readings if r.index == g]
+    per_gpu: dict[int, list[GpuReading]] = {}
+    busy_in_sample: dict[int, set[int]] = {}
+    for r in readings:
+        per_gpu.setdefault(r.index, []).append(r)
+        busy = busy_in_sample.setdefault(r.sample, set())
+        if r.util >= busy_util:
+            busy.add(r.index)
+    if len(per_gpu) > MAX_GPUS:
+        raise Failure(
+            f"the GPU tool listed {len(per_gpu)} GPUs; no node of the course has more than "
+            f"{COURSE_MAX_GPUS} (the grader reads at most {MAX_GPUS})"
+        )
+    out: dict[str, float | int | str] = {}
+    gpus_busy = 0
+    for g in sorted(per_gpu):
+        mine = per_gpu[g]
         utils = [r.util for r in mine]
         out[f"gpu{g}_name"] = mine[0].name
         out[f"gpu{g}_util_mean"] = round(statistics.fmean(utils), 1)
@@ -130,15 +156,12 @@ def summarize(readings: list[GpuReading], busy_util: float) -> dict[str, float |
             out[f"gpu{g}_mem_used_max_mib"] = max(mems)
         if mine[0].mem_total_mib is not None:
             out[f"gpu{g}_mem_total_mib"] = mine[0].mem_total_mib
-        busy += max(utils) >= busy_util
-    together = max(
-        sum(1 for r in readings if r.sample == s and r.util >= busy_util) for s in samples
-    )
+        gpus_busy += max(utils) >= busy_util
     out.update(
-        gpu_count=len(gpus),
-        gpu_samples=len(samples),
-        gpus_busy=busy,
-        gpus_busy_together=together,
+        gpu_count=len(per_gpu),
+        gpu_samples=len(busy_in_sample),
+        gpus_busy=gpus_busy,
+        gpus_busy_together=max(len(b) for b in busy_in_sample.values()),
         gpu_util_mean=round(statistics.fmean(r.util for r in readings), 1),
         gpu_util_max=max(r.util for r in readings),
     )
@@ -147,6 +170,7 @@ def summarize(readings: list[GpuReading], busy_util: float) -> dict[str, float |
 
 def _num(value: object) -> float | None:
     try:
-        return float(str(value).strip().rstrip("%"))
+        number = float(str(value).strip().rstrip("%"))
     except (TypeError, ValueError):
         return None  # "[N/A]" and friends
+    return number if math.isfinite(number) else None  # "nan", "inf": not a reading

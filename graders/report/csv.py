@@ -13,6 +13,7 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
+from graders.evidence import clean
 from graders.files import FORMULA_STARTS
 from graders.results import BatchRow
 from graders.status import Status
@@ -78,8 +79,8 @@ def needs_regrade(rows: list[BatchRow], rubric: Rubric) -> str:
 
 def reason(row: BatchRow) -> str:
     """Why a student's grade is not known yet (in one line); "" when it is."""
-    if row.result is None:
-        return f"grader crashed: {row.crash}".splitlines()[0]
+    if row.result is None:  # cleaned again: a store may predate cleaned reasons
+        return clean(f"grader crashed: {row.crash}".splitlines()[0])
     errors = [c for c in row.result.items if c.status == Status.ERROR]
     if not errors:
         return ""
@@ -93,7 +94,7 @@ def grading_status(row: BatchRow) -> str:
 
 def identity(row: BatchRow) -> list[str]:
     s = row.student
-    return [safe(s.get("netid") or ""), safe(s.get("email") or ""), safe(s.get("section") or "")]
+    return [s.get("netid") or "", s.get("email") or "", s.get("section") or ""]
 
 
 def number(x: float) -> str:
@@ -107,6 +108,13 @@ def safe(text: str) -> str:
 
 
 def write_table(table: list[list[str]]) -> str:
+    """Every CSV we write, every cell guarded: none starts with = + - @ TAB or CR (`safe`),
+    and a CR inside a cell becomes a newline, which the writer quotes (a bare CR is not
+    quoted, and a spreadsheet starts a new row at it, whose first cell is then unguarded).
+    Our numbers are never negative, and the LMS identity cells (netid, section) are refused
+    at roster load when they would need the guard (graders/roster.py), so this changes only
+    what no roster should hold: a store written without that check, a rubric's odd id."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(table)
+    rows = ([safe(c).replace("\r\n", "\n").replace("\r", "\n") for c in row] for row in table)
+    csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue()

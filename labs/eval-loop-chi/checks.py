@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from graders.answers import as_dicts
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit.apis import get_json
+from graders.labkit.apis import form_value, get_json
 from graders.labkit.chameleon import server_check
 from graders.labkit.objectstores import lab_s3
 
@@ -165,11 +165,11 @@ def _airflow_login(lab: Lab) -> dict[str, str]:
     if lab.http.get(f"{base}/api/v1/dags?limit=1", headers=headers).status != 401:
         return headers
     page = lab.http.send("GET", f"{base}/login/")
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+    token = form_value(page.text, "csrf_token")
     cookie = _session_cookie(page.headers.get("Set-Cookie", ""))
     if not (page.status == 200 and token and cookie):
         raise Failure(f"GET {base}/login/ answered HTTP {page.status} without Airflow's login form")
-    form = {"username": cfg["user"], "password": cfg["password"], "csrf_token": token.group(1)}
+    form = {"username": cfg["user"], "password": cfg["password"], "csrf_token": token}
     resp = lab.http.send("POST", f"{base}/login/", data=form, headers={"Cookie": cookie})
     session = _session_cookie(resp.headers.get("Set-Cookie", ""))
     lab.require(

@@ -60,13 +60,14 @@ def suite_runs(lab: Lab) -> junit.Report:
     with every test file collected."""
     cfg = lab.config
     name = f".labgrader-junit-{uuid.uuid4().hex[:8]}.xml"  # never a stale report
-    exec_ = f"docker exec -w {shlex.quote(cfg['container_workspace'])} {cfg['container']}"
+    where, container = shlex.quote(cfg["container_workspace"]), shlex.quote(cfg["container"])
+    exec_ = f"docker exec -w {where} {container}"
     run = lab.run(
         f"{exec_} python -m pytest {shlex.quote(cfg['tests_dir'])} -q --tb=short "
         f"-p no:cacheprovider --junitxml {name}",
         timeout=cfg["pytest"]["timeout_s"],
     )
-    cap = cfg["pytest"]["report_max_bytes"]
+    cap = int(cfg["pytest"]["report_max_bytes"])
     read = lab.run(f"{exec_} head -c {cap + 1} {name}; s=$?; {exec_} rm -f {name}; exit $s")
     problem = junit.run_problem(run.exited, run.stdout + run.stderr)
     lab.measure("pytest_exit", run.exited)

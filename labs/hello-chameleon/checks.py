@@ -6,6 +6,7 @@ write `Hello from $(hostname)` to `~/hello.txt`, copy it to your laptop, edit it
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from graders.checks import Lab, check
@@ -44,7 +45,7 @@ def hello_file(lab: Lab) -> HelloFile:
     """`~/hello.txt` of cc exists and holds the line `Hello from <hostname>` the lab asks for."""
     path = lab.config["hello_file"]
     name = lab.run("hostname").stdout.strip()
-    result = lab.run(f'head -c {MAX_FILE} "$HOME/{path}"')
+    result = lab.run(f'head -c {MAX_FILE} "$HOME"/{shlex.quote(path)}')
     lab.require(
         result.ok,
         f"~/{path} cannot be read on the instance: {result.stderr.strip()}",
