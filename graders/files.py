@@ -107,17 +107,23 @@ def load_yaml(path: str | Path, schema_name: str, what: str) -> dict[str, Any]:
     return data
 
 
-def _read_capped(p: Path, label: str) -> str:
-    """The file's text, read no further than MAX_YAML_BYTES (it may be a pipe or a device)."""
+def read_input(p: Path, label: str, limit: int = -1) -> bytes:
+    """A file the user named, read no further than `limit` bytes (it may be a pipe or a
+    device); a missing or unreadable one is one BadInput line that starts with `label`."""
     try:
         with p.open("rb") as f:
-            raw = f.read(MAX_YAML_BYTES + 1)
+            return f.read(limit)
     except FileNotFoundError:
         raise BadInput(f"{label}: no such file") from None
     except IsADirectoryError:
         raise BadInput(f"{label}: is a directory, not a file") from None
     except OSError as exc:
         raise BadInput(f"{label}: cannot read ({exc.__class__.__name__}: {exc})") from None
+
+
+def _read_capped(p: Path, label: str) -> str:
+    """The file's text, read no further than MAX_YAML_BYTES (it may be a pipe or a device)."""
+    raw = read_input(p, label, MAX_YAML_BYTES + 1)
     if len(raw) > MAX_YAML_BYTES:
         raise BadInput(f"{label}: larger than {MAX_YAML_BYTES >> 20} MiB; refused")
     try:

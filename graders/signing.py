@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from graders.errors import EXIT_BAD_INPUT, EXIT_OK, BadInput
+from graders.files import read_input
 
 ALG = "HMAC-SHA256"
 ENV = "LABGRADER_SIGNING_KEY"
@@ -69,14 +70,7 @@ def canonical(doc: Any) -> bytes:
 def load_key(path: str | Path, what: str = "--signing-key") -> SigningKey:
     """The key in `path`; a missing, unreadable or too short one is one BadInput line."""
     p = Path(path)
-    try:
-        secret = p.read_bytes().strip()
-    except FileNotFoundError:
-        raise BadInput(f"{what} {p}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{what} {p}: is a directory, not a key file") from None
-    except OSError as exc:
-        raise BadInput(f"{what} {p}: cannot read ({exc.strerror or exc})") from None
+    secret = read_input(p, f"{what} {p}").strip()
     if len(secret) < MIN_KEY_BYTES:
         raise BadInput(
             f"{what} {p}: a signing key needs at least {MIN_KEY_BYTES} bytes of secret "

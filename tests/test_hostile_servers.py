@@ -177,7 +177,7 @@ def test_lab_yaml_values_are_quoted_in_remote_commands() -> None:
 
 
 def test_the_benchmark_command_quotes_container_and_model() -> None:
-    bench = '{"median_ms": 1.0, "p95_ms": 2.0, "batch_fps": 3.0}'
+    bench = '{"median_ms": 1.0, "p95_ms": 2.0, "batch_fps": 900.0, "runs": 100, "batch": 32}'
     shell = Shell([("docker exec -i", (0, bench))])
     models = copy.deepcopy(load_lab("serve-model-chi").config["models"])
     models.update(container="jup yter;id", container_dir="/w/my models")
