@@ -145,3 +145,31 @@ def test_the_grader_out_of_descriptors_is_its_own_fault(key: Path) -> None:
                 s.close()
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert outcome == "raised" and isinstance(exc, GraderFault), exc
+
+
+def test_a_login_that_timed_out_is_not_waited_for_again(key: Path) -> None:
+    """A host that accepts and never speaks (a tarpit) costs the banner timeout once per
+    student, not once per check: the student's other checks get the same answer at once."""
+    import time
+
+    from graders.probes.ssh import LoginTimeout
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    pool = SshPool(port=silent.getsockname()[1])
+    try:
+        t0 = time.monotonic()
+        first = call(pool.run, "127.0.0.1", str(key), "true", timeout=30, record=lambda e: 0)
+        t1 = time.monotonic()
+        again = call(pool.run, "127.0.0.1", str(key), "true", timeout=30, record=lambda e: 0)
+        t2 = time.monotonic()
+    finally:
+        pool.close()
+        silent.close()
+        for conn in held:
+            conn.close()
+    assert first[0] == "raised" and isinstance(first[1], LoginTimeout), first
+    assert first[1].unreachable and t1 - t0 >= 4.5
+    assert again[0] == "raised" and isinstance(again[1], LoginTimeout)
+    assert "not tried again" in again[1].message and t2 - t1 < 1

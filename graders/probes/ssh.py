@@ -38,6 +38,9 @@ BANNER_TIMEOUT_S = 5.0
 AUTH_TIMEOUT_S = 5.0
 LOGIN_DEADLINE_S = 15.0  # TCP connect, banner, key exchange and login together
 SFTP_TIMEOUT_S = 20.0  # an SFTP operation with no deadline of its own (stat, mkdir, put)
+# A host that let a login time out is not tried again for this long by the student's other
+# checks (they would each wait the same seconds, one after another on the host's lock).
+LOGIN_TIMEOUT_MEMORY_S = 30.0
 MAX_OUTPUT = 1 << 20  # bytes kept of a command's stdout, and of its stderr
 USER = "cc"
 # Errors of the grader's own machine, not of the student's host (M1 of the security review).
@@ -89,6 +92,7 @@ class SshPool:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
         self._closed = False
+        self._slow: dict[str, tuple[float, LoginTimeout]] = {}  # address -> when, the fault
 
     # --- what the Lab handle asks ------------------------------------------------------------
     def run(
@@ -108,7 +112,11 @@ class SshPool:
             out, err, code, truncated = _execute(conn.transport, command, max_bytes, dog)
         ms = round((time.perf_counter() - t0) * 1000, 2)
         result = CommandResult(
-            command, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), code, ms,
+            command,
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
+            code,
+            ms,
             truncated,
         )
         body = f"$ {command}\n{result.stdout}"
@@ -116,9 +124,7 @@ class SshPool:
             body += f"\n[stderr]\n{result.stderr}"
         cut = f", output cut at {max_bytes} bytes" if truncated else ""
         record(
-            Evidence.make(
-                "command", f"{target}: {command} -> exit {code} ({ms:.0f} ms{cut})", body
-            )
+            Evidence.make("command", f"{target}: {command} -> exit {code} ({ms:.0f} ms{cut})", body)
         )
         return result
 
@@ -219,10 +225,12 @@ class SshPool:
         if self._closed:
             raise GraderFault("this student's grading is over: no new connection is opened")
         pkey = _load_key(slot[1])
+        self._not_slow_lately(slot[0], target, record)
         try:
             sock = _connect(slot[0], self.port)
         except OSError as exc:
-            raise self._note(record, target, "(login)", self._classify(exc, target)) from None
+            fault = self._login_fault(exc, slot, target)
+            raise self._note(record, target, "(login)", fault) from None
         transport = paramiko.Transport(sock)
         transport.banner_timeout = BANNER_TIMEOUT_S
         transport.auth_timeout = AUTH_TIMEOUT_S
@@ -234,7 +242,7 @@ class SshPool:
             transport.auth_publickey(self.user, pkey)
         except Exception as exc:  # noqa: BLE001 - classified below
             conn.close()
-            fault = self._classify(_Expired() if dog.expired else exc, target)
+            fault = self._login_fault(_Expired() if dog.expired else exc, slot, target)
             raise self._note(record, target, "(login)", fault) from None
         finally:
             dog.cancel()
@@ -251,6 +259,26 @@ class SshPool:
                 raise GraderFault("this student's grading is over: no new connection is opened")
             self._conns[slot] = conn
         return conn
+
+    def _login_fault(self, exc: BaseException, slot: tuple[str, str], target: str) -> Exception:
+        fault = self._classify(exc, target)
+        if isinstance(fault, LoginTimeout):
+            with self._guard:
+                self._slow[slot[0]] = (time.monotonic(), fault)
+        return fault
+
+    def _not_slow_lately(
+        self, address: str, target: str, record: Callable[[Evidence], None]
+    ) -> None:
+        """Raise what a login to `address` timed out with lately, instead of waiting again."""
+        with self._guard:
+            when, fault = self._slow.get(address, (0.0, None))
+        age = time.monotonic() - when
+        if fault is not None and age < LOGIN_TIMEOUT_MEMORY_S:
+            again = LoginTimeout(
+                f"{fault.message} (a login {age:.0f} s ago; not tried again)", help=fault.help
+            )
+            raise self._note(record, target, "(login)", again)
 
     def _drop(self, slot: tuple[str, str], conn: _Conn) -> None:
         with self._guard:
@@ -290,7 +318,7 @@ class SshPool:
                 help="Is the instance running, and does its security group allow SSH (allow-ssh)?",
             )
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return TransportError(
+            return LoginTimeout(
                 f"SSH to {target}: no connection within {CONNECT_TIMEOUT_S:g} s",
                 help="Is the floating IP attached, and does the security group allow SSH?",
             )
@@ -298,15 +326,19 @@ class SshPool:
             isinstance(exc, (paramiko.SSHException, EOFError))
             and any(w in text.lower() for w in ("banner", "no existing session", "timeout"))
         ):
-            return TransportError(
-                f"SSH to {target}: connected, but no working SSH login within "
-                f"{LOGIN_DEADLINE_S:g} s",
+            limit = LOGIN_DEADLINE_S if isinstance(exc, _Expired) else BANNER_TIMEOUT_S
+            return LoginTimeout(
+                f"SSH to {target}: connected, but no working SSH login within {limit:g} s",
                 help="The port accepts connections but sshd is not answering: is the "
                 "instance overloaded or still booting?",
             )
         if isinstance(exc, (paramiko.SSHException, OSError, EOFError)):
             return TransportError(f"SSH to {target}: {text}")
         return GraderFault(f"SSH to {target}: {type(exc).__name__}: {text}")
+
+
+class LoginTimeout(TransportError):
+    """No connection, or no login, within its deadline: the slow kind of unreachable."""
 
 
 def _execute(
