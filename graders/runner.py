@@ -71,11 +71,11 @@ def run_check(
 
     lab = Lab(session, check, host)
     obs = Observation(check.id, Status.ERROR, started_at=started)
-    attempt = 0
+    attempt, outcome = 0, None
     while True:
         attempt += 1
         lab.attempt = attempt
-        outcome, value = _attempt(check, lab, args, left, clock)
+        outcome, value = _attempt(check, lab, args, left, clock, outcome)
         if isinstance(outcome, TransportError) and attempt <= check.retries:
             wait = RETRY_BACKOFF_S * attempt
             if wait < left() - 0.5:
@@ -92,10 +92,15 @@ def run_check(
 
 
 def _attempt(
-    check: Check, lab: Lab, args: dict[str, Any], left: Callable[[], float], clock: Clock
+    check: Check,
+    lab: Lab,
+    args: dict[str, Any],
+    left: Callable[[], float],
+    clock: Clock,
+    previous: BaseException | None,
 ) -> tuple[BaseException | None, Any]:
     """Run the check function once in a daemon thread; give up on it when `left()` runs out.
-    Its outcome (None: passed) and what it returned."""
+    Its outcome (None: passed) and what it returned. `previous`: the last attempt's."""
     box: list[tuple[BaseException | None, Any]] = []
 
     def target() -> None:
@@ -111,14 +116,17 @@ def _attempt(
         worker.join(min(remaining, 1.0))  # re-read: queueing may have extended the budget
     if worker.is_alive():
         lab.cancel()  # it starts nothing more, and its measurement lease ends
-        return _out_of_time(check, lab), None
+        return _out_of_time(check, lab, previous), None
     return box[0]
 
 
-def _out_of_time(check: Check, lab: Lab) -> Exception:
-    """A check past its limit: the student's, when its time went waiting on the student's
-    system (its last evidence is an exchange with it: every probe bounds each exchange, so
-    many slow answers add up); the grader's otherwise."""
+def _out_of_time(check: Check, lab: Lab, previous: BaseException | None) -> Exception:
+    """A check past its limit: unreachable still, when it ran out retrying a system that did
+    not answer; the student's, when its time went waiting on the student's system (its last
+    evidence is an exchange with it: every probe bounds each exchange, so many slow answers
+    add up); the grader's otherwise."""
+    if isinstance(previous, TransportError):
+        return previous
     last = lab.evidence[-1] if lab.evidence else None
     if last is not None and last.kind in ("http", "command"):
         return Failure(

@@ -97,6 +97,23 @@ def test_grader_bugs_are_errors_and_timeouts_are_bounded() -> None:
     assert res["hang"].status == "error" and "0.5 s" in res["hang"].message
 
 
+def test_a_retry_that_runs_out_of_time_is_still_unreachable() -> None:
+    """The host did not answer the first attempt; the retry was still waiting on it when the
+    check's time ran out: that is the host's silence, not a grader fault."""
+    attempts = []
+
+    @check(title="Silent", timeout=2.0)
+    def silent(lab: Lab) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise TransportError("GET http://127.0.0.1:9/: connected, but no answer within 5 s")
+        time.sleep(30)
+
+    res = run(locals())
+    assert len(attempts) == 2
+    assert res["silent"].status == "unreachable", res["silent"].message
+
+
 def test_independent_checks_overlap() -> None:
     inside, peak, lock = [0], [0], threading.Lock()
 
