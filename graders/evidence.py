@@ -104,7 +104,23 @@ def keep_secret(value: str) -> None:
 
 def _secret_values() -> list[str]:
     """The grader's credential values, longest first: those kept, and the values of the
-    environment variables that may hold one."""
+    environment variables that may hold one. Recomputed only when either changes: every
+    message and piece of evidence is redacted, and reading os.environ decodes each entry
+    (it was most of a batch's CPU time)."""
+    global _secrets_seen
+    raw = getattr(os.environ, "_data", None)  # CPython's bytes mapping: hashed in C, cheaply
+    key = (hash(frozenset(raw.items())) if raw is not None else None, len(_KEPT_SECRETS))
+    if raw is not None and _secrets_seen is not None and _secrets_seen[0] == key:
+        return _secrets_seen[1]
+    values = _read_secret_values()
+    _secrets_seen = (key, values)
+    return values
+
+
+_secrets_seen: tuple[tuple[int | None, int], list[str]] | None = None
+
+
+def _read_secret_values() -> list[str]:
     found = set(_KEPT_SECRETS)
     for name, value in os.environ.items():
         upper = name.upper()
