@@ -8,9 +8,14 @@ from typing import Any
 from graders.checks import Lab, check
 from graders.errors import Failure, Skip
 
+# `id -un` and reading authorized_keys answer at once on any instance, however busy; a host
+# that sits on them longer is hanging them on purpose, and the student's other checks wait
+# behind it on the one connection.
+QUICK_COMMAND_S = 10.0
+
 
 def require_cc_login(lab: Lab) -> None:
-    result = lab.run("id -un")
+    result = lab.run("id -un", timeout=QUICK_COMMAND_S)
     lab.require(
         result.ok and result.stdout.strip() == "cc",
         f"logged in, but `id -un` said {result.stdout.strip()!r} (exit {result.exited})",
@@ -58,10 +63,11 @@ def require_course_key(lab: Lab) -> None:
     if key is None:
         raise Skip("the course names no staff key (staff_key in rubrics/course.yaml)")
     if lab.student.staff_login:
-        lab.run("true")  # refused with a message that says the course key is missing
+        lab.run("true", timeout=QUICK_COMMAND_S)  # refused: the message names the course key
         lab.note(f"logged in to {lab.address} with the course staff key ({key.fingerprint})")
         return
-    result = lab.run(f"head -c {MAX_AUTHORIZED_KEYS} ~/.ssh/authorized_keys")
+    keys = f"head -c {MAX_AUTHORIZED_KEYS} ~/.ssh/authorized_keys"
+    result = lab.run(keys, timeout=QUICK_COMMAND_S)
     if key.in_authorized_keys(result.stdout):
         lab.note(f"the course staff key ({key.fingerprint}) is in ~cc/.ssh/authorized_keys")
         return
