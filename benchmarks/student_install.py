@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from test_install import SPEC, WHEELHOUSE, install_line  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from tests.test_install import SPEC, WHEELHOUSE, install_line  # noqa: E402
 
 
 def size_mib(path: Path) -> float:
