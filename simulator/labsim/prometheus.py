@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from .reaper import descendants
+from .reaper import end_supervisor, tree
 
 BINARY = "prometheus"
 INSTALL = "apt-get install -y --no-install-recommends prometheus"
@@ -120,18 +120,8 @@ class PrometheusFleet:
         return False
 
     def pids(self) -> list[int]:
-        if self._supervisor is None or self._supervisor.poll() is not None:
-            return []
-        return [self._supervisor.pid, *descendants(self._supervisor.pid)]
+        return tree(self._supervisor)
 
     def stop(self) -> None:
         proc, self._supervisor = self._supervisor, None
-        if proc is None:
-            return
-        proc.stdin.close()  # type: ignore[union-attr]  # EOF: the supervisor ends them all
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        end_supervisor(proc)

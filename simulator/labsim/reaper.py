@@ -51,6 +51,47 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def tree(proc: subprocess.Popen | None) -> list[int]:
+    """A running supervisor and every process below it; nothing once it has ended."""
+    if proc is None or proc.poll() is not None:
+        return []
+    return [proc.pid, *descendants(proc.pid)]
+
+
+def end_supervisor(proc: subprocess.Popen | None) -> None:
+    """EOF on a supervisor's stdin tells it to end everything below it; it gets 10 s, then it
+    is killed."""
+    if proc is None:
+        return
+    try:
+        proc.stdin.close()  # type: ignore[union-attr]
+    except OSError:
+        pass
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()  # type: ignore[union-attr]
+
+
+class StopSignals:
+    """A supervisor's signals: SIGTERM or SIGINT sets `stopping`, and every signal (SIGCHLD
+    too) makes `wake` readable, so a select() loop wakes to reap at once."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.wake, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+
 def reap() -> None:
     """Collect every finished child (this process is a subreaper: orphans land here)."""
     while True:
@@ -93,19 +134,7 @@ def main() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER) failed: errno {ctypes.get_errno()}")
-    stopping = False
-
-    def on_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-
+    signals = StopSignals()
     listeners = []
     for command in commands:
         with open(command["log"], "ab") as log:
@@ -115,15 +144,15 @@ def main() -> None:
         listeners.append(proc.pid)
     print(json.dumps(listeners), flush=True)
 
-    while not stopping:
+    while not signals.stopping:
         try:
-            ready, _, _ = select.select([sys.stdin, wake_r], [], [], 1.0)
+            ready, _, _ = select.select([sys.stdin, signals.wake], [], [], 1.0)
         except InterruptedError:
             ready = []
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1024):
-            stopping = True  # our parent is gone or closed the pipe
-        if wake_r in ready:
-            os.read(wake_r, 1024)
+            signals.stopping = True  # our parent is gone or closed the pipe
+        if signals.wake in ready:
+            os.read(signals.wake, 1024)
         reap()
     _kill_all(listeners)
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .reaper import descendants
+from .reaper import end_supervisor, tree
 
 SSHD = "/usr/sbin/sshd"
 MAX_LISTEN_SOCKS = 16
@@ -194,18 +194,8 @@ class SshdFleet:
 
     def pids(self) -> list[int]:
         """The supervisor and every process below it (listeners, sessions, commands)."""
-        if self._supervisor is None or self._supervisor.poll() is not None:
-            return []
-        return [self._supervisor.pid, *descendants(self._supervisor.pid)]
+        return tree(self._supervisor)
 
     def stop(self) -> None:
         proc, self._supervisor = self._supervisor, None
-        if proc is None:
-            return
-        proc.stdin.close()  # type: ignore[union-attr]  # EOF: the supervisor shuts down
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        end_supervisor(proc)

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .reaper import descendants, end_all, reap
+from .reaper import StopSignals, end_all, end_supervisor, reap, tree
 
 PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG = 36, 1
 
@@ -81,24 +81,11 @@ class Zygote:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def pids(self) -> list[int]:
-        if self.proc is None or self.proc.poll() is not None:
-            return []
-        return [self.proc.pid, *descendants(self.proc.pid)]
+        return tree(self.proc)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.close()  # type: ignore[union-attr]  # EOF: the supervisor shuts down
-        except OSError:
-            pass
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        end_supervisor(proc)
 
 
 # ---- supervisor side -------------------------------------------------------------------------
@@ -176,23 +163,12 @@ def serve_children(
 
 def supervise(on_command: Callable[[str], None] | None = None) -> None:
     """Serve command lines from stdin until EOF or SIGTERM/SIGINT, then end every descendant."""
-    stopping = False
-
-    def on_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signals = StopSignals()
     buffer = b""
     stdin = sys.stdin.fileno()
-    while not stopping:
+    while not signals.stopping:
         try:
-            ready, _, _ = select.select([stdin, wake_r], [], [], 1.0)
+            ready, _, _ = select.select([stdin, signals.wake], [], [], 1.0)
         except InterruptedError:
             ready = []
         if stdin in ready:
@@ -204,8 +180,8 @@ def supervise(on_command: Callable[[str], None] | None = None) -> None:
                 line, buffer = buffer.split(b"\n", 1)
                 if on_command is not None:
                     on_command(line.decode())
-        if wake_r in ready:
-            os.read(wake_r, 1024)
+        if signals.wake in ready:
+            os.read(signals.wake, 1024)
         reap()
     end_all()
 
