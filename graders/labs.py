@@ -27,13 +27,22 @@ class LabSpec:
 
     @property
     def sites(self) -> list[str]:
-        """Every site the lab uses: its own, and any other it names (an object store's)."""
+        """Every site the lab uses: each its manual allows for its resources, and any other
+        it names (an object store's)."""
         extra = [v for k, v in self.config.items() if k.endswith("_site") and isinstance(v, str)]
-        return list(dict.fromkeys([self.config["site"], *extra]))
+        return list(dict.fromkeys([*self.config["sites"], *extra]))
 
 
 def site_for(lab: LabSpec) -> Site:
     return site_named(lab.config["site"], f"lab {lab.id}")
+
+
+def with_sites(config: dict[str, Any]) -> dict[str, Any]:
+    """`site` as lab.yaml may give it (one region, or the list the manual allows) made into
+    `sites`, the list, and `site`, the usual one (its first): every check reads them so."""
+    given = config["site"]
+    sites = [given] if isinstance(given, str) else list(given)
+    return {**config, "site": sites[0], "sites": sites}
 
 
 def for_year(config: dict[str, Any], year: int | None) -> dict[str, Any]:
@@ -61,7 +70,7 @@ def load_lab(lab_id: str) -> LabSpec:
     if "/" in lab_id or not (folder / "lab.yaml").is_file():
         known = ", ".join(lab_ids()) or "none"
         raise BadInput(f"unknown lab {lab_id!r} (known labs: {known})")
-    config = for_year(load_yaml(folder / "lab.yaml", "lab", "lab file"), course_year())
+    config = with_sites(for_year(load_yaml(folder / "lab.yaml", "lab", "lab file"), course_year()))
     spec = importlib.util.spec_from_file_location(
         f"labs.{lab_id.replace('-', '_')}.checks", folder / "checks.py"
     )
@@ -89,5 +98,6 @@ def describe_labs() -> str:
     lines = []
     for lab_id in lab_ids():
         lab = load_lab(lab_id)
-        lines.append(f"{lab_id:20} {lab.title} ({lab.config['site']}, {len(lab.checks)} checks)")
+        sites = " or ".join(lab.config["sites"])
+        lines.append(f"{lab_id:20} {lab.title} ({sites}, {len(lab.checks)} checks)")
     return "".join(f"{line}\n" for line in lines)

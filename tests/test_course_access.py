@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from graders.course import StaffKey, key_fingerprint
-from tests.conftest import run_cli, student_of
+from tests.conftest import loopback_rubrics, run_cli, student_of
 
 PROFILES = ["healthy", "no_course_key", "host_down"]
 
@@ -158,27 +158,10 @@ def test_a_key_that_is_not_the_course_key_is_refused(room, tmp_path: Path) -> No
 
 
 # ---- credentials per site --------------------------------------------------------------------
-def loopback_rubrics(room, tmp_path: Path) -> str:
-    """The course's rubrics, with every site's Keystone the class's (tests stay on loopback)."""
-    import shutil
-
-    import yaml
-
-    from graders.paths import rubrics_dir
-
-    folder = tmp_path / "rubrics"
-    shutil.copytree(rubrics_dir(), folder)
-    course = yaml.safe_load((folder / "course.yaml").read_text())
-    for site in course["sites"].values():
-        site["auth_url"] = room.openstack_env["OS_AUTH_URL"]
-    (folder / "course.yaml").write_text(yaml.safe_dump(course))
-    return str(folder)
-
-
 def test_one_sites_credentials_are_refused_at_another_as_the_students_problem(
     room, tmp_path: Path
 ) -> None:
-    """An openrc for KVM@TACC only (no clouds.yaml); mlflow-chi is at CHI@TACC, where the
+    """An openrc for KVM@TACC only (no clouds.yaml); mltrain-chi is at CHI@TACC, where the
     openrc's OS_AUTH_URL does not apply: the site's own Keystone refuses KVM@TACC's
     credential."""
     st = student_of(room, "healthy")
@@ -187,7 +170,7 @@ def test_one_sites_credentials_are_refused_at_another_as_the_students_problem(
         OS_CLIENT_CONFIG_FILE=str(tmp_path / "none.yaml"),
         LABGRADER_RUBRICS=loopback_rubrics(room, tmp_path),
     )
-    done = labgrader(env, "check", "mlflow-chi", "--student", str(st.student_file))
+    done = labgrader(env, "check", "mltrain-chi", "--student", str(st.student_file))
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1
     assert "your Chameleon credentials for CHI@TACC were refused: source the openrc" in lines[0]
@@ -224,11 +207,11 @@ def test_os_cloud_naming_a_missing_entry_is_one_line(room, tmp_path: Path) -> No
 
 def test_a_clouds_yaml_entry_per_site_reaches_each_site(room, tmp_path: Path) -> None:
     """With the class's clouds.yaml (an entry per site, as Chameleon's downloads give them,
-    auth_url without /v3), a CHI@TACC lab gets past its credentials: mlflow-chi finds no
+    auth_url without /v3), a CHI@TACC lab gets past its credentials: mltrain-chi finds no
     server of this student there, and says so as a failed check, not a refusal."""
     st = student_of(room, "healthy")
     done = labgrader(
-        class_env(room), "check", "mlflow-chi", "--student", str(st.student_file),
+        class_env(room), "check", "mltrain-chi", "--student", str(st.student_file),
         "--format", "json",
     )
     got = {c.get("check"): c for c in json.loads(done.stdout)["checks"]}

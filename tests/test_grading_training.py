@@ -3,7 +3,11 @@ per simulated host, a Ray dashboard stand-in, GPU stand-ins inside the Ray worke
 
 from __future__ import annotations
 
-from tests.conftest import graded_as_expected
+import json
+
+import pytest
+
+from tests.conftest import graded_as_expected, loopback_rubrics, run_cli, student_of
 
 PROFILES = {
     "mlflow-chi": [
@@ -13,6 +17,8 @@ PROFILES = {
         "empty_bucket",
         "mlflow_garbage",
         "host_down",
+        "mlflow_kvm_h100",
+        "lease_expired",
     ],
     "mltrain-chi": [
         "healthy",
@@ -21,6 +27,7 @@ PROFILES = {
         "no_checkpoints",
         "amd_gpus",
         "host_down",
+        "lease_expired",
     ],
 }
 
@@ -28,3 +35,39 @@ PROFILES = {
 def test_every_profile_is_graded_as_expected(lab_room) -> None:
     lab_id, r = lab_room
     graded_as_expected(lab_id, r.students)
+
+
+def test_a_lab_of_two_sites_finds_each_student_where_they_built(lab_room, tmp_path) -> None:
+    """mlflow-chi runs on bare metal at CHI@TACC or on an H100 VM at KVM@TACC. With an openrc
+    for KVM@TACC only (Chameleon's credentials are per site), the VM student is graded in
+    full and the result says where; the bare-metal student's server, at the site those
+    credentials cannot search, is a grader error that names that site, never a zero."""
+    lab_id, r = lab_room
+    if lab_id != "mlflow-chi":
+        pytest.skip("mlflow-chi is the training lab with two sites")
+    env = {
+        **r.openstack_env,
+        "OS_CLIENT_CONFIG_FILE": str(tmp_path / "none.yaml"),
+        "LABGRADER_RUBRICS": loopback_rubrics(r, tmp_path),
+    }
+
+    def checked(profile: str) -> dict[str, dict]:
+        student = student_of(r, profile)
+        done = run_cli(env, "check", lab_id, "--student", str(student.student_file),
+                       "--format", "json")
+        return {c["check"]: c for c in json.loads(done.stdout)["checks"]}
+
+    vm = checked("mlflow_kvm_h100")
+    assert vm["server_active"]["measurements"]["site"] == "KVM@TACC"
+    assert {c["observed"] for c in vm.values()} == {"passed"}, vm
+    bare = checked("healthy")["server_active"]
+    assert bare["observed"] == "error", bare
+    assert "CHI@TACC" in bare["feedback"], bare["feedback"]
+
+
+def test_the_lease_check_says_the_lease_ended(lab_room) -> None:
+    lab_id, r = lab_room
+    [(_, result)] = graded_as_expected(lab_id, [student_of(r, "lease_expired")])
+    lease = next(i for i in result.items if i.check == "lease")
+    assert lease.observed == "failed" and lease.max_score == 0
+    assert "TERMINATED" in lease.feedback and "no longer answer" in lease.feedback

@@ -1,7 +1,7 @@
 """Steps many labs share, written against the Lab handle (never a transport directly), one
 module per domain; each raises Failure with a message a student can act on.
 
-- chameleon: the lab's servers at their site, and their floating IPs (-> Host)
+- chameleon: the lab's servers and leases at the sites it allows, and floating IPs (-> Host)
 - instances: logging in as cc, and the course staff key on the instance
 - containers: Docker on the instance (docker ps, docker inspect)
 - kubernetes: kubectl on the instance, its JSON

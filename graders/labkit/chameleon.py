@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from graders.checks import Host, Lab, check
+from graders.errors import Failure
 from graders.probes.chameleon import floating_ip
 
 
 def require_active_server(lab: Lab, key: str = "server") -> Host:
     """The lab's server exists at its site, is ACTIVE and has a floating IP."""
     name = lab.name(key)
-    server = lab.require(
-        lab.chameleon.server(name),
-        f"no server named {name} at {lab.config['site']}",
+    chameleon = lab.chameleon
+    server, at = lab.require(
+        chameleon.find("servers", name),
+        f"no server named {name} at {chameleon.sites_searched()}",
         "Launch it as the lab's notebook does; the name must match exactly.",
     )
+    site = at.name
+    lab.measure("site", site)  # where the student's resources are: the result says so
     status = server["status"]
     fault = (server.get("fault") or {}).get("message", "")
     lab.require(
@@ -28,7 +33,7 @@ def require_active_server(lab: Lab, key: str = "server") -> Host:
         f"server {name} is ACTIVE but has no floating IP",
         "Associate a floating IP with it (s.associate_floating_ip()).",
     )
-    lab.note(f"{name} is ACTIVE at floating IP {address}")
+    lab.note(f"{name} is ACTIVE at {site}, floating IP {address}")
     return Host(name, address)
 
 
@@ -67,3 +72,56 @@ def require_floating_ip(lab: Lab, key: str, help: str) -> Host:
     server = lab.require(lab.chameleon.server(name), f"no server named {name}")
     address = lab.require(floating_ip(server), f"{name} has no floating IP", help)
     return Host(name, address)
+
+
+def lease_check(key: str = "lease", title: str = "The lab's lease") -> Callable[[Lab], None]:
+    """A lab's lease, observed for what it explains (worth no points): `lease =
+    lease_check()`, or `lease_gui = lease_check("lease_gui", ...)` for a second one; the
+    check's id is the lab.yaml names key. An expired lease is why a host no longer answers."""
+
+    def observe(lab: Lab) -> None:
+        require_active_lease(lab, key)
+
+    observe.__name__ = key
+    observe.__doc__ = (
+        f"The Blazar lease named by lab.yaml's `{key}` exists at a site the lab allows and is "
+        "ACTIVE; its state and end are reported."
+    )
+    return check(title=title)(observe)
+
+
+def require_active_lease(lab: Lab, key: str) -> None:
+    name = lab.name(key)
+    chameleon = lab.chameleon
+    lease, at = lab.require(
+        chameleon.find("leases", name),
+        f"no lease named {name} at {chameleon.sites_searched()}",
+        "Only a report: a lease of another name is fine while your instances run. The lab's "
+        "own name for it makes an expired lease easy to spot.",
+    )
+    status, start, end = lease.get("status"), lease.get("start_date"), lease.get("end_date")
+    lab.measure("lease_status", status)
+    lab.measure("lease_end", end)
+    when = _hours_from_now(end)
+    if when is not None:
+        lab.measure("lease_hours_left", round(when, 1))
+    if status == "ACTIVE":
+        left = f" ({when:.1f} h left)" if when is not None else ""
+        lab.note(f"lease {name} at {at.name} is ACTIVE until {end}{left}")
+        return
+    if status == "PENDING":
+        raise Failure(f"lease {name} at {at.name} is PENDING: it starts at {start}")
+    raise Failure(
+        f"lease {name} at {at.name} is {status} (it ended {end}): its instances are gone or "
+        "going, which is why they may no longer answer",
+        "Grade while the lease is active; reserve a new lease and rebuild if it expired.",
+    )
+
+
+def _hours_from_now(stamp: object) -> float | None:
+    """Hours from now until a Blazar date (2026-12-02T10:00:00.000000, UTC), or None."""
+    try:
+        when = datetime.fromisoformat(str(stamp)).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return (when - datetime.now(timezone.utc)).total_seconds() / 3600

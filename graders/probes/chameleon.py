@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, Literal
 
 from graders.course import Site
 from graders.errors import Failure, GraderFault
@@ -43,6 +43,13 @@ _inflight: dict[tuple[str, str, str], Future[Any]] = {}
 _failures = 0  # consecutive failed API calls, process-wide
 
 
+Listing = Literal["servers", "leases"]
+_LISTINGS: dict[str, tuple[str, str]] = {
+    "servers": ("nova servers/detail", "servers"),
+    "leases": ("blazar leases", "leases"),
+}
+
+
 class CredentialsRefused(GraderFault):
     """Keystone refused the credentials for a site (HTTP 401)."""
 
@@ -57,14 +64,19 @@ class Chameleon:
     project is shared, and a classmate could plant a same-named decoy)."""
 
     def __init__(
-        self, site: Site, record: Callable[[Evidence], None] | None = None, owner: str = ""
+        self,
+        site: Site,
+        record: Callable[[Evidence], None] | None = None,
+        owner: str = "",
+        also: tuple[Site, ...] = (),
     ) -> None:
         self.site = site
         self.record = record or (lambda e: None)
         self.owner = owner
+        self.also = also  # the other sites the lab's manual allows its servers at
 
     def bound(self, record: Callable[[Evidence], None]) -> Chameleon:
-        return Chameleon(self.site, record, self.owner)
+        return Chameleon(self.site, record, self.owner, self.also)
 
     def user_id(self) -> str:
         """The Keystone user id the credentials at this site belong to (a self-check's)."""
@@ -73,12 +85,52 @@ class Chameleon:
 
     # --- what checks ask ------------------------------------------------------------------
     def server(self, name: str) -> dict[str, Any] | None:
-        """The server with exactly this name, as Nova reports it (raw JSON), or None."""
-        return self._named(self.servers(), name, "nova servers/detail", "servers")
+        """The server with exactly this name, as Nova reports it (raw JSON), or None, at any
+        site the lab allows (`find` also says which)."""
+        found = self.find("servers", name)
+        return found[0] if found else None
+
+    def find(self, kind: Listing, name: str) -> tuple[dict[str, Any], Site] | None:
+        """The student's server or lease with exactly this name, and its site: looked up at
+        every site the lab allows. Where several sites hold one, a working one wins, the
+        usual site's first; a site whose API fails is a grader fault only when the name is
+        found nowhere else."""
+        listing, noun = _LISTINGS[kind]
+        found: list[tuple[dict[str, Any], Site]] = []
+        faults: list[GraderFault] = []
+        for site in (self.site, *self.also):
+            probe = self.at(site)
+            try:
+                item = probe._named(getattr(probe, kind)(), name, listing, noun)
+            except GraderFault as exc:
+                if not self.also:
+                    raise
+                faults.append(exc)
+                self.record(Evidence.make("api", f"could not look at {site.name}: {exc}"))
+                continue
+            if item is not None:
+                found.append((item, site))
+        if not found:
+            if faults:
+                raise type(faults[0])(str(faults[0]))
+            return None
+        item, site = min(found, key=lambda pair: _preference(pair[0]))  # stable: usual first
+        if len(found) > 1:
+            others = ", ".join(f"{s.name} ({i.get('status')})" for i, s in found if s != site)
+            self.record(Evidence.make("api", f"{name} also at {others}; graded at {site.name}"))
+        return item, site
+
+    def sites_searched(self) -> str:
+        """The sites a name is looked for at, as a message names them."""
+        return " or ".join(s.name for s in (self.site, *self.also))
 
     def servers(self) -> list[dict[str, Any]]:
         """Every server of the project at this site (one listing, cached and shared)."""
         return self._list("servers", lambda chi: [s._info for s in chi.nova().servers.list()])
+
+    def leases(self) -> list[dict[str, Any]]:
+        """Every Blazar lease of the project at this site (`chi.blazar().lease.list()`)."""
+        return self._list("leases", lambda chi: chi.blazar().lease.list())
 
     def network(self, name: str) -> dict[str, Any] | None:
         nets = self._list("networks", lambda chi: chi.neutron().list_networks()["networks"])

@@ -16,8 +16,10 @@ from graders.answers import as_dict
 from graders.checks import Lab, check
 from graders.errors import Failure, TransportError
 from graders.labkit.apis import get_json
-from graders.labkit.chameleon import server_check
+from graders.labkit.chameleon import lease_check, server_check
 from graders.labkit.instances import course_key_check, login_check
+
+lease = lease_check(title="Lease lease-data-<user> is ACTIVE")
 
 server_active = server_check("Server node-data-<user> is ACTIVE with a floating IP")
 

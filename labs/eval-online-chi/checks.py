@@ -16,8 +16,10 @@ from urllib.parse import quote, urlencode
 from graders.answers import as_dict, as_list
 from graders.checks import Lab, check
 from graders.labkit.apis import get_json, require_whole
-from graders.labkit.chameleon import server_check
+from graders.labkit.chameleon import lease_check, server_check
 from graders.probes.promql import metric_names
+
+lease = lease_check(title="Lease lease-eval-online-<user> is ACTIVE")
 
 server_active = server_check("Server node-eval-online-<user> is ACTIVE with a floating IP")
 

@@ -13,10 +13,12 @@ from urllib.parse import quote
 from graders.answers import dig
 from graders.checks import Lab, check
 from graders.labkit.apis import mlflow_api
-from graders.labkit.chameleon import server_check
+from graders.labkit.chameleon import lease_check, server_check
 from graders.labkit.containers import require_containers
 from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.objectstores import bucket_objects
+
+lease = lease_check(title="Lease mlflow_<netid> is ACTIVE")
 
 server_active = server_check("Server node-mlflow-<user> is ACTIVE with a floating IP")
 

@@ -13,12 +13,14 @@ from typing import Any
 from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.labkit.apis import get_json
-from graders.labkit.chameleon import server_check
+from graders.labkit.chameleon import lease_check, server_check
 from graders.labkit.containers import require_containers
 from graders.labkit.gpus import gpu_tool
 from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.objectstores import bucket_objects
 from graders.probes.gpu import explain
+
+lease = lease_check(title="Lease mltrain_<netid> is ACTIVE")
 
 server_active = server_check("Server node-mltrain-<user> is ACTIVE with a floating IP")
 

@@ -31,6 +31,7 @@ from .basics import CLOUD, HELLO, BasicLabs
 from .evaluation import EvaluationLabs
 from .family import BuildContext, Family, StartContext
 from .hosts import SimHost, install_standins
+from .leases import add_leases
 from .mlops import MlopsLabs
 from .monitoring import MonitoringLabs
 from .openstack import FakeOpenStack
@@ -272,9 +273,11 @@ class Classroom:
             keys = public_keys[i] + (course_key if profile.course_key else "")
             for lab in self.labs:
                 ctx = BuildContext(
-                    student, profile, next(addresses), next_fixed, hosts_dir, now, cloud
+                    student, profile, next(addresses), next_fixed, hosts_dir, now, cloud, lab
                 )
+                servers, containers = len(cloud.servers), len(cloud.containers)
                 host = self._family_of[lab].build(ctx, lab)
+                add_leases(ctx, lab, servers, containers)
                 if host is not None:
                     host.build(keys, standins, owner)
                     student.hosts[lab] = host

@@ -35,6 +35,12 @@ class BuildContext:
     hosts_dir: Path  # every host's tree lives below it
     now: datetime  # the classroom's start: every age is relative to it
     cloud: FakeOpenStack
+    lab: str = ""  # the lab being built
+
+    def site(self, usual: str) -> str:
+        """The site this student built the lab at: `usual`, or the other site the manual
+        allows that the profile chose (Profile.sites)."""
+        return self.profile.sites.get(self.lab, usual)
 
     @property
     def root(self) -> Path:

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import blockobject
+from . import blazar, blockobject
 from .serve import Hub, TrackedHTTPServer
 
 Json = dict[str, Any]
@@ -78,6 +78,7 @@ class FakeOpenStack:
         self.floatingips: list[Json] = []
         self.security_groups: list[Json] = []
         self.containers: list[Json] = []  # Zun (CHI@Edge)
+        self.leases: list[Json] = []  # Blazar (blazar.py)
         self.tokens: dict[str, str] = {}  # token -> the site that issued it
         self._lock = threading.Lock()
         self._server: TrackedHTTPServer | None = None
@@ -357,6 +358,28 @@ class FakeOpenStack:
         key = resource["id"] if "id" in resource else resource["uuid"]  # Zun: uuid
         return self._region_of.get(key, self.region)
 
+    def add_lease(
+        self,
+        name: str,
+        region: str,
+        status: blazar.LeaseStatus = "ACTIVE",
+        hours: float = 6.0,
+        count: int = 1,
+    ) -> Json:
+        """A Blazar lease at `region`, started an hour before the classroom's start (or, when
+        PENDING, starting an hour after it; when TERMINATED, ended an hour before it)."""
+        if status == "PENDING":
+            start = self.started + timedelta(hours=1)
+        elif status == "TERMINATED":
+            start = self.started - timedelta(hours=hours + 1)
+        else:
+            start = self.started - timedelta(hours=1)
+        lease = blazar.make_lease(self, name, region, start, hours, status, count)
+        with self._lock:
+            self._region_of[lease["id"]] = region
+            self.leases.append(lease)
+        return lease
+
     def add_container(
         self,
         name: str,
@@ -532,6 +555,7 @@ class FakeOpenStack:
             ("compute", "nova", "/compute/v2.1"),
             ("network", "neutron", "/network"),
             ("container", "zun", "/container/v1"),  # Zun's catalog URL ends in its version
+            ("reservation", "blazar", "/reservation/v1"),  # Blazar's, likewise
             # Swift and Cinder (blockobject.py): their URLs end in the project
             ("object-store", "swift", f"/object-store/v1/AUTH_{self.project_id}"),
             ("volumev3", "cinderv3", f"/volume/v3/{self.project_id}"),
@@ -684,6 +708,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._neutron(path.removeprefix("/network/v2.0/"), query)
         if path.startswith(("/object-store/", "/volume/")):
             return blockobject.serve(self, self.cloud, self.site, path, query)
+        if path.startswith("/reservation/v1"):
+            return blazar.serve(self, self.cloud, self.site, path.removeprefix("/reservation"))
         self._reply(404, b"404 Not Found\n\nThe resource could not be found.\n\n   ")
 
     def _identity_version(self) -> Json:

@@ -28,6 +28,7 @@ class LabCheck(Protocol):
 # one at run time.
 Network = Literal["up", "down", "tarpit"]  # down: nothing listens; tarpit: accepts, never answers
 HelloFile = Literal["edited", "unedited", "missing"]
+LeaseState = Literal["active", "expired"]  # expired: every lease TERMINATED
 CloudNode = Literal["node1", "node2", "node3"]  # cloud-chi's nodes
 K8sKind = Literal["namespace", "deployment", "service", "hpa"]  # cloud-chi objects (cluster.py)
 TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
@@ -82,6 +83,7 @@ StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
 KNOWN_KNOBS: dict[str, tuple[str, ...]] = {
     "network": get_args(Network),
     "hello_file": get_args(HelloFile),
+    "lease": get_args(LeaseState),
     "cloud_error_nodes": get_args(CloudNode),
     "missing_k8s": get_args(K8sKind),
     "training": get_args(TrainingKnob),
@@ -111,6 +113,9 @@ class Profile:
     evaluation: frozenset[EvaluationKnob] = frozenset()
     storage: frozenset[StorageKnob] = frozenset()
     course_key: bool = True  # the course staff key is in ~cc/.ssh/authorized_keys
+    lease: LeaseState = "active"
+    # lab -> the other site its manual allows, where this student built it (BuildContext.site)
+    sites: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """A misspelt knob would build the healthy variant and fail nowhere: refuse it."""
@@ -293,6 +298,14 @@ _DEAD_HOST = {
     **_SERVING_UNREACHABLE,
     **_EVAL_UNREACHABLE,
     **_STORAGE_UNREACHABLE,
+}
+
+# The labs' lease checks (0 points), per lab.
+LEASE_CHECKS: dict[str, tuple[str, ...]] = {
+    "mlflow-chi": ("lease",),
+    "mltrain-chi": ("lease",),
+    "data-platform-chi": ("lease",),
+    "eval-online-chi": ("lease",),
 }
 
 _ALL = [
@@ -672,6 +685,25 @@ _ALL = [
             }
         },
         monitoring=frozenset({"grafana_huge"}),
+    ),
+    # ---- every lab: leases and sites ----------------------------------------------------------
+    Profile(
+        "lease_expired",
+        "Every lab's lease ended an hour ago (Blazar: TERMINATED): in the minutes its "
+        "instances are torn down, Nova still lists them ACTIVE but nothing answers; the lease "
+        "check says why.",
+        {
+            lab: {**dead, **{lease: FAILED for lease in LEASE_CHECKS.get(lab, ())}}
+            for lab, dead in _DEAD_HOST.items()
+        },
+        network="down",
+        lease="expired",
+    ),
+    Profile(
+        "mlflow_kvm_h100",
+        "mlflow-chi on an H100 VM at KVM@TACC (the manual's VM variant: flavor g1.h100.pci.1 "
+        "from lease mlflow_<netid>), not bare metal at CHI@TACC; everything done.",
+        sites={"mlflow-chi": "KVM@TACC"},
     ),
 ]
 

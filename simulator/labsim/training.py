@@ -749,10 +749,14 @@ class TrainingLabs(Family):
 
     @staticmethod
     def _server(ctx: BuildContext, name: str, amd: bool) -> str:
-        """The bare-metal server at CHI@TACC with the student's floating IP; its fixed IP."""
+        """The bare-metal server at CHI@TACC (or, where the profile built it there, the H100
+        VM at KVM@TACC that mlflow-chi's manual allows) with the student's floating IP; its
+        fixed IP."""
         fixed_ip = ctx.next_fixed()
         image = "CC-Ubuntu24.04-ROCm" if amd else "CC-Ubuntu24.04-CUDA"
-        ctx.cloud.add_instance(name, "baremetal", ctx.address, fixed_ip, image=image, region=SITE)
+        region = ctx.site(SITE)
+        flavor = "g1.h100.pci.1" if region == "KVM@TACC" else "baremetal"
+        ctx.cloud.add_instance(name, flavor, ctx.address, fixed_ip, image=image, region=region)
         return fixed_ip
 
     def build_mlflow(self, ctx: BuildContext) -> SimHost:
