@@ -220,3 +220,36 @@ def test_a_report_that_contradicts_pytests_exit_code_fails(
     assert obs.status == status, obs.message
     if status == "failed":
         assert "not pytest's own" in obs.message
+
+
+def _read_workflows(key: Path, answer: str):
+    from graders.checks import check
+    from graders.labkit.kubernetes import kubectl_json
+
+    @check(title="Argo's workflows, read whole", vantage="host")
+    def workflows(lab) -> int:
+        """`kubectl get workflows -o json`, however long, as one JSON object."""
+        return len(kubectl_json(lab, "get workflows -n argo -o json")["items"])
+
+    with HostileSshd("script", {"kubectl get workflows": answer}) as server:
+        pool = SshPool(port=server.port)
+        session = Session(Student("ab1", "ab1", str(key)), {}, None, pool)
+        try:
+            return run_check(workflows.__check__, session, None, Host("node1", "127.0.0.1"))
+        finally:
+            pool.close()
+
+
+def test_a_large_kubectl_answer_is_read_whole_and_only_a_flood_fails(key: Path) -> None:
+    """Argo Workflows embed their template spec and node statuses: a finished mlops lab's
+    listing passes 1 MiB. It is read whole; only an answer past the generous bound fails,
+    and says so, never 'did not print JSON'."""
+    import json
+
+    item = {"metadata": {"name": "train-model-x"}, "status": {"nodes": {"n": "x" * 3000}}}
+    big = json.dumps({"items": [item] * 1000})  # about 3 MiB
+    obs, value = _read_workflows(key, big)
+    assert (obs.status, value) == ("passed", 1000), obs.message
+    flood = json.dumps({"items": [item] * 6000})  # about 18 MiB
+    obs, _ = _read_workflows(key, flood)
+    assert obs.status == "failed" and "more than 16 MiB" in obs.message, obs.message
