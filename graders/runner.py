@@ -70,6 +70,8 @@ def run_check(
         return t0 + check.timeout + min(clock.queued_s(), check.timeout) - time.monotonic()
 
     lab = Lab(session, check, host)
+    if host is not None:  # which of the lab's servers this check observes (llm-chi has two)
+        lab.measure("host", host.name)
     obs = Observation(check.id, Status.ERROR, started_at=started)
     attempt, outcome = 0, None
     while True:

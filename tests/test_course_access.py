@@ -217,3 +217,22 @@ def test_a_clouds_yaml_entry_per_site_reaches_each_site(room, tmp_path: Path) ->
     got = {c.get("check"): c for c in json.loads(done.stdout)["checks"]}
     assert got["server_active"]["observed"] == "failed"
     assert "no server named" in got["server_active"]["feedback"]
+
+
+def test_staff_need_every_site_a_lab_allows(room, tmp_path: Path) -> None:
+    """mlflow-chi runs at CHI@TACC or KVM@TACC: a student may have built at either, so a
+    staff batch whose CHI@TACC credentials are refused grades nobody, even though KVM@TACC's
+    work (a student's self-check needs only the site they built at)."""
+    roster = roster_without_keys(room, tmp_path / "roster.csv")
+    bad = tmp_path / "clouds.yaml"
+    clouds = json.loads(Path(room.openstack_env["OS_CLIENT_CONFIG_FILE"]).read_text())
+    clouds["clouds"]["chi-tacc"]["auth"]["application_credential_secret"] = "expired"
+    bad.write_text(json.dumps(clouds))
+    done = labgrader(
+        class_env(room, OS_CLIENT_CONFIG_FILE=str(bad)), "batch", "mlflow-chi",
+        "--roster", str(roster), "--out", str(tmp_path / "out"),
+        "--ssh-key", str(room.course_key_path),
+    )
+    assert done.returncode == 2
+    assert "the staff's Chameleon credentials for CHI@TACC were refused" in done.stderr
+    assert not (tmp_path / "out" / "students").exists()
