@@ -75,3 +75,25 @@ def test_two_students_with_one_chameleon_user_are_refused(tmp_path: Path, key: P
     )
     with pytest.raises(BadInput, match="line 3: chameleon user ab1234_nyu is already line 2"):
         load_roster(roster)
+
+
+def test_a_server_at_each_of_two_allowed_sites_is_graded_where_it_works(room) -> None:
+    """A lab that allows two sites (here hello-chameleon, as if its manual allowed CHI@UC
+    first): the student's leftover ERROR server of the name at CHI@UC does not hide the
+    working one at KVM@TACC; the result says where it was graded and notes the other."""
+    from labsim.openstack import NO_VALID_HOST
+
+    second = room.students[1]
+    room.cloud.add_server(f"hello_chameleon-{second.chameleon_user}", "baremetal", [],
+                          error=NO_VALID_HOST, region="CHI@UC")
+    reset_cache()
+    lab = load_lab(LAB)
+    lab.config = {**lab.config, "site": "CHI@UC", "sites": ["CHI@UC", "KVM@TACC"]}
+    data = {"netid": second.netid, "chameleon_user": second.chameleon_user,
+            "ssh_key": str(second.key_path)}
+    result = grade(lab, load_rubric(rubric_path(LAB), lab), from_dict(data, Path("."), "test"),
+                   site_for(lab))
+    server = next(c for c in result.items if c.check == "server_active")
+    assert server.observed == "passed", server.feedback
+    assert server.measurements["site"] == "KVM@TACC", [e["summary"] for e in server.evidence]
+    assert any("also at CHI@UC (ERROR)" in e["summary"] for e in server.evidence)

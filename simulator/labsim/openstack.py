@@ -208,7 +208,12 @@ class FakeOpenStack:
         `user_id` makes it another project member's (a same-named decoy)."""
         with self._lock:
             created = self.started - timedelta(hours=5, seconds=-len(self.servers))
-            server_id = _id("server", name if user_id is None else f"{name}/{user_id}")
+            key = name if user_id is None else f"{name}/{user_id}"
+            if region and region != self.region:  # the same name at another site
+                key = f"{region}/{key}"
+            if any(srv["name"] == name for srv in self.servers):  # a second one of the name
+                key = f"{key}#{len(self.servers)}"
+            server_id = _id("server", key)
             self._region_of[server_id] = region or self.region
             launched = None if error else created + timedelta(seconds=40)
             server = {
