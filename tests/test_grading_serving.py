@@ -29,7 +29,19 @@ PROFILES = {
         "amd_gpus",
         "host_down",
     ],
-    "llm-chi": ["healthy", "single_gpu", "gpu_idle", "no_jupyter", "no_gpu_driver", "host_down"],
+    "llm-chi": [
+        "healthy",
+        "single_gpu",
+        "llm_single_only",
+        "llm_multi_only",
+        "llm_one_device",
+        "gpu_burner",
+        "gpu_idle",
+        "no_jupyter",
+        "no_gpu_driver",
+        "host_down",
+        "server_error",
+    ],
     "serve-edge-chi": ["healthy", "no_container", "jupyter_down", "server_error"],
 }
 # Smaller loads and windows than a real grading, so the suite stays short; the code paths
