@@ -203,3 +203,46 @@ def test_a_protobuf_bomb_is_read_in_a_bounded_child(tmp_path) -> None:
     bomb.write_bytes(b"\x3a" + bytes(varint) + payload)  # ModelProto.graph
     with pytest.raises(Failure, match="not a (readable|plausible) ONNX model"):
         inspect_bounded(bomb)
+
+
+# `nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv` on a 4-GPU node
+# in a DDP run, and `docker top jupyter` (the engine's `ps -ef`, through a tabwriter).
+APPS = (
+    "pid, process_name, used_gpu_memory [MiB]\n"
+    "51877, python, 61230 MiB\n"
+    "51991, /opt/conda/bin/python, 60983 MiB\n"
+    "7001, /usr/bin/python3, [N/A]\n"
+)
+TOP = (
+    "UID                 PID                 PPID                C                   STIME"
+    "               TTY                 TIME                CMD\n"
+    "cc                  3112                3090                0                   13:02"
+    "               ?                   00:00:02            tini -g -- start-notebook.py\n"
+    "cc                  51877               48236               99                  13:49"
+    "               ?                   00:02:50            python fine-tune-blip.py\n"
+    "cc                  51991               51877               99                  13:50"
+    "               ?                   00:01:50            /opt/conda/bin/python "
+    "/home/jovyan/work/fine-tune-blip.py\n"
+)
+
+
+def test_compute_apps_and_docker_top_map_pids_to_command_lines() -> None:
+    apps = gpu.parse_compute_apps(APPS)
+    assert [(a.pid, a.name, a.mem_mib) for a in apps] == [
+        (51877, "python", 61230.0),
+        (51991, "/opt/conda/bin/python", 60983.0),
+        (7001, "/usr/bin/python3", None),
+    ]
+    assert gpu.parse_compute_apps("pid, process_name, used_gpu_memory [MiB]\n") == []
+    top = gpu.parse_docker_top(TOP)
+    assert top[51877] == "python fine-tune-blip.py"
+    assert top[51991] == "/opt/conda/bin/python /home/jovyan/work/fine-tune-blip.py"
+    assert 7001 not in top and top[3112] == "tini -g -- start-notebook.py"
+    assert gpu.parse_docker_top("Error response from daemon: No such container: x\n") == {}
+
+
+def test_compute_apps_garbage_is_a_failure() -> None:
+    with pytest.raises(Failure, match="unexpected process line"):
+        gpu.parse_compute_apps("pid, process_name, used_gpu_memory [MiB]\nnot a pid, x, 1 MiB\n")
+    many = "".join(f"{i}, python, 1 MiB\n" for i in range(1000))
+    assert len(gpu.parse_compute_apps(many)) == gpu.MAX_APPS

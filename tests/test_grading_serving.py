@@ -29,7 +29,19 @@ PROFILES = {
         "amd_gpus",
         "host_down",
     ],
-    "llm-chi": ["healthy", "single_gpu", "gpu_idle", "no_jupyter", "no_gpu_driver", "host_down"],
+    "llm-chi": [
+        "healthy",
+        "single_gpu",
+        "llm_single_only",
+        "llm_multi_only",
+        "llm_one_device",
+        "gpu_burner",
+        "gpu_idle",
+        "no_jupyter",
+        "no_gpu_driver",
+        "host_down",
+        "server_error",
+    ],
     "serve-edge-chi": ["healthy", "no_container", "jupyter_down", "server_error"],
 }
 # Smaller loads and windows than a real grading, so the suite stays short; the code paths
@@ -77,3 +89,44 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
         ):
             fb = next(c.feedback for c in hostile[profile].items if c.check == "predict_valid")
             assert needle in fb, (profile, fb)
+    if lab_id == "llm-chi":
+        check_llm(r, lab, {s.profile: res for s, res in graded})
+
+
+def check_llm(room, lab, results) -> None:
+    """llm-chi: full marks for the manual's end state, what each node's checks saw, and the
+    2025 variant's names reaching the checks."""
+    import copy
+
+    from graders.grade import grade, site_for
+    from graders.labs import for_year
+    from graders.rubric import load_rubric, rubric_path
+    from graders.student import load_student
+    from tests.conftest import student_of
+
+    healthy = results["healthy"]
+    assert healthy.score == healthy.max_score == 15
+    m = {c.check: c.measurements for c in healthy.items}
+    assert m["single_training"] == {"single_runs_finished": 5}  # from the saved notebook
+    assert m["gpus_present"]["gpu_count"] == 1 and m["gpu_busy"]["gpu_count"] == 4
+    assert m["gpu_training"] == {"training_processes": 4, "other_gpu_processes": 0}
+    live = {c.check: c.measurements for c in results["single_gpu"].items}["single_training"]
+    assert live == {"single_runs_finished": 0, "training_processes": 1}
+    burner = {c.check: c for c in results["gpu_burner"].items}["gpu_training"]
+    assert "ipykernel_launcher" in burner.feedback and "in container jupyter" in burner.feedback
+    one = {c.check: c for c in results["llm_one_device"].items}["multi_gpu"]
+    assert "at most 1 GPU was busy at any one moment" in one.feedback
+    # 2025: one server node-llm-{user} for both parts; this (2026) class has none of that name
+    raw = copy.deepcopy(lab.config)
+    raw["years"] = {2025: raw.get("years", {}).get(2025)}
+    old = copy.copy(lab)
+    old.config = for_year(raw, 2025)
+    assert old.config["names"]["server"] == old.config["names"]["server_multi"] == "node-llm-{user}"
+    assert old.config["single"]["container"] == "torchnb" and old.config["multi"]["port"] is None
+    s = student_of(room, "healthy")
+    result = grade(old, load_rubric(rubric_path("llm-chi"), old), load_student(s.student_file),
+                   site_for(old))  # fmt: skip
+    by_check = {c.check: c for c in result.items}
+    for root in ("server_active", "server_multi_active"):
+        assert by_check[root].status == "failed"
+        assert f"no server named node-llm-{s.chameleon_user} " in by_check[root].feedback

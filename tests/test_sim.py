@@ -88,6 +88,12 @@ def test_course_key_ends_as_the_login_does() -> None:
     assert PROFILES["healthy"].expected(HELLO, checks_of(HELLO))["course_key"] == "passed"
     assert PROFILES["host_down"].expected(HELLO, checks_of(HELLO))["course_key"] == "unreachable"
     assert PROFILES["server_error"].expected(HELLO, checks_of(HELLO))["course_key"] == "skipped"
+    # llm-chi's second server: course_key_multi follows ssh_login_multi the same way
+    llm = checks_of("llm-chi")
+    assert PROFILES["no_course_key"].expected("llm-chi", llm)["course_key_multi"] == "failed"
+    assert PROFILES["llm_single_only"].expected("llm-chi", llm)["course_key_multi"] == "skipped"
+    assert PROFILES["llm_multi_only"].expected("llm-chi", llm)["course_key"] == "skipped"
+    assert PROFILES["host_down"].expected("llm-chi", llm)["course_key_multi"] == "unreachable"
 
 
 # Checks that skip themselves when they do not apply (mlops-chi: no github_repo named).

@@ -38,6 +38,7 @@ logging.getLogger("neutronclient.v2_0.client").setLevel(logging.ERROR)
 
 SYSTEM, MODEL, EDGE, LLM = "serve-system-chi", "serve-model-chi", "serve-edge-chi", "llm-chi"
 LABS = ("hello-chameleon", SYSTEM, MODEL, EDGE, LLM)
+LLM_MULTI = f"{LLM}/multi"  # llm-chi's second host per student: node-llm-multi
 PROFILE_LIST = [
     "healthy",
     "fastapi_pt",
@@ -104,7 +105,10 @@ def test_each_region_lists_only_its_own_servers(room: Classroom, chi_at) -> None
     assert set(names["KVM@TACC"]) == {f"hello_chameleon-{x.chameleon_user}" for x in room.students}
     assert {f"node-serve-system-{user}", f"node-serve-model-{user}"} <= set(names["CHI@TACC"])
     assert all(n.startswith(("node-serve-system-", "node-serve-model-")) for n in names["CHI@TACC"])
-    assert set(names["CHI@UC"]) == {f"node-llm-single-{x.chameleon_user}" for x in room.students}
+    # llm-chi: node-llm-single and a separate node-llm-multi (single_gpu has not made it yet)
+    assert set(names["CHI@UC"]) == {
+        f"node-llm-single-{x.chameleon_user}" for x in room.students
+    } | {f"node-llm-multi-{x.chameleon_user}" for x in room.students if x.profile != "single_gpu"}
     assert names["CHI@Edge"] == {}
     server = names["CHI@TACC"][f"node-serve-system-{user}"]
     assert server.status == "ACTIVE" and server.flavor["original_name"] == "baremetal"
@@ -119,8 +123,9 @@ def test_each_region_lists_only_its_own_servers(room: Classroom, chi_at) -> None
     assert broken.status == "ERROR" and broken.addresses == {}
     fips = chi_at("CHI@UC").neutron().list_floatingips()["floatingips"]
     assert {f["floating_ip_address"] for f in fips} == {
-        x.address(LLM) for x in room.students if x.address(LLM)
+        x.address(part) for x in room.students for part in (LLM, LLM_MULTI) if x.address(part)
     }
+    assert len(fips) == 2 * len(room.students) - 1 - 2  # single_gpu: one; server_error: none
 
 
 def test_zun_lists_edge_containers(room: Classroom, chi_at) -> None:
@@ -162,13 +167,15 @@ QUERY += "temperature.gpu,power.draw"
 
 
 def test_nvidia_smi_formats(room: Classroom) -> None:
-    listing = ssh_run(room, "healthy", LLM, "nvidia-smi -L").stdout.splitlines()
+    single = ssh_run(room, "healthy", LLM, "nvidia-smi -L").stdout.splitlines()
+    assert len(single) == 1 and single[0].startswith("GPU 0: NVIDIA A100 80GB PCIe (UUID: GPU-")
+    listing = ssh_run(room, "healthy", LLM_MULTI, "nvidia-smi -L").stdout.splitlines()
     assert len(listing) == 4
     assert all(
         line.startswith(f"GPU {i}: NVIDIA A100 80GB PCIe (UUID: GPU-")
         for i, line in enumerate(listing)
     )
-    csv = ssh_run(room, "healthy", LLM, f"nvidia-smi --query-gpu={QUERY} --format=csv").stdout
+    csv = ssh_run(room, "healthy", LLM_MULTI, f"nvidia-smi --query-gpu={QUERY} --format=csv").stdout
     header, *rows = csv.splitlines()
     assert header == (
         "index, name, uuid, utilization.gpu [%], utilization.memory [%], memory.used [MiB], "
@@ -190,7 +197,7 @@ def test_nvidia_smi_formats(room: Classroom) -> None:
     assert table[2].startswith("| NVIDIA-SMI 550.") and "CUDA Version: 12.4" in table[2]
     assert all(len(line) == 91 for line in table[1:16] if line.startswith(("|", "+")))
     assert "Tesla P100-PCIE-16GB" in table[8] and "16384MiB" in table[9]
-    xml = ssh_run(room, "healthy", LLM, "nvidia-smi -q -x").stdout
+    xml = ssh_run(room, "healthy", LLM_MULTI, "nvidia-smi -q -x").stdout
     root = ET.fromstring(xml.split("\n", 2)[2])  # after the XML declaration and DOCTYPE
     gpus = root.findall("gpu")
     assert root.findtext("attached_gpus") == "4" and len(gpus) == 4
@@ -204,7 +211,7 @@ def test_nvidia_smi_follows_the_trace_and_the_profiles(room: Classroom) -> None:
     sample = (
         "nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits"
     )
-    with ssh_connect(room, "healthy", LLM) as c:
+    with ssh_connect(room, "healthy", LLM_MULTI) as c:
         seen = []
         for _ in range(3):
             rows = [
@@ -217,7 +224,9 @@ def test_nvidia_smi_follows_the_trace_and_the_profiles(room: Classroom) -> None:
     assert len(set(seen)) >= 2  # the trace moves with the clock
     single = ssh_run(room, "single_gpu", LLM, sample).stdout.splitlines()
     assert len(single) == 1 and int(single[0].split(", ")[1]) >= 60
-    idle = ssh_run(room, "no_jupyter", LLM, sample).stdout.splitlines()
+    done = ssh_run(room, "healthy", LLM, sample).stdout.splitlines()  # its runs finished
+    assert len(done) == 1 and int(done[0].split(", ")[1]) == 0
+    idle = ssh_run(room, "no_jupyter", LLM_MULTI, sample).stdout.splitlines()
     assert [int(r.split(", ")[1]) for r in idle] == [0, 0, 0, 0]
     broken = ssh_run(room, "no_gpu_driver", LLM, "nvidia-smi -L")
     assert broken.exited == 9 and broken.stdout == (
@@ -485,6 +494,34 @@ def test_llm_jupyter_container_has_the_gpus(room: Classroom) -> None:
         1,
         "[]\n",
         "Error: No such object: jupyter\n",
+    )
+
+
+def test_llm_gpu_processes_are_the_training_in_jupyter(room: Classroom) -> None:
+    """nvidia-smi's compute apps and `docker top jupyter` as the real tools print them: host
+    pids, so the one maps onto the other."""
+    apps = "nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv"
+    header, *rows = ssh_run(room, "healthy", LLM_MULTI, apps).stdout.splitlines()
+    assert header == "pid, process_name, used_gpu_memory [MiB]"
+    cells = [r.split(", ") for r in rows]
+    assert len(cells) == 4 and all(c[2].endswith(" MiB") and int(c[2][:-4]) > 60000 for c in cells)
+    assert [c[1] for c in cells] == ["python"] + ["/opt/conda/bin/python"] * 3
+    top = ssh_run(room, "healthy", LLM_MULTI, "docker top jupyter").stdout.splitlines()
+    assert top[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert top[0].index("PID") == 20 and top[0].index("CMD") == 140  # tabwriter: 20 wide
+    by_pid = {line.split(None, 7)[1]: line.split(None, 7)[7] for line in top[1:]}
+    assert by_pid[cells[0][0]] == "python fine-tune-blip.py"
+    assert all(by_pid[c[0]].endswith("/home/jovyan/work/fine-tune-blip.py") for c in cells[1:])
+    assert "tini -g -- start-notebook.py" in by_pid.values()
+    # the single node after its runs: nothing on the GPU, just the header
+    idle = ssh_run(room, "healthy", LLM, apps)
+    assert (idle.exited, idle.stdout) == (0, "pid, process_name, used_gpu_memory [MiB]\n")
+    (live,) = ssh_run(room, "single_gpu", LLM, apps + ",noheader").stdout.splitlines()
+    assert live.startswith("51877, python, ")
+    gone = ssh_run(room, "no_gpu_driver", LLM, "docker top jupyter")
+    assert (gone.exited, gone.stderr) == (
+        1,
+        "Error response from daemon: No such container: jupyter\n",
     )
 
 

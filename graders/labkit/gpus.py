@@ -3,7 +3,9 @@ per GPU (graders/probes/gpu.py parses), while the check may do something else me
 
 from __future__ import annotations
 
+import shlex
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from graders.checks import Lab
@@ -50,3 +52,36 @@ class Background(threading.Thread):
         if self.error:
             raise self.error
         return self.result
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    """A process using the NVIDIA GPUs, with the container it runs in (of those looked at)
+    and its command line, where `docker top` listed it."""
+
+    pid: int
+    name: str
+    mem_mib: float | None
+    container: str | None
+    args: str
+
+    def shown(self) -> str:
+        where = f"in container {self.container}" if self.container else "in no container looked at"
+        return f"pid {self.pid} ({self.args or self.name}, {where})"
+
+
+def gpu_processes(lab: Lab, containers: list[str]) -> list[GpuProcess]:
+    """The processes holding a CUDA context (`nvidia-smi --query-compute-apps`), each mapped
+    to the one of `containers` it runs in by `docker top`, which lists a container's
+    processes by host pid with their command lines. A Failure says why none could be read."""
+    result = lab.run(gpu.COMPUTE_APPS)
+    if not result.ok:
+        raise Failure(gpu.explain("nvidia", result.exited, result.stdout + result.stderr))
+    apps = gpu.parse_compute_apps(result.stdout)
+    where: dict[int, tuple[str, str]] = {}
+    for name in containers if apps else []:
+        top = lab.run(f"docker top {shlex.quote(name)}")
+        if top.ok:
+            for pid, args in gpu.parse_docker_top(top.stdout).items():
+                where.setdefault(pid, (name, args))
+    return [GpuProcess(a.pid, a.name, a.mem_mib, *where.get(a.pid, (None, ""))) for a in apps]

@@ -174,3 +174,47 @@ def _num(value: object) -> float | None:
     except (TypeError, ValueError):
         return None  # "[N/A]" and friends
     return number if math.isfinite(number) else None  # "nan", "inf": not a reading
+
+
+# ---- which processes use the GPUs (NVIDIA), and which container each runs in ---------------
+COMPUTE_APPS = "nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv"
+MAX_APPS = 256  # more GPU processes than that is not a real node: the rest are ignored
+
+
+@dataclass(frozen=True)
+class GpuApp:
+    """A process with a CUDA context, as `nvidia-smi --query-compute-apps` lists it."""
+
+    pid: int
+    name: str
+    mem_mib: float | None
+
+
+def parse_compute_apps(text: str) -> list[GpuApp]:
+    """`nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv`:
+    `pid, process_name, used_gpu_memory [MiB]` then one row per process (`41873, python,
+    61230 MiB`); none but the header when nothing runs. A row that is not one is a Failure."""
+    apps = []
+    for line in text.strip().splitlines():
+        if line.startswith("pid,") or not line.strip():
+            continue
+        pid, _, rest = line.partition(",")
+        name, _, mem = rest.rpartition(",")  # a process name may hold a comma
+        if not _INDEX.fullmatch(pid.strip()) or not name:
+            raise Failure(f"nvidia-smi printed an unexpected process line: {line[:120]!r}")
+        apps.append(GpuApp(int(pid), name.strip()[:MAX_NAME], _num(mem.strip().split(" ")[0])))
+    return apps[:MAX_APPS]
+
+
+def parse_docker_top(text: str) -> dict[int, str]:
+    """`docker top NAME` (the engine's `ps -ef`: UID PID PPID C STIME TTY TIME CMD): each
+    process's host pid -> its command line."""
+    lines = text.splitlines()
+    if not lines or lines[0].split()[:2] != ["UID", "PID"]:
+        return {}
+    found = {}
+    for line in lines[1:]:
+        cells = line.split(None, 7)
+        if len(cells) == 8 and _INDEX.fullmatch(cells[1]):
+            found[int(cells[1])] = cells[7].strip()
+    return found

@@ -56,7 +56,8 @@ class SimStudent:
     profile: str
     student_file: Path
     key_path: Path
-    hosts: dict[str, SimHost] = field(default_factory=dict)  # lab -> its instance with a FIP
+    # lab -> its instance with a FIP; a lab's further instances as "<lab>/<role>"
+    hosts: dict[str, SimHost] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)  # more student.yaml fields (github_repo)
 
     def expected(self, lab: str, checks: Sequence[LabCheck]) -> dict[str, str]:
@@ -250,7 +251,8 @@ class Classroom:
         netids = [f"st{i:03d}" for i in range(len(self.profiles))]
         public_keys, course_key = self._keys(students_dir, netids)
         now = datetime.now(UTC).replace(microsecond=0)
-        self.net = self._pick_net(len(self.profiles) * len(self.labs))
+        per_student = sum(self._family_of[lab].addresses(lab) for lab in self.labs)
+        self.net = self._pick_net(len(self.profiles) * per_student)
         cloud = self._open_cloud(course_key)
         fixed = iter(range(10, 10 + MAX_SERVERS))
 
@@ -273,14 +275,24 @@ class Classroom:
             keys = public_keys[i] + (course_key if profile.course_key else "")
             for lab in self.labs:
                 ctx = BuildContext(
-                    student, profile, next(addresses), next_fixed, hosts_dir, now, cloud, lab
+                    student,
+                    profile,
+                    next(addresses),
+                    next_fixed,
+                    hosts_dir,
+                    now,
+                    cloud,
+                    lab,
+                    lambda: next(addresses),
                 )
                 servers, containers = len(cloud.servers), len(cloud.containers)
                 host = self._family_of[lab].build(ctx, lab)
                 add_leases(ctx, lab, servers, containers)
-                if host is not None:
-                    host.build(keys, standins, owner)
-                    student.hosts[lab] = host
+                built = {lab: host, **{f"{lab}/{r}": h for r, h in ctx.more_hosts.items()}}
+                for key, each in built.items():
+                    if each is not None:
+                        each.build(keys, standins, owner)
+                        student.hosts[key] = each
             _write_student_file(student)
             self.students.append(student)
         self._serve()

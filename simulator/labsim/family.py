@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,11 +36,25 @@ class BuildContext:
     now: datetime  # the classroom's start: every age is relative to it
     cloud: FakeOpenStack
     lab: str = ""  # the lab being built
+    # A lab with a second instance per student (llm-chi's multi node): another floating IP,
+    # and the further hosts registered (role -> host), built and served like the first.
+    next_address: Callable[[], str] = lambda: ""
+    more_hosts: dict[str, SimHost] = field(default_factory=dict)
 
     def site(self, usual: str) -> str:
         """The site this student built the lab at: `usual`, or the other site the manual
         allows that the profile chose (Profile.sites)."""
         return self.profile.sites.get(self.lab, usual)
+
+    def another(self) -> BuildContext:
+        """The context of one more instance of this lab, at a floating IP of its own; its
+        host is registered with add_host."""
+        return replace(self, address=self.next_address())
+
+    def add_host(self, role: str, host: SimHost) -> None:
+        """Register a further host of this lab (`role` names it: the classroom keeps it as
+        student.hosts["<lab>/<role>"]); the builder returns the first one as before."""
+        self.more_hosts[role] = host
 
     @property
     def root(self) -> Path:
@@ -79,6 +93,10 @@ class Family(ABC):
 
     def build(self, ctx: BuildContext, lab: str) -> SimHost | None:
         return self.builders()[lab](ctx)
+
+    def addresses(self, lab: str) -> int:
+        """The most floating IPs one student's instance of `lab` takes (address planning)."""
+        return 1
 
     @abstractmethod
     def start(self, ctx: StartContext) -> None:

@@ -58,8 +58,11 @@ def gpu_state(
     trace: list[list[tuple[int, int]]],
     driver: Driver = "ok",
     t0: float | None = None,
+    processes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The "gpu" entry of a host's state file. `trace`: per second, per GPU (util %, MiB)."""
+    """The "gpu" entry of a host's state file. `trace`: per second, per GPU (util %, MiB).
+    `processes`: the compute processes nvidia-smi lists, each {"gpu": index, "pid": host pid,
+    "name": its process name} (see process()); without them, one per GPU with memory in use."""
     spec = BOARDS[board]
     if any(len(row) != count for row in trace) or not trace:
         raise ValueError("every trace row needs one (util, MiB) pair per GPU")
@@ -87,7 +90,14 @@ def gpu_state(
         "gpus": gpus,
         "t0": time.time() if t0 is None else t0,
         "trace": [[list(cell) for cell in row] for row in trace],
+        **({} if processes is None else {"processes": [dict(p) for p in processes]}),
     }
+
+
+def process(gpu: int, pid: int, name: str) -> dict[str, Any]:
+    """A compute process on GPU `gpu` as nvidia-smi lists it: its host pid and process name
+    (argv[0]: "python", "/opt/conda/bin/python"); it holds that GPU's memory in use."""
+    return {"gpu": gpu, "pid": pid, "name": name}
 
 
 def steady(count: int, busy: list[int], memory: list[int], seconds: int = 30) -> list:

@@ -138,13 +138,15 @@ class Profile:
         if unknown:
             raise ValueError(f"profile {self.name}: unknown {lab} checks {sorted(unknown)}")
         found = {check: overrides.get(check, PASSED) for check in ids}
-        if "course_key" in found and "course_key" not in overrides:
-            # It logs in to the same host as ssh_login: it ends as that login does, and
-            # fails where the login works but the key is missing.
-            if "ssh_login" not in found:
-                raise ValueError(f"{lab}: a course_key check without ssh_login to follow")
-            login = found["ssh_login"]
-            found["course_key"] = FAILED if login == PASSED and not self.course_key else login
+        # A lab with a second server (llm-chi) checks the key there too, after its own login.
+        for key, login_id in (("course_key", "ssh_login"), ("course_key_multi", "ssh_login_multi")):
+            if key in found and key not in overrides:
+                # It logs in to the same host as the login check: it ends as that login does,
+                # and fails where the login works but the key is missing.
+                if login_id not in found:
+                    raise ValueError(f"{lab}: a {key} check without {login_id} to follow")
+                login = found[login_id]
+                found[key] = FAILED if login == PASSED and not self.course_key else login
         return found
 
 
@@ -194,18 +196,27 @@ _SERVE_MODEL_SKIPPED = {
     "latency_baseline": SKIPPED,
     "latency_quantized": SKIPPED,
 }
-_LLM_SKIPPED = {
+# llm-chi: the single part's checks on node-llm-single, the multi part's on node-llm-multi.
+_LLM_SINGLE_SKIPPED = {
     "jupyter_container": SKIPPED,
     "gpus_present": SKIPPED,
+    "single_training": SKIPPED,
+}
+_LLM_MULTI_SKIPPED = {
+    "jupyter_container_multi": SKIPPED,
     "gpu_busy": SKIPPED,
+    "gpu_training": SKIPPED,
     "multi_gpu": SKIPPED,
 }
+_LLM_SKIPPED = {**_LLM_SINGLE_SKIPPED, **_LLM_MULTI_SKIPPED}
+_LLM_NO_SINGLE = {"server_active": FAILED, "ssh_login": SKIPPED, **_LLM_SINGLE_SKIPPED}
+_LLM_NO_MULTI = {"server_multi_active": FAILED, "ssh_login_multi": SKIPPED, **_LLM_MULTI_SKIPPED}
 # serve-system-chi, serve-model-chi, serve-edge-chi and llm-chi (serving.py)
 _SERVING_UNREACHABLE = {
     "serve-system-chi": _SERVE_SYSTEM_UNREACHABLE,
     "serve-model-chi": {"ssh_login": UNREACHABLE, **_SERVE_MODEL_SKIPPED},
     "serve-edge-chi": {"jupyter_up": UNREACHABLE},
-    "llm-chi": {"ssh_login": UNREACHABLE, **_LLM_SKIPPED},
+    "llm-chi": {"ssh_login": UNREACHABLE, "ssh_login_multi": UNREACHABLE, **_LLM_SKIPPED},
 }
 _SERVING_SERVER_ERROR = {
     "serve-system-chi": {
@@ -214,7 +225,7 @@ _SERVING_SERVER_ERROR = {
     },
     "serve-model-chi": {"server_active": FAILED, "ssh_login": SKIPPED, **_SERVE_MODEL_SKIPPED},
     "serve-edge-chi": {"container_running": FAILED, "jupyter_up": SKIPPED},
-    "llm-chi": {"server_active": FAILED, "ssh_login": SKIPPED, **_LLM_SKIPPED},
+    "llm-chi": {**_LLM_NO_SINGLE, **_LLM_NO_MULTI},
 }
 _BAD_PREDICTION = {  # the model server answers /predict, but not a valid prediction
     "predict_valid": FAILED,
@@ -563,26 +574,55 @@ _ALL = [
         "failed, so there is no jupyter container; serve-model uses the CPU Jupyter image.",
         {
             "serve-system-chi": {"gpu_sampled": FAILED},
-            "llm-chi": {
+            "llm-chi": {  # on both nodes; the single notebook holds no finished run
                 "jupyter_container": FAILED,
                 "gpus_present": FAILED,
-                "gpu_busy": SKIPPED,
+                "single_training": FAILED,
+                "jupyter_container_multi": FAILED,
+                "gpu_busy": FAILED,
+                "gpu_training": SKIPPED,
                 "multi_gpu": SKIPPED,
             },
         },
     ),
     Profile(
         "gpu_idle",
-        "GPUs present but idle (0 %): nothing training on llm-chi's node; serve-system's "
-        "GPUs show no load while the grader sends requests.",
+        "GPUs present but idle (0 %): llm-chi's two nodes run jupyter and train nothing (the "
+        "single notebook holds no finished run); serve-system's GPUs show no load while the "
+        "grader sends requests.",
         # gpu_busy only needs readable samples (the rubric scores the utilization).
-        {"llm-chi": {"multi_gpu": FAILED}},
+        {"llm-chi": {"single_training": FAILED, "gpu_training": FAILED, "multi_gpu": SKIPPED}},
     ),
     Profile(
         "single_gpu",
-        "llm-chi: only the single-GPU part (one A100 80GB, busy); the multi-GPU node was "
-        "never used.",
+        "llm-chi: in the middle of the single part: `python fine-tune-blip.py` runs now on "
+        "node-llm-single's one A100 (its first run: no finished run saved yet); "
+        "node-llm-multi not created yet.",
+        {"llm-chi": _LLM_NO_MULTI},
+    ),
+    Profile(
+        "llm_single_only",
+        "llm-chi: the single part done (its runs finished, saved in 2_single_gpu.ipynb; the "
+        "GPU idle now); node-llm-multi never created.",
+        {"llm-chi": _LLM_NO_MULTI},
+    ),
+    Profile(
+        "llm_multi_only",
+        "llm-chi: node-llm-single deleted (its lease over after the single part); "
+        "node-llm-multi running a DDP run on its four A100s in the jupyter container.",
+        {"llm-chi": _LLM_NO_SINGLE},
+    ),
+    Profile(
+        "llm_one_device",
+        "llm-chi: node-llm-multi running the multi section's Experiment 1 (devices 1): one "
+        "fine-tune-blip.py process, GPU 0 busy, the other three idle.",
         {"llm-chi": {"multi_gpu": FAILED}},
+    ),
+    Profile(
+        "gpu_burner",
+        "llm-chi: node-llm-multi's four GPUs kept at 100 % by a torch.matmul loop in a "
+        "Python notebook's kernel in the jupyter container, not by the lab's training.",
+        {"llm-chi": {"gpu_training": FAILED, "multi_gpu": SKIPPED}},
     ),
     Profile(
         "fake_quantized",
@@ -602,7 +642,13 @@ _ALL = [
         "run; llm-chi's GPUs sit idle.",
         {
             "serve-model-chi": {"latency_baseline": FAILED, "latency_quantized": FAILED},
-            "llm-chi": {"jupyter_container": FAILED, "multi_gpu": FAILED},
+            "llm-chi": {  # on both nodes; the single notebook holds no finished run
+                "jupyter_container": FAILED,
+                "single_training": FAILED,
+                "jupyter_container_multi": FAILED,
+                "gpu_training": FAILED,
+                "multi_gpu": SKIPPED,
+            },
         },
     ),
     Profile(

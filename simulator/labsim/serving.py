@@ -57,6 +57,11 @@ Json = dict[str, Any]
 
 Models = Literal["real", "fake_quantized", "missing"]
 Edge = Literal["running", "missing", "jupyter_down"]
+# llm-chi's single node: its runs finished (saved in the notebook), one running now, never
+# trained, or deleted (its lease over); its multi node: a DDP run on 4 GPUs, a run on one
+# device (the section's Experiment 1), a matmul burner in a notebook kernel, idle, or never made.
+LlmSingle = Literal["done", "training", "idle", "deleted"]
+LlmMulti = Literal["ddp", "one_device", "burner", "idle", "absent"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,8 @@ class Knobs:
     hostile: Hostile | None = None  # how serve-system's /predict misbehaves
     driver: gpu.Driver = "ok"  # nvidia-smi's
     gpu_idle: bool = False  # GPUs present, nothing running on them
-    llm_gpus: int = 4  # llm-chi: the multi-GPU node (1 = the single-GPU variant)
+    llm_single: LlmSingle = "done"  # llm-chi's node-llm-single
+    llm_multi: LlmMulti = "ddp"  # llm-chi's node-llm-multi
     models: Models = "real"  # serve-model's ONNX files
     jupyter: bool = True  # the `jupyter` container (serve-model, llm)
     amd: bool = False  # serve-model on gpu_mi100 (rocm-smi, no nvidia-smi)
@@ -86,7 +92,11 @@ KNOBS: dict[str, Knobs] = {
     "stall_mid_body": Knobs(hostile="stall_mid_body"),
     "no_gpu_driver": Knobs(driver="no_driver"),
     "gpu_idle": Knobs(gpu_idle=True),
-    "single_gpu": Knobs(llm_gpus=1),
+    "single_gpu": Knobs(llm_single="training", llm_multi="absent"),
+    "llm_single_only": Knobs(llm_multi="absent"),
+    "llm_multi_only": Knobs(llm_single="deleted"),
+    "llm_one_device": Knobs(llm_multi="one_device"),
+    "gpu_burner": Knobs(llm_multi="burner"),
     "fake_quantized": Knobs(models="fake_quantized"),
     "missing_models": Knobs(models="missing"),
     "no_jupyter": Knobs(jupyter=False, gpu_idle=True),
@@ -406,40 +416,129 @@ class ServingLabs(Family):
         return host
 
     # -- llm-chi
+    def addresses(self, lab: str) -> int:
+        return 2 if lab == LLM else 1  # llm-chi: node-llm-single and node-llm-multi
+
     def _llm(self, ctx: BuildContext) -> SimHost | None:
-        student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
+        """node-llm-single (one A100 80GB) and node-llm-multi (four, gpu_a100_pcie), each
+        with the jupyter container of llm-jupyter:latest and the lab's clone in ~/llm-chi."""
+        k = knobs(ctx.profile.name)
+        ok = k.driver == "ok"
+        # The real lab's state at the grader's look, per node: the GPUs' load, and the
+        # compute processes nvidia-smi lists (host pids, in the jupyter container).
+        single = "idle" if k.gpu_idle or not ok else k.llm_single
+        multi = "idle" if k.gpu_idle or not ok else k.llm_multi
+        host = None
+        if single != "deleted":
+            host = self._llm_node(ctx, "single", 1, single)
+        if multi != "absent":
+            more = ctx.another()
+            multi_host = self._llm_node(more, "multi", 4, multi)
+            if multi_host is not None:
+                ctx.add_host("multi", multi_host)
+        return host
+
+    def _llm_node(self, ctx: BuildContext, part: str, n: int, doing: str) -> SimHost | None:
+        student, profile, now = ctx.student, ctx.profile, ctx.now
         k = knobs(profile.name)
-        name = f"node-llm-single-{student.chameleon_user}"
+        name = f"node-llm-{part}-{student.chameleon_user}"
         fixed_ip = self._server(ctx, name, "CHI@UC")
         if fixed_ip is None:
             return None
-        n = k.llm_gpus
-        training = k.jupyter and k.driver == "ok" and not k.gpu_idle
-        busy = [97, 95, 98, 96][:n] if training else [0] * n
-        memory = [61234, 60987, 61102, 60876][:n] if training else [1] * n
-        gpus = gpu.gpu_state(name, "a100", n, gpu.steady(n, busy, memory), k.driver)
-        home = ctx.home
-        containers = []
-        if k.jupyter and k.driver == "ok":  # `docker run --gpus all` needs the driver
-            containers.append(
-                jupyter_container(
-                    student.netid,
-                    "llm-jupyter:latest",
-                    now - timedelta(minutes=50),
-                    [bind_mount(home / "llm-chi/single/workspace", JUPYTER_WORK)],
-                    True,
+        started = now - timedelta(minutes=50)
+        kernel = "/home/jovyan/.local/share/jupyter/runtime/kernel-" + stable_hex(name, "k")[:8]
+        top = [  # `docker top jupyter`: host pids, host user cc (uid 1000, jovyan inside)
+            _proc(3112, 3090, 0, started, 2, "tini -g -- start-notebook.py"),
+            _proc(
+                3157, 3112, 0, started, 41, "/opt/conda/bin/python3.12 /opt/conda/bin/jupyter-lab"
+            ),
+            _proc(
+                48210,
+                3157,
+                0,
+                now - timedelta(minutes=40),
+                12,
+                f"/opt/conda/bin/python -m bash_kernel -f {kernel}.json",
+            ),
+            _proc(
+                48236,
+                48210,
+                0,
+                now - timedelta(minutes=40),
+                1,
+                "/bin/bash --rcfile /opt/conda/lib/python3.12/site-packages/pexpect/bashrc.sh",
+            ),
+            _proc(48790, 3157, 0, now - timedelta(minutes=38), 0, "/bin/bash -l", "pts/0"),
+            _proc(48801, 48790, 1, now - timedelta(minutes=38), 25, "nvtop", "pts/0"),
+        ]
+        procs = []
+        if doing in ("training", "ddp", "one_device"):  # `python fine-tune-blip.py` in a cell
+            ranks = 4 if doing == "ddp" else 1
+            top.append(
+                _proc(51877, 48236, 99, now - timedelta(minutes=3), 170, "python fine-tune-blip.py")
+            )
+            procs.append(gpu.process(0, 51877, "python"))
+            for rank in range(1, ranks):  # Lightning's DDP/FSDP launcher: one per device
+                pid = 51990 + rank
+                top.append(
+                    _proc(
+                        pid,
+                        51877,
+                        99,
+                        now - timedelta(minutes=2),
+                        110,
+                        "/opt/conda/bin/python /home/jovyan/work/fine-tune-blip.py",
+                    )
+                )
+                procs.append(gpu.process(rank, pid, "/opt/conda/bin/python"))
+        elif doing == "burner":  # torch.matmul in a loop, in a Python notebook's kernel
+            top.append(
+                _proc(
+                    50412,
+                    3157,
+                    99,
+                    now - timedelta(minutes=6),
+                    340,
+                    f"/opt/conda/bin/python -m ipykernel_launcher -f {kernel}b.json",
                 )
             )
-        tools = _nvidia_tools(k)
+            procs += [gpu.process(i, 50412, "/opt/conda/bin/python") for i in range(n)]
+        busy_gpus = {p["gpu"] for p in procs}
+        busy = [(100 if doing == "burner" else 96) if i in busy_gpus else 0 for i in range(n)]
+        memory = [(2305 if doing == "burner" else 61234) if i in busy_gpus else 1 for i in range(n)]
+        gpus = gpu.gpu_state(
+            name, "a100", n, gpu.steady(n, busy, memory), k.driver, processes=procs
+        )
+        containers = []
+        if k.jupyter and k.driver == "ok":  # `docker run --gpus all` needs the driver
+            jupyter = jupyter_container(
+                student.netid,
+                "llm-jupyter:latest",
+                started,
+                [bind_mount(ctx.home / f"llm-chi/{part}/workspace", JUPYTER_WORK)],
+                True,
+            )
+            jupyter["_top"] = top
+            containers.append(jupyter)
+        workspace = f"llm-chi/{part}/workspace"
+        notebook = "2_single_gpu.ipynb" if part == "single" else "3_multi_gpu.ipynb"
+        # The notebook as saved: the finished runs' outputs where the part's runs are done.
+        runs = _FINISHED_RUNS if part == "single" and doing == "done" else []
+        files = {
+            f"{workspace}/fine-tune-blip.py": "# fine-tune BLIP-2 with Lightning\n",
+            f"{workspace}/{notebook}": _notebook(runs, running=doing in ("training", "ddp")),
+        }
+        if part == "single":
+            files[f"{workspace}/fine-tune-blip-lora.py"] = "# fine-tune BLIP-2 with LoRA\n"
         host = SimHost(
             name,
             self._hostname(name),
-            address,
+            ctx.address,
             fixed_ip,
             ctx.root,
             profile.network,
-            tools,
-            files={"llm-chi/single/workspace/fine-tune-blip.py": "# fine-tune BLIP-2\n"},
+            _nvidia_tools(k),
+            files=files,
             state={
                 "gpu": gpus,
                 "docker": {"containers": containers, "engine": self._engine_path(ctx.hosts_dir)},
@@ -499,3 +598,58 @@ class ServingLabs(Family):
         self.plans = []
         self.fleet = ModelServerFleet()
         self.engine = None
+
+
+# ---- llm-chi's processes and notebooks -------------------------------------------------------
+# (train s, peak GB) of runs of the single part that finished; two of the manual's runs OOM.
+_FINISHED_RUNS = [(412.6, 59.71), (389.1, 60.02), (141.8, 29.87), (166.3, 33.4), (301.5, 52.9)]
+
+
+def _proc(
+    pid: int, ppid: int, cpu: int, start: datetime, cpu_s: int, cmd: str, tty: str = "?"
+) -> Json:
+    """A process of a container as `docker top` (ps -ef on the host) lists it."""
+    return {"uid": "cc", "pid": pid, "ppid": ppid, "c": cpu, "start": start.timestamp(),
+            "cpu_s": cpu_s, "tty": tty, "cmd": cmd}  # fmt: skip
+
+
+def _notebook(runs: list[tuple[float, float]], running: bool) -> str:
+    """The part's notebook as Jupyter saves it (nbformat 4, bash kernel): a cell per
+    `python fine-tune-blip.py`, with what each finished run printed last; an OOM run; the
+    one running now has printed its config only."""
+    import json
+
+    def cell(lines: list[str]) -> Json:
+        return {
+            "cell_type": "code",
+            "execution_count": None if not lines else 1,
+            "metadata": {},
+            "outputs": [{"name": "stdout", "output_type": "stream", "text": lines}]
+            if lines
+            else [],
+            "source": [
+                "# runs in the Jupyter service on node-llm-single\n",
+                "python fine-tune-blip.py",
+            ],
+        }
+
+    cfg = ["[cfg]\n", "  accumulate_grad_batches: 4\n", "  batch_size: 16\n", "  devices: 1\n"]
+    cells = [
+        cell(cfg + [f"[epoch 1] avg_train_loss: 2.{i}417\n", "\n",
+                    f"[done] train time: {t} s | peak memory: {gb:.2f} GB\n"])
+        for i, (t, gb) in enumerate(runs)
+    ]  # fmt: skip
+    if runs:
+        oom = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.25 GiB.\n"
+        cells.append(cell([*cfg, oom]))
+    cells.append(cell(cfg if running else []))
+    doc = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Bash", "language": "bash", "name": "bash"},
+            "language_info": {"name": "bash", "mimetype": "text/x-sh", "file_extension": ".sh"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return json.dumps(doc, indent=1) + "\n"
