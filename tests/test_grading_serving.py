@@ -41,6 +41,8 @@ PROFILES = {
         "no_gpu_driver",
         "host_down",
         "server_error",
+        "llm_kvm_h100",
+        "lease_expired",
     ],
     "serve-edge-chi": ["healthy", "no_container", "jupyter_down", "server_error"],
 }
@@ -106,11 +108,20 @@ def check_llm(room, lab, results) -> None:
 
     healthy = results["healthy"]
     assert healthy.score == healthy.max_score == 15
-    m = {c.check: c.measurements for c in healthy.items}
+    m = {c.check: dict(c.measurements) for c in healthy.items}
+    user = student_of(room, "healthy").chameleon_user
+    # each check says which of the two servers it observed
+    assert m["single_training"].pop("host") == f"node-llm-single-{user}"
+    assert m["gpu_training"].pop("host") == m["multi_gpu"]["host"] == f"node-llm-multi-{user}"
     assert m["single_training"] == {"single_runs_finished": 5}  # from the saved notebook
+    assert m["server_active"]["site"] == m["server_multi_active"]["site"] == "CHI@UC"
+    vm = {c.check: c.measurements for c in results["llm_kvm_h100"].items}
+    assert vm["server_active"]["site"] == vm["server_multi_active"]["site"] == "KVM@TACC"
+    assert results["llm_kvm_h100"].score == results["llm_kvm_h100"].max_score
     assert m["gpus_present"]["gpu_count"] == 1 and m["gpu_busy"]["gpu_count"] == 4
     assert m["gpu_training"] == {"training_processes": 4, "other_gpu_processes": 0}
-    live = {c.check: c.measurements for c in results["single_gpu"].items}["single_training"]
+    live = {c.check: dict(c.measurements) for c in results["single_gpu"].items}["single_training"]
+    live.pop("host")
     assert live == {"single_runs_finished": 0, "training_processes": 1}
     burner = {c.check: c for c in results["gpu_burner"].items}["gpu_training"]
     assert "ipykernel_launcher" in burner.feedback and "in container jupyter" in burner.feedback

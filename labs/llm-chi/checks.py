@@ -16,7 +16,7 @@ from typing import Any
 
 from graders.checks import Host, Lab, check
 from graders.errors import Failure
-from graders.labkit.chameleon import require_active_server, server_check
+from graders.labkit.chameleon import lease_check, require_active_server, server_check
 from graders.labkit.containers import containers, inspect_container
 from graders.labkit.gpus import GpuProcess, gpu_processes, sample_gpus
 from graders.labkit.instances import (
@@ -104,6 +104,8 @@ def shown(procs: list[GpuProcess]) -> str:
 
 
 # ---- the single part, on node-llm-single ------------------------------------------------
+lease = lease_check(title="Lease llm_single_<netid> is ACTIVE")
+
 server_active = server_check("Server node-llm-single-<user> is ACTIVE with a floating IP")
 
 
@@ -181,10 +183,13 @@ course_key = course_key_check(after=server_active)
 
 
 # ---- the multi part, on node-llm-multi ---------------------------------------------------
+lease_multi = lease_check("lease_multi", "Lease llm_multi_<netid> is ACTIVE")
+
+
 @check(title="Server node-llm-multi-<user> is ACTIVE with a floating IP")
 def server_multi_active(lab: Lab) -> Host:
-    """The multi part's server exists at the lab's site, Nova reports it ACTIVE, and it has a
-    floating IP: the multi checks observe it."""
+    """The multi part's server exists at a site the lab allows, Nova reports it ACTIVE, and it
+    has a floating IP: the multi checks observe it."""
     return require_active_server(lab, "server_multi")
 
 

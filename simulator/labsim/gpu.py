@@ -42,6 +42,9 @@ BOARDS = {
     # compute_gigaio / gpu_a100_pcie at CHI@UC (llm-chi).
     "a100": Board("NVIDIA A100 80GB PCIe", 81920, 300.0, 44.0, architecture="Ampere",
                   reserved_mib=539),
+    # g1.h100.pci.1 / .4 VMs at KVM@TACC (llm-chi's and mlflow-chi's VM variants).
+    "h100": Board("NVIDIA H100 PCIe", 81559, 350.0, 48.0, architecture="Hopper",
+                  reserved_mib=589),
     # gpu_mi100 (AMD variants): 32 GB HBM2.
     "mi100": Board("AMD Instinct MI100", 32752, 290.0, 35.0, vendor="amd",
                    architecture="CDNA"),

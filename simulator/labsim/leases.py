@@ -18,7 +18,7 @@ LEASES: dict[str, tuple[tuple[str, ...], str]] = {
     "serve-system-chi": (("serve_system_{netid}",), "CHI@TACC"),
     "serve-model-chi": (("serve_model_{netid}",), "CHI@TACC"),
     "serve-edge-chi": (("serve_edge_{netid}",), "CHI@Edge"),
-    "llm-chi": (("llm_single_{netid}",), "CHI@UC"),
+    "llm-chi": (("llm_single_{netid}", "llm_multi_{netid}"), "CHI@UC"),
     "mlflow-chi": (("mlflow_{netid}",), "CHI@TACC"),
     "mltrain-chi": (("mltrain_{netid}",), "CHI@TACC"),
     "data-platform-chi": (("lease-data-{user}",), "KVM@TACC"),

@@ -38,6 +38,7 @@ FLAVORS = {  # Chameleon KVM@TACC flavors
     # Bare-metal sites (CHI@TACC, CHI@UC): one flavor; the node type is in the lease.
     "baremetal": {"vcpus": 48, "ram": 196608, "disk": 240},
     "g1.h100.pci.1": {"vcpus": 24, "ram": 245760, "disk": 240},  # KVM@TACC H100 VM
+    "g1.h100.pci.4": {"vcpus": 96, "ram": 983040, "disk": 960},  # four H100s
 }
 # Every site the course uses; one Keystone, one catalog with each service in each region.
 REGIONS = ("KVM@TACC", "CHI@TACC", "CHI@UC", "CHI@Edge")

@@ -317,6 +317,7 @@ LEASE_CHECKS: dict[str, tuple[str, ...]] = {
     "mltrain-chi": ("lease",),
     "data-platform-chi": ("lease",),
     "eval-online-chi": ("lease",),
+    "llm-chi": ("lease", "lease_multi"),
 }
 
 _ALL = [
@@ -750,6 +751,12 @@ _ALL = [
         "mlflow-chi on an H100 VM at KVM@TACC (the manual's VM variant: flavor g1.h100.pci.1 "
         "from lease mlflow_<netid>), not bare metal at CHI@TACC; everything done.",
         sites={"mlflow-chi": "KVM@TACC"},
+    ),
+    Profile(
+        "llm_kvm_h100",
+        "llm-chi on the manual's H100 VMs at KVM@TACC: node-llm-single on g1.h100.pci.1, "
+        "node-llm-multi on g1.h100.pci.4 (four H100s, a DDP run going); everything done.",
+        sites={"llm-chi": "KVM@TACC"},
     ),
 ]
 

@@ -268,15 +268,19 @@ class ServingLabs(Family):
 
     @staticmethod
     def _server(
-        ctx: BuildContext, name: str, region: str, image: str = "CC-Ubuntu24.04-CUDA"
+        ctx: BuildContext,
+        name: str,
+        region: str,
+        image: str = "CC-Ubuntu24.04-CUDA",
+        flavor: str = "baremetal",
     ) -> str | None:
-        """A bare-metal server with a floating IP at `region`; its fixed IP, or None when the
-        profile's server is in ERROR."""
+        """A server (bare metal, unless `flavor` names a VM's) with a floating IP at `region`;
+        its fixed IP, or None when the profile's server is in ERROR."""
         if ctx.profile.hello_server_error:
-            ctx.cloud.add_server(name, "baremetal", [], (), image, NO_VALID_HOST, region=region)
+            ctx.cloud.add_server(name, flavor, [], (), image, NO_VALID_HOST, region=region)
             return None
         fixed_ip = ctx.next_fixed()
-        ctx.cloud.add_instance(name, "baremetal", ctx.address, fixed_ip, image=image, region=region)
+        ctx.cloud.add_instance(name, flavor, ctx.address, fixed_ip, image=image, region=region)
         return fixed_ip
 
     @staticmethod
@@ -442,7 +446,11 @@ class ServingLabs(Family):
         student, profile, now = ctx.student, ctx.profile, ctx.now
         k = knobs(profile.name)
         name = f"node-llm-{part}-{student.chameleon_user}"
-        fixed_ip = self._server(ctx, name, "CHI@UC")
+        # CHI@UC bare metal (A100 80GB), or the manual's H100 VMs at KVM@TACC
+        vm = ctx.site("CHI@UC") == "KVM@TACC"
+        board = "h100" if vm else "a100"
+        flavor = f"g1.h100.pci.{n}" if vm else "baremetal"
+        fixed_ip = self._server(ctx, name, ctx.site("CHI@UC"), flavor=flavor)
         if fixed_ip is None:
             return None
         started = now - timedelta(minutes=50)
@@ -507,7 +515,7 @@ class ServingLabs(Family):
         busy = [(100 if doing == "burner" else 96) if i in busy_gpus else 0 for i in range(n)]
         memory = [(2305 if doing == "burner" else 61234) if i in busy_gpus else 1 for i in range(n)]
         gpus = gpu.gpu_state(
-            name, "a100", n, gpu.steady(n, busy, memory), k.driver, processes=procs
+            name, board, n, gpu.steady(n, busy, memory), k.driver, processes=procs
         )
         containers = []
         if k.jupyter and k.driver == "ok":  # `docker run --gpus all` needs the driver
