@@ -384,3 +384,32 @@ def test_the_2025_variant_has_no_staging_test_and_no_cron(monkeypatch, tmp_path:
     runs = c.parse_workflows(text)
     assert c.judge_workflows(runs, config) == c.Verdict()
     assert "test-staging" in c.judge_workflows(runs, raw).problem  # 2026 wants it
+
+
+def test_a_cut_kubectl_answer_is_a_grader_fault_not_a_fail(room) -> None:
+    """Over the real sshd: an answer past the bound is the grader's error (status `error`),
+    never "did not print JSON"; within the bound the same command reads whole."""
+    from graders.checks import Host, Lab, Session, check
+    from graders.errors import GraderFault
+    from graders.labkit.kubernetes import kubectl
+    from graders.probes.ssh import SshPool
+    from graders.student import load_student
+
+    student = next(s for s in room.students if s.profile == "real_size_workflows")
+
+    @check(title="probe", vantage="host")
+    def probe(lab: Lab) -> None:
+        """Reads the Workflows as JSON."""
+
+    pool = SshPool()
+    lab = Lab(
+        Session(load_student(student.student_file), {}, None, pool),
+        probe.__check__,  # type: ignore[attr-defined]
+        Host("node1", student.address(LAB)),
+    )
+    try:
+        with pytest.raises(GraderFault, match="grader's 1 MiB bound"):
+            kubectl(lab, "get workflows -n argo -o json", max_bytes=1 << 20)
+        assert len(kubectl(lab, "get workflows -n argo -o json")) > 1 << 20
+    finally:
+        pool.close()
