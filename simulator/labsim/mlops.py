@@ -24,11 +24,11 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from .cluster import object_meta
+from . import argo
 from .family import BuildContext, Builder, Family, StartContext
 from .github import GitHubServer, make_runs
 from .gourmetgram import CLASSES, GourmetGramHandler, GourmetGramServer
@@ -43,150 +43,269 @@ MLOPS = "mlops-chi"
 MODEL = "GourmetGramFood11Model"
 ENV_PORTS = {"staging": 8082, "canary": 8081, "production": 8080}  # 2026
 GATEWAY_PORT, CANARY_WEIGHT = 80, 10  # the platform chart's HTTPRoute: 90 / 10
-TEMPLATES = (
-    "train-model",
-    "build-container-image",
-    "deploy-container-image",
-    "test-staging",
-    "promote-model",
-)
 CRDS = ("workflows", "workflowtemplates", "cronworkflows", "applications")
 ARGO_CRDS = ("workflows", "workflowtemplates", "cronworkflows")
 IAC_REPO = "https://github.com/teaching-on-testbeds/gourmetgram-iac.git"
 
 
-def _suffix(*parts: str) -> str:
-    return uuid.uuid5(uuid.NAMESPACE_URL, ":".join(parts)).hex[:5]
+class Pipe(NamedTuple):
+    """One training run and what it triggers. `ago`: minutes since train-model started;
+    `version`: the model version it registered (None: flow.py's tests failed, nothing
+    downstream); `by`: "ui" (submitted from the template) or "cron" (created by a cron-train
+    run); `branch`: gourmetgram-train's branch (mlops-bad: staging's test fails); `until`:
+    "done", "training" (train-model still Running) or "rolling" (promote-model moved the canary
+    alias; the canary deploy still runs)."""
+
+    ago: float
+    version: int | None
+    by: str = "ui"
+    branch: str = "mlops"
+    until: str = "done"
 
 
-def _meta(key: str, kind: str, name: str, ns: str, created: datetime, rv: int) -> Json:
-    """cluster.object_meta with `generation` (custom resources), in the same key order."""
-    meta = object_meta(key, kind, name, created, rv, ns)
-    return {"creationTimestamp": meta.pop("creationTimestamp"), "generation": 1, **meta}
+@dataclass
+class Plan:
+    """What a student's lab left: the pipeline's runs (oldest first), the manual promotion to
+    production (minutes ago, version), cron-train's schedule, each model version's MLflow
+    aliases, and what differs from "each environment serves its alias's version"."""
+
+    pipes: list[Pipe]
+    aliases: dict[int, list[str]]
+    schedule: str = "*/15 * * * *"
+    promote_production: tuple[float, int] = (190.0, 2)
+    served: dict[str, int | None] = field(default_factory=dict)  # None: nothing answers
+    apps: dict[str, tuple[str, str]] = field(default_factory=dict)  # env: (sync, health)
 
 
-def _template(key: str, name: str, created: datetime) -> Json:
-    params = {
-        "train-model": [{"name": "branch", "value": "mlops"}],
-        "build-container-image": [{"name": "model-version"}],
-        "deploy-container-image": [{"name": "environment"}, {"name": "model-version"}],
-        "test-staging": [{"name": "model-version"}],
-        "promote-model": [
-            {"name": "source-environment"},
-            {"name": "target-environment"},
-            {"name": "model-version"},
+PARTS_1_2 = [Pipe(300, 1), Pipe(240, None), Pipe(210, 2)]  # one accuracy failure on the way
+MLOPS_BAD = Pipe(150, 3, branch="mlops-bad")  # Part 3: staging stops version 3
+
+
+def _plan(knobs: frozenset[MlopsKnob]) -> Plan:
+    """The runs each profile's student left (the lab's Parts 1 to 3, as far as they got)."""
+    if "staging_test_failed" in knobs:  # stopped right after Part 3's mlops-bad run
+        return Plan(
+            [*PARTS_1_2, Pipe(20, 3, branch="mlops-bad")],
+            {2: ["canary", "production", "staging-approved"], 3: ["development", "staging"]},
+            schedule=argo.DAILY,
+            served={"staging": None},  # version 3's pod crashes on loading the model
+            apps={"staging": ("Synced", "Degraded")},
+        )
+    if "mlops_part3_done" in knobs:  # the 2026 manual through Part 3: cron every 15 min
+        return Plan(
+            [
+                *PARTS_1_2,
+                MLOPS_BAD,
+                Pipe(50, 4, "cron"),
+                Pipe(35, 5, "cron"),
+                Pipe(20, None, "cron"),
+                Pipe(5, None, "cron", until="training"),
+            ],
+            {2: ["production"], 5: ["development", "staging", "staging-approved", "canary"]},
+        )
+    if "promotion_in_flight" in knobs:  # promote-model moved the alias; canary rolls out
+        return Plan(
+            [
+                *PARTS_1_2,
+                MLOPS_BAD,
+                Pipe(35, 4, "cron"),
+                Pipe(17.5, 5, "cron", until="rolling"),
+                Pipe(2.5, None, "cron", until="training"),
+            ],
+            {2: ["production"], 5: ["development", "staging", "staging-approved", "canary"]},
+            served={"canary": 4},
+            apps={"canary": ("Synced", "Progressing")},
+        )
+    if "real_size_workflows" in knobs:  # cron every 15 min for three hours
+        pipes = [*PARTS_1_2, Pipe(230, 3, branch="mlops-bad")]
+        version = 3
+        for n in range(14):
+            ago = 200 - 15 * n
+            if n in (4, 9):  # accuracy failures
+                pipes.append(Pipe(ago, None, "cron"))
+            else:
+                version += 1
+                pipes.append(Pipe(ago, version, "cron"))
+        pipes.append(Pipe(5, None, "cron", until="training"))
+        return Plan(
+            pipes,
+            {2: ["production"], version: ["development", "staging", "staging-approved", "canary"]},
+            promote_production=(235.0, 2),
+        )
+    if "no_bad_run" in knobs:  # Part 3 without the mlops-bad run
+        return Plan(
+            [
+                *PARTS_1_2,
+                Pipe(35, 3, "cron"),
+                Pipe(20, None, "cron"),
+                Pipe(5, None, "cron", until="training"),
+            ],
+            {2: ["production"], 3: ["development", "staging", "staging-approved", "canary"]},
+        )
+    # Part 3 done: mlops-bad stopped at staging, then cron-train trained version 4 (and
+    # failed its accuracy tests once; its newest run is training now)
+    served: dict[str, int | None] = {"canary": 2} if "canary_stale" in knobs else {}
+    apps = {"canary": ("OutOfSync", "Degraded")} if "argocd_degraded" in knobs else {}
+    return Plan(
+        [
+            *PARTS_1_2,
+            MLOPS_BAD,
+            Pipe(35, 4, "cron"),
+            Pipe(20, None, "cron"),
+            Pipe(5, None, "cron", until="training"),
         ],
-    }[name]
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "WorkflowTemplate",
-        "metadata": _meta(key, "WorkflowTemplate", name, "argo", created, 2100),
-        "spec": {
-            "arguments": {"parameters": params},
-            "entrypoint": "main",
-            "templates": [{"inputs": {}, "metadata": {}, "name": "main", "outputs": {}}],
-        },
-    }
-
-
-def _cron(key: str, created: datetime, last: datetime) -> Json:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "CronWorkflow",
-        "metadata": _meta(key, "CronWorkflow", "cron-train", "argo", created, 2200),
-        "spec": {
-            "schedules": ["*/15 * * * *"],  # Part 3 changes the daily 0 2 * * *
-            "timezone": "UTC",
-            "workflowSpec": {"workflowTemplateRef": {"name": "train-model"}},
-        },
-        "status": {
-            "conditions": [],
-            "failed": 0,
-            "lastScheduledTime": rfc3339(last),
-            "phase": "Active",
-            "succeeded": 1,
-        },
-    }
-
-
-def _workflow(
-    key: str, template: str, start: datetime, minutes: float, phase: str, params: Json, by: str
-) -> Json:
-    """A finished Workflow. `by`: "ui" (submitted from the template: the template label),
-    "cron" (made by cron-train), or "step" (created by another workflow's resource step)."""
-    prefix = "cron-train-" if by == "cron" else f"{template}-"
-    name = (
-        f"cron-train-{int(start.timestamp())}"
-        if by == "cron"
-        else prefix + _suffix(key, template, rfc3339(start))
+        {2: ["production"], 4: ["development", "staging", "staging-approved", "canary"]},
+        served=served,
+        apps=apps,
     )
-    labels = {"workflows.argoproj.io/completed": "true", "workflows.argoproj.io/phase": phase}
-    if by == "ui":
-        labels["workflows.argoproj.io/workflow-template"] = template
-        labels["workflows.argoproj.io/creator"] = "system-serviceaccount-argo-argo-server"
-    if by == "cron":
-        labels["workflows.argoproj.io/cron-workflow"] = "cron-train"
-    meta = _meta(key, "Workflow", name, "argo", start, 5000 + int(start.timestamp()) % 90000)
-    meta["generateName"] = prefix
-    meta["labels"] = labels
-    end = start + timedelta(minutes=minutes)
-    status: Json = {
-        "phase": phase,
-        "startedAt": rfc3339(start),
-        "finishedAt": rfc3339(end),
-        "progress": "3/3" if phase == "Succeeded" else "2/3",
-        "estimatedDuration": int(minutes * 60),
-    }
-    if phase == "Failed":
-        status["message"] = f"child '{name}-{int(_suffix(name), 16) * 7919}' failed"
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": meta,
-        "spec": {
-            "arguments": {"parameters": [{"name": k, "value": str(v)} for k, v in params.items()]},
-            "workflowTemplateRef": {"name": template},
-        },
-        "status": status,
-    }
 
 
-def _pipeline(
-    key: str, start: datetime, version: int | None, by: str, test: str = "Succeeded"
-) -> list[Json]:
-    """One training run and what it triggers: build, deploy to staging, test, promote to
-    canary. `version` None: the training's tests failed, nothing downstream."""
-    runs = [
-        _workflow(
-            key,
-            "train-model",
-            start,
-            9,
-            "Succeeded" if version else "Failed",
-            {"branch": "mlops-bad" if test == "Failed" else "mlops"},
-            by,
+def _served(plan: Plan) -> dict[str, int | None]:
+    """The model version each environment runs: its alias's, unless the plan says not."""
+    versions = {a: v for v, names in plan.aliases.items() for a in names}
+    served: dict[str, int | None] = {env: versions[env] for env in ENV_PORTS}
+    served.update(plan.served)
+    return served
+
+
+def _pipe_workflows(key: str, now: datetime, pipe: Pipe) -> list[tuple[str, argo.Wf]]:
+    """The workflows of one training run, named, oldest first (timings of the real lab:
+    training about 9 min, the image build 4, the staging test 2)."""
+    t0 = now - timedelta(minutes=pipe.ago)
+    out: list[tuple[str, argo.Wf]] = []
+
+    def add(
+        template: str | None,
+        by: str,
+        start: datetime,
+        minutes: float | None,
+        phase: str,
+        **params: object,
+    ) -> None:
+        name = (
+            f"cron-train-{int(start.timestamp())}"
+            if template is None
+            else f"{template}-{argo.suffix(key, template, rfc3339(start), str(len(out)))}"
         )
-    ]
-    if version is None:
-        return runs
-    t = start + timedelta(minutes=9)
-    v = {"model-version": version}
-    runs.append(_workflow(key, "build-container-image", t, 4, "Succeeded", v, "step"))
-    env = {"environment": "staging", **v}
-    runs.append(
-        _workflow(
-            key, "deploy-container-image", t + timedelta(minutes=4), 1, "Succeeded", env, "step"
+        pairs = tuple((k.replace("_", "-"), str(v)) for k, v in params.items())
+        out.append((name, argo.Wf(template, by, start, minutes, phase, pairs)))
+
+    if pipe.by == "cron":  # cron-train's own run creates the train-model workflow, then ends
+        add(None, "cron", t0 - timedelta(seconds=4), 0.2, "Succeeded")
+    by = "ui" if pipe.by == "ui" else "step"
+    train_params = {"branch": pipe.branch} if pipe.by == "ui" else {}
+    if pipe.until == "training":
+        add("train-model", by, t0, None, "Running", **train_params)
+        return out
+    add("train-model", by, t0, 9, "Succeeded" if pipe.version else "Failed", **train_params)
+    if pipe.version is None:
+        return out
+    v = pipe.version
+    build = t0 + timedelta(minutes=9) - timedelta(seconds=10)
+    add("build-container-image", "step", build, 4, "Succeeded", model_version=v)
+    staged = build + timedelta(minutes=4) - timedelta(seconds=20)
+    add(
+        "deploy-container-image",
+        "step",
+        staged,
+        1,
+        "Succeeded",
+        environment="staging",
+        model_version=v,
+    )
+    passed = pipe.branch != "mlops-bad"
+    test = staged + timedelta(seconds=10)
+    add(
+        "test-staging",
+        "step",
+        test,
+        2 if passed else 1.5,
+        "Succeeded" if passed else "Failed",
+        model_version=v,
+    )
+    if not passed:
+        return out
+    promote = test + timedelta(minutes=2) - timedelta(seconds=10)
+    add(
+        "promote-model",
+        "step",
+        promote,
+        1.5,
+        "Succeeded",
+        source_environment="staging",
+        target_environment="canary",
+        model_version=v,
+    )
+    rolling = pipe.until == "rolling"
+    add(
+        "deploy-container-image",
+        "step",
+        promote + timedelta(seconds=30),
+        None if rolling else 1,
+        "Running" if rolling else "Succeeded",
+        environment="canary",
+        model_version=v,
+    )
+    return out
+
+
+def _cluster(
+    key: str, knobs: frozenset[MlopsKnob], now: datetime, plan: Plan, served: dict[str, int | None]
+) -> tuple[list[Json], list[str]]:
+    """Argo's and ArgoCD's objects in the cluster, and the custom resources it knows."""
+    up = now - timedelta(hours=5)
+    objects = [argo.template(key, name, up) for name in argo.TEMPLATES]
+    named: list[tuple[str, argo.Wf]] = []
+    for pipe in plan.pipes:
+        named += _pipe_workflows(key, now, pipe)
+    # Part 2's manual promotion to production, from the Argo UI, and the deploy it creates
+    ago, version = plan.promote_production
+    start = now - timedelta(minutes=ago)
+    pairs = (
+        ("source-environment", "canary"),
+        ("target-environment", "production"),
+        ("model-version", str(version)),
+    )
+    named.append(
+        (
+            f"promote-model-{argo.suffix(key, 'production')}",
+            argo.Wf("promote-model", "ui", start, 1.5, "Succeeded", pairs),
         )
     )
-    runs.append(_workflow(key, "test-staging", t + timedelta(minutes=4), 3, test, v, "step"))
-    if test == "Succeeded":
-        promote = {"source-environment": "staging", "target-environment": "canary", **v}
-        runs.append(
-            _workflow(
-                key, "promote-model", t + timedelta(minutes=7), 2, "Succeeded", promote, "step"
-            )
+    named.append(
+        (
+            f"deploy-container-image-{argo.suffix(key, 'production', 'deploy')}",
+            argo.Wf(
+                "deploy-container-image",
+                "step",
+                start + timedelta(seconds=30),
+                1,
+                "Succeeded",
+                (("environment", "production"), ("model-version", str(version))),
+            ),
         )
-    return runs
+    )
+    # cron-train keeps its 3 newest runs (successfulJobsHistoryLimit); what they created stays
+    crons = sorted((w.start for _, w in named if w.by == "cron"), reverse=True)
+    named = [(n, w) for n, w in named if w.by != "cron" or w.start in crons[:3]]
+    objects.append(argo.cron(key, up, plan.schedule, crons[0] if crons else None, len(crons)))
+    objects += [argo.workflow(key, w, name) for name, w in named]
+    bad = {p.version for p in plan.pipes if p.branch == "mlops-bad"}
+    for env in ("platform", "staging", "canary", "production"):
+        sync, health = plan.apps.get(env, ("Synced", "Healthy"))
+        tag = None
+        if env != "platform":
+            runs = served.get(env)
+            if env == "staging" and runs is None:
+                runs = max(v for v in bad if v is not None)
+            elif env == "canary" and health == "Progressing":
+                runs = next(v for v, names in plan.aliases.items() if "canary" in names)
+            tag = f"{env}-1.0.{runs}"
+        objects.append(_application(key, env, up, tag, sync, health))
+    if "argo_missing" in knobs:  # no Argo CRDs, so none of Argo's objects
+        crds = [c for c in CRDS if c not in ARGO_CRDS]
+        return [o for o in objects if o["kind"] == "Application"], crds
+    return objects, list(CRDS)
 
 
 def _application(
@@ -199,7 +318,8 @@ def _application(
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
-        "metadata": _meta(key, "Application", f"gourmetgram-{env}", "argocd", created, 3000),
+        "metadata": argo.meta(key, "Application", f"gourmetgram-{env}", created, 3000)
+        | {"namespace": "argocd"},
         "spec": {
             "destination": {
                 "namespace": f"gourmetgram-{env}",
@@ -223,93 +343,6 @@ def _application(
             },
         },
     }
-
-
-# One run of the lab's pipeline: hours ago, the model version it registered (None: training's
-# tests failed), how it was started ("ui" or "cron"), and test-staging's phase.
-Run = tuple[float, int | None, str, str]
-
-
-def _history(knobs: frozenset[MlopsKnob]) -> tuple[list[Run], dict[int, list[str]]]:
-    """What the lab's pipeline left: its runs, and each model version's MLflow aliases."""
-    if "staging_test_failed" in knobs:  # stopped right after Part 3's mlops-bad run
-        runs: list[Run] = [
-            (4.0, 1, "ui", "Succeeded"),
-            (3.0, None, "ui", "Succeeded"),
-            (2.5, 2, "ui", "Succeeded"),
-            (1.0, 3, "ui", "Failed"),
-        ]
-        return runs, {
-            1: [],
-            2: ["canary", "production", "staging-approved"],
-            3: ["development", "staging"],
-        }
-    # Part 3 done: mlops-bad stopped at staging, then cron-train trained version 4
-    runs = [
-        (4.0, 1, "ui", "Succeeded"),
-        (3.0, None, "ui", "Succeeded"),
-        (2.5, 2, "ui", "Succeeded"),
-        (2.0, 3, "ui", "Failed"),
-        (0.75, 4, "cron", "Succeeded"),
-    ]
-    return runs, {
-        1: [],
-        2: ["production"],
-        3: [],
-        4: ["development", "staging", "staging-approved", "canary"],
-    }
-
-
-def _served(knobs: frozenset[MlopsKnob], aliases: dict[int, list[str]]) -> dict[str, int]:
-    """The model version each environment runs: the one its alias names, unless a rollout
-    did not happen."""
-    versions = {a: v for v, names in aliases.items() for a in names}
-    served = {
-        "staging": 2 if "staging_test_failed" in knobs else versions["staging"],
-        "canary": versions["canary"],
-        "production": versions["production"],
-    }
-    if "canary_stale" in knobs:  # promote-model set the alias; the rollout never happened
-        served["canary"] = 2
-    return served
-
-
-def _cluster(
-    key: str,
-    knobs: frozenset[MlopsKnob],
-    now: datetime,
-    history: list[Run],
-    served: dict[str, int],
-) -> tuple[list[Json], list[str]]:
-    """Argo's and ArgoCD's objects in the cluster, and the custom resources it knows."""
-    up = now - timedelta(hours=5)
-    objects = [_template(key, name, up) for name in TEMPLATES]
-    objects.append(_cron(key, up, now - timedelta(minutes=45)))
-    for hours, version, by, test in history:
-        objects += _pipeline(key, now - timedelta(hours=hours), version, by, test)
-    # and the manual promotion of version 2 to production
-    promote = {"source-environment": "canary", "target-environment": "production"}
-    objects.append(
-        _workflow(
-            key,
-            "promote-model",
-            now - timedelta(hours=2.2),
-            2,
-            "Succeeded",
-            {**promote, "model-version": 2},
-            "ui",
-        )
-    )
-    for env in ("platform", "staging", "canary", "production"):
-        tag = f"{env}-1.0.{served[env]}" if env != "platform" else None
-        sync, health = "Synced", "Healthy"
-        if env == "canary" and "argocd_degraded" in knobs:
-            sync, health = "OutOfSync", "Degraded"
-        objects.append(_application(key, env, up, tag, sync, health))
-    if "argo_missing" in knobs:  # no Argo CRDs, so none of Argo's objects
-        crds = [c for c in CRDS if c not in ARGO_CRDS]
-        return [o for o in objects if o["kind"] == "Application"], crds
-    return objects, list(CRDS)
 
 
 class EnvHandler(GourmetGramHandler):
@@ -382,9 +415,9 @@ class MlopsLabs(Family):
         student, knobs, now = ctx.student, ctx.profile.mlops, ctx.now
         netid, key = student.netid, f"{student.netid}:{MLOPS}"
         node1_ip = self._nodes(ctx)
-        history, aliases = _history(knobs)
-        served = _served(knobs, aliases)
-        objects, crds = _cluster(key, knobs, now, history, served)
+        plan = _plan(knobs)
+        served = _served(plan)
+        objects, crds = _cluster(key, knobs, now, plan, served)
         state = {
             "addresses": [node1_ip, "192.168.1.11", "172.17.0.1"],
             "kubernetes": objects,
@@ -396,11 +429,11 @@ class MlopsLabs(Family):
             outcomes = ["failure" if "ci_failed" in knobs else "success", "success", "failure"]
             self.repos[repo] = make_runs(repo, now, outcomes)
         serve = {
-            "versions": {env: f"1.0.{v}" for env, v in served.items()},
+            "versions": {env: f"1.0.{v}" for env, v in served.items() if v is not None},
             "garbage": "version_garbage" in knobs,
             "canary_weight": 0 if "gateway_no_canary" in knobs else CANARY_WEIGHT,
             "test_class": CLASSES[student.index % len(CLASSES)],
-            "seed": _seed(now, history, aliases),
+            "seed": _seed(now, plan),
         }
         host = SimHost(
             f"node1-mlops-{netid}",
@@ -462,6 +495,8 @@ class MlopsLabs(Family):
         up = [(h, s) for h, s in self._hosts if h.network == "up"]
         for host, serve in up:
             for env, port in ENV_PORTS.items():
+                if env not in serve["versions"]:  # its pod crashes: the Service refuses
+                    continue
                 server = EnvServer(
                     host.address,
                     port,
@@ -503,12 +538,17 @@ class MlopsLabs(Family):
         self._hosts, self.repos, self._env = [], {}, {}
 
 
-def _seed(now: datetime, plan: list[Run], aliases: dict[int, list[str]]) -> Json:
-    """What flow.py logged (one run per training) and the model versions it registered."""
+def _seed(now: datetime, plan: Plan) -> Json:
+    """What flow.py logged (one run per finished training) and the model versions it
+    registered, in the order the plan numbers them."""
     runs, registered = [], []
-    for n, (hours, version, _, _) in enumerate(plan):
-        start = now - timedelta(hours=hours)
+    done = [p for p in plan.pipes if p.until != "training"]
+    numbered = [p.version for p in done if p.version]
+    assert numbered == list(range(1, len(numbered) + 1)), numbered  # MLflow numbers in order
+    for n, pipe in enumerate(done):
+        start = now - timedelta(minutes=pipe.ago)
         ms = int(start.timestamp() * 1000)
+        version = pipe.version
         passed = 5 if version else 4
         runs.append(
             {
@@ -532,6 +572,11 @@ def _seed(now: datetime, plan: list[Run], aliases: dict[int, list[str]]) -> Json
         )
         if version:
             registered.append(
-                {"name": MODEL, "run": n, "from_run": True, "aliases": aliases.get(version, [])}
+                {
+                    "name": MODEL,
+                    "run": n,
+                    "from_run": True,
+                    "aliases": plan.aliases.get(version, []),
+                }
             )
     return {"experiment": EXPERIMENT, "runs": runs, "registered": registered}

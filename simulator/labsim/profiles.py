@@ -44,6 +44,10 @@ TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
 ]
 MlopsKnob = Literal[  # mlops-chi (mlops.py)
     "staging_test_failed",
+    "mlops_part3_done",
+    "promotion_in_flight",
+    "real_size_workflows",
+    "no_bad_run",
     "canary_stale",
     "argocd_degraded",
     "argo_missing",
@@ -237,6 +241,8 @@ _MLOPS_UNREACHABLE = {  # GitHub answers all the same: CI records outlive the in
     "ssh_login": UNREACHABLE,
     "argo_templates": SKIPPED,
     "argo_workflows": SKIPPED,
+    "bad_model_stopped": SKIPPED,
+    "cron_schedule": SKIPPED,
     "argocd_apps": SKIPPED,
     "mlflow_model": UNREACHABLE,
     "env_staging": UNREACHABLE,
@@ -464,11 +470,40 @@ _ALL = [
     # ---- mlops-chi (mlops.py) ------------------------------------------------------------------
     Profile(
         "staging_test_failed",
-        "mlops: stopped right after Part 3's mlops-bad run: the newest test-staging workflow "
-        "Failed, so version 3 has the staging alias but stayed out of canary (version 2 "
-        "there and in production, as MLflow says).",
-        {"mlops-chi": {"argo_workflows": FAILED}},
+        "mlops: stopped right after Part 3's mlops-bad run (before its cron step): the newest "
+        "test-staging workflow Failed on version 3, which has the staging alias but stayed out "
+        "of canary (version 2 there and in production, as MLflow says); staging's pod crashes "
+        "on the model (8082 refuses, ArgoCD's staging app Degraded); cron-train still daily.",
+        {"mlops-chi": {"cron_schedule": FAILED}},
         mlops=frozenset({"staging_test_failed"}),
+    ),
+    Profile(
+        "mlops_part3_done",
+        "mlops: did exactly what the 2026 manual says through Part 3: Parts 1-2 (one accuracy "
+        "failure, canary promoted to production by hand), the mlops-bad run stopped by "
+        "test-staging, cron-train at */15 with three cron-created train-model runs (one "
+        "accuracy failure) and a fourth training now.",
+        mlops=frozenset({"mlops_part3_done"}),
+    ),
+    Profile(
+        "promotion_in_flight",
+        "mlops: Part 3 done; a cron pipeline's promote-model just moved MLflow's canary alias "
+        "to version 5 and its deploy-container-image to canary is still Running: canary "
+        "answers 1.0.4 and ArgoCD's canary app is Progressing.",
+        mlops=frozenset({"promotion_in_flight"}),
+    ),
+    Profile(
+        "real_size_workflows",
+        "mlops: Part 3 done, then cron-train every 15 min for three hours: about 90 Workflows "
+        "of real size (each with its stored template spec and nodes), over 1 MiB as "
+        "`kubectl get workflows -n argo -o json`.",
+        mlops=frozenset({"real_size_workflows"}),
+    ),
+    Profile(
+        "no_bad_run",
+        "mlops: Parts 1-2 and the cron step of Part 3, but never the mlops-bad run.",
+        {"mlops-chi": {"bad_model_stopped": FAILED}},
+        mlops=frozenset({"no_bad_run"}),
     ),
     Profile(
         "canary_stale",
@@ -487,7 +522,14 @@ _ALL = [
         "argo_missing",
         "mlops: Argo Workflows is not installed (no CRDs: the server doesn't have a resource "
         "type workflowtemplates); ArgoCD and the environments work.",
-        {"mlops-chi": {"argo_templates": FAILED, "argo_workflows": SKIPPED}},
+        {
+            "mlops-chi": {
+                "argo_templates": FAILED,
+                "argo_workflows": SKIPPED,
+                "bad_model_stopped": SKIPPED,
+                "cron_schedule": SKIPPED,
+            }
+        },
         mlops=frozenset({"argo_missing"}),
     ),
     Profile(
