@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from graders.durable import Phase, phases_of
 from graders.errors import EXIT_NEEDS_REGRADE, EXIT_OK, BadInput
 from graders.evidence import now
 from graders.files import check_writable_dir, write_atomic
@@ -87,12 +89,14 @@ class BatchFolder:
         durable: tuple[str, ...] = (),
         *,
         gradings: list[Grading] | None = None,
+        phases: Sequence[Phase] = (),
     ) -> list[BatchRow]:
         """Score each student's newest grading (`gradings`, when the caller has read
         `store.latest()` already) and write every output.
 
         A `durable` check the newest grading could not read is judged from the latest
-        earlier reading of it (graders/durable.py)."""
+        earlier reading of it, and a phase whose server is gone from its latest grading
+        while the server stood (graders/durable.py)."""
         from graders.course import canvas_assignment_id
         from graders.durable import carry_forward
         from graders.report import FORMATS, render
@@ -105,7 +109,9 @@ class BatchFolder:
             if g.outcome != "graded":
                 rows.append(BatchRow(g.student, None, g.reason))
                 continue
-            observations = carry_forward(g.observations, store.earlier(g), durable)
+            observations = carry_forward(
+                g.observations, store.earlier(g), durable, phases
+            )
             result = score(observations, rubric, student=g.netid, graded_at=g.finished_at)
             for f in FORMATS.values():
                 if f.batch_file:
@@ -126,7 +132,9 @@ class BatchFolder:
 
         gradings = list(store.latest())  # read once: outputs and the cohort report share it
         durable = tuple(lab.config.get("durable", ()))
-        rows = self.write_outputs(store, rubric, durable, gradings=gradings)
+        rows = self.write_outputs(
+            store, rubric, durable, gradings=gradings, phases=phases_of(lab.config)
+        )
         results = [r.result for r in rows if r.result is not None]
         crashed = len(rows) - len(results)
         sys.stdout.write(render(results, gradings, crashed, time.monotonic() - started))

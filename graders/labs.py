@@ -87,9 +87,12 @@ def load_lab(lab_id: str) -> LabSpec:
         order(checks)
     except ValueError as exc:  # an unknown parent or a cycle: the lab itself is broken
         raise BadInput(f"lab {lab_id}: {exc}") from None
-    unknown = sorted(set(config.get("durable", [])) - {c.id for c in checks})
+    named = [*config.get("durable", [])]
+    for phase in config.get("phases") or ():
+        named += [phase["server"], *phase.get("checks", [])]
+    unknown = sorted(set(named) - {c.id for c in checks})
     if unknown:
-        raise BadInput(f"lab {lab_id}: durable names unknown checks {', '.join(unknown)}")
+        raise BadInput(f"lab {lab_id}: durable or phases name unknown checks {', '.join(unknown)}")
     return LabSpec(lab_id, config, checks)
 
 

@@ -81,3 +81,58 @@ def test_a_durable_checks_notes_are_kept_whole() -> None:
         kept[bool(durable)] = lab.evidence[0]
     assert kept[False].truncated and len(kept[False].excerpt) <= 4096 + 200
     assert not kept[True].truncated and "training/class_03/399.jpg" in kept[True].excerpt
+
+
+def test_each_part_on_its_own_lease_is_judged_from_when_its_server_stood(tmp_path: Path) -> None:
+    """llm-chi's single and multi parts run on two servers, on two leases, one after the
+    other. Graded during each lease, every part is judged from its own server: the part
+    whose server is gone now (found no server: not found broken) keeps its grading from
+    its own lease."""
+    from graders.durable import phases_of
+
+    lab = load_lab("llm-chi")
+    phases = phases_of(lab.config)
+    single, multi = ({p.server, *p.checks} for p in phases)
+    assert single.isdisjoint(multi) and single | multi == {c.id for c in lab.checks}
+
+    def gone(server: str) -> Observation:
+        return Observation(server, "failed", message=f"no server named {server}",
+                           measurements={"server_found": False})
+
+    def at(statuses: dict[str, Observation], finished: str) -> Grading:
+        return Grading("llm-chi", "st001", {"netid": "st001"}, "graded", "",
+                       list(statuses.values()), "0" * 64, "t0", finished, 1)
+
+    def obs(check: str, status: str, when: str) -> Observation:
+        return Observation(check, status, evidence=[Evidence.make("note", f"seen {when}")])
+
+    during_single = {c: obs(c, "passed", "single") for c in single}
+    during_single |= {c: obs(c, "skipped", "single") for c in multi}
+    during_single["server_multi_active"] = gone("server_multi_active")
+    during_multi = {c: obs(c, "passed", "multi") for c in multi}
+    during_multi["gpu_busy"].measurements = {"gpu_util_mean": 96.0}  # its curve's figure
+    during_multi |= {c: obs(c, "skipped", "multi") for c in single}
+    during_multi["server_active"] = gone("server_active")
+    store = Store(tmp_path / "store.sqlite", "llm-chi")
+    store.add(at(during_single, "2026-11-01T10:00:00.000+00:00"))
+    store.add(at(during_multi, "2026-11-08T10:00:00.000+00:00"))
+    rubric = load_rubric(rubric_path("llm-chi"), lab)
+    BatchFolder(tmp_path).write_outputs(store, rubric, (), phases=phases)
+    result = json.loads((tmp_path / "students/st001/result.json").read_text())
+    assert result["score"] == result["max_score"] == rubric.max_score
+    seen = {i["check"]: i for i in result["checks"]}
+    carried = json.dumps(seen["single_training"]["evidence"])
+    assert "carried forward from the grading finished 2026-11-01" in carried
+    assert "seen single" in carried
+    assert "carried forward" not in json.dumps(seen["multi_gpu"]["evidence"])
+
+    # A server found, but broken, is judged as it is now: nothing is carried.
+    broken = dict(during_multi)
+    broken["server_active"] = Observation("server_active", "failed", message="is ERROR",
+                                          measurements={"server_found": True})
+    store.add(at(broken, "2026-11-09T10:00:00.000+00:00"))
+    BatchFolder(tmp_path).write_outputs(store, rubric, (), phases=phases)
+    seen = {i["check"]: i for i in json.loads(
+        (tmp_path / "students/st001/result.json").read_text())["checks"]}
+    assert seen["server_active"]["observed"] == "failed"
+    assert seen["single_training"]["observed"] == "skipped"

@@ -22,13 +22,16 @@ from graders.answers import as_dict
 from graders.checks import Host, Lab, check
 from graders.errors import Failure, GraderFault, Skip, TransportError
 from graders.labkit.apis import get_json, mlflow_api
-from graders.labkit.chameleon import require_floating_ip, require_servers_active
+from graders.labkit.chameleon import lease_check, require_floating_ip, require_servers_active
 from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.kubernetes import kubectl
 
 VERSION = re.compile(r"^1\.0\.(\d+)$")
 T = TypeVar("T")
 Aliases = dict[str, str]  # MLflow alias -> the model version it is on
+
+
+lease = lease_check(title="Lease lease_mlops_<netid> is ACTIVE")
 
 
 @check(title="Instances node1, node2 and node3 are ACTIVE")

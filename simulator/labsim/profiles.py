@@ -324,6 +324,7 @@ LEASE_CHECKS: dict[str, tuple[str, ...]] = {
     "data-platform-chi": ("lease",),
     "eval-online-chi": ("lease",),
     "llm-chi": ("lease", "lease_multi"),
+    "mlops-chi": ("lease",),
 }
 
 _ALL = [
