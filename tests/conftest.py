@@ -15,6 +15,8 @@ ALL_PROFILES = [
     "healthy",
     "missing_file",
     "unedited_file",
+    "edited_in_place",
+    "edited_windows",
     "server_error",
     "endpoint_500",
     "missing_k8s_object",

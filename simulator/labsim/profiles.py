@@ -27,7 +27,7 @@ class LabCheck(Protocol):
 # family's `"knob" in knobs` is read by tests/test_sim.py), and Profile.__post_init__ rejects
 # one at run time.
 Network = Literal["up", "down", "tarpit"]  # down: nothing listens; tarpit: accepts, never answers
-HelloFile = Literal["edited", "unedited", "missing"]
+HelloFile = Literal["edited", "unedited", "missing", "edited_in_place", "edited_windows"]
 CloudNode = Literal["node1", "node2", "node3"]  # cloud-chi's nodes
 K8sKind = Literal["namespace", "deployment", "service", "hpa"]  # cloud-chi objects (cluster.py)
 TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
@@ -312,6 +312,18 @@ _ALL = [
         "~/hello.txt holds exactly the one line 'Hello from <hostname>': never edited.",
         {"hello-chameleon": {"hello_file_edited": FAILED}},
         hello_file="unedited",
+    ),
+    Profile(
+        "edited_in_place",
+        "~/hello.txt's one line edited in place on a Mac ('Hello from <hostname> \u2014 edited "
+        "on my Mac'), as the lab's 'make a change (any change!)' allows; cloud-chi complete.",
+        hello_file="edited_in_place",
+    ),
+    Profile(
+        "edited_windows",
+        "~/hello.txt edited in Windows Notepad and saved as 'Unicode': UTF-16LE with a BOM, "
+        "CRLF line ends, a line added; cloud-chi complete.",
+        hello_file="edited_windows",
     ),
     Profile(
         "server_error",
