@@ -20,6 +20,12 @@ ALL_PROFILES = [
     "server_error",
     "endpoint_500",
     "missing_k8s_object",
+    "k8s_wrong_image",
+    "k8s_no_probe",
+    "k8s_service_floating_ip",
+    "k8s_hpa_values",
+    "k8s_public_nodes",
+    "k8s_torn_down",
     "host_down",
     "tarpit",
 ]

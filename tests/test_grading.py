@@ -57,6 +57,20 @@ def test_unreachable_feedback_names_address_and_port(by_profile) -> None:
     assert "refused" in web.feedback and "port 80" in web.feedback
 
 
+def test_a_torn_down_cluster_is_named_as_such(by_profile) -> None:
+    """After the lab's `kubectl delete -f deployment.yaml` the namespace is left and the three
+    objects are gone: the feedback says so; one object missing is not a teardown."""
+    result, _ = graded(by_profile["k8s_torn_down"], "cloud-chi")
+    items = {c.id: c for c in result.items}
+    for check in ("k8s_deployment", "k8s_service", "k8s_hpa"):
+        assert "did you run `kubectl delete -f deployment.yaml`" in items[check].feedback
+        assert "grade before it" in items[check].feedback
+    assert "kubectl delete -f deployment.yaml" in items["web_page"].feedback
+    result, _ = graded(by_profile["missing_k8s_object"], "cloud-chi")
+    hpa = next(c for c in result.items if c.id == "k8s_hpa")
+    assert "kubectl delete" not in hpa.feedback and "Apply the lab's" in hpa.feedback
+
+
 def test_student_text_report(by_profile, capsys) -> None:
     code = main(
         ["check", "hello-chameleon", "--student", str(by_profile["missing_file"].student_file)]

@@ -90,7 +90,15 @@ class BasicLabs(Family):
             )
             if n == 1:
                 cloud.add_floating_ip(ctx.address, shared, f"Cloud IP for {netid}")
-        objects = kubernetes(netid, node_ips[1], ctx.now, profile.missing_k8s)
+        objects = kubernetes(
+            netid,
+            node_ips[1],
+            ctx.now,
+            profile.missing_k8s,
+            knobs=profile.cloud,
+            public_ips=(node_ips[1], node_ips[2], node_ips[3]),
+            floating_ip=ctx.address,
+        )
         pods = [o for o in objects if o["kind"] == "Pod"]
         state = {
             "addresses": [node_ips[1], "192.168.1.11", "172.17.0.1"],
@@ -99,18 +107,26 @@ class BasicLabs(Family):
             "test_class": CLASSES[ctx.student.index % len(CLASSES)],
             "failing_paths": sorted(profile.failing_paths),
         }
+        # Port 80 of the floating IP reaches GourmetGram through the Service's externalIP, to
+        # the pods' 8000: not after `kubectl delete -f deployment.yaml`, nor for nginx pods (80),
+        # nor for a Service on the floating IP (Neutron hands node1 its fixed address).
+        serves = (
+            not {"deployment", "service"} & profile.missing_k8s
+            and not {"wrong_image", "service_floating_ip"} & profile.cloud
+        )
         host = SimHost(
             f"node1-cloud-{netid}",
-            f"node1-cloud-{netid}",
+            nova_hostname(f"node1-cloud-{netid}"),
             ctx.address,
             node_ips[1],
             ctx.root,
             profile.network,
             ("hostname", "kubectl", "docker"),
-            web=True,
+            web=serves,
             state=state,
         )
-        self._hosts.append(host)
+        if serves:
+            self._hosts.append(host)
         return host
 
     def start(self, ctx: StartContext) -> None:

@@ -30,6 +30,13 @@ Network = Literal["up", "down", "tarpit"]  # down: nothing listens; tarpit: acce
 HelloFile = Literal["edited", "unedited", "missing", "edited_in_place", "edited_windows"]
 CloudNode = Literal["node1", "node2", "node3"]  # cloud-chi's nodes
 K8sKind = Literal["namespace", "deployment", "service", "hpa"]  # cloud-chi objects (cluster.py)
+CloudKnob = Literal[  # cloud-chi's cluster (cluster.py)
+    "wrong_image",  # `kubectl create deployment gourmetgram-app --image=nginx`
+    "no_probe",  # the lab's deployment without its readinessProbe block
+    "service_floating_ip",  # the Service's externalIPs hold the floating IP
+    "hpa_values",  # the HPA scales 1 to 10 at 80% CPU
+    "public_nodes",  # kubespray's inventory lists the nodes' sharednet1 addresses
+]
 TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
     "no_registered_model",  # food11-staging never registered from the API notebook
     "mlflow_down",  # `docker stop mlflow`
@@ -84,6 +91,7 @@ KNOWN_KNOBS: dict[str, tuple[str, ...]] = {
     "hello_file": get_args(HelloFile),
     "cloud_error_nodes": get_args(CloudNode),
     "missing_k8s": get_args(K8sKind),
+    "cloud": get_args(CloudKnob),
     "training": get_args(TrainingKnob),
     "mlops": get_args(MlopsKnob),
     "monitoring": get_args(MonitoringKnob),
@@ -105,6 +113,7 @@ class Profile:
     cloud_error_nodes: frozenset[CloudNode] = frozenset()  # in ERROR
     failing_paths: frozenset[str] = frozenset()  # GourmetGram paths answering 500
     missing_k8s: frozenset[K8sKind] = frozenset()  # kinds absent from the cluster
+    cloud: frozenset[CloudKnob] = frozenset()  # deviations of cloud-chi's cluster
     training: frozenset[TrainingKnob] = frozenset()
     mlops: frozenset[MlopsKnob] = frozenset()
     monitoring: frozenset[MonitoringKnob] = frozenset()
@@ -148,8 +157,10 @@ _CLOUD_UNREACHABLE = {
     "web_test": UNREACHABLE,
     "ssh_login": UNREACHABLE,
     "k8s_nodes": SKIPPED,
+    "k8s_node_network": SKIPPED,
     "k8s_namespace": SKIPPED,
     "k8s_deployment": SKIPPED,
+    "k8s_readiness": SKIPPED,
     "k8s_service": SKIPPED,
     "k8s_hpa": SKIPPED,
     "registry_container": SKIPPED,
@@ -359,6 +370,71 @@ _ALL = [
         "Never created the HorizontalPodAutoscaler gourmetgram-kube-hpa; all else works.",
         {"cloud-chi": {"k8s_hpa": FAILED}},
         missing_k8s=frozenset({"hpa"}),
+    ),
+    Profile(
+        "k8s_wrong_image",
+        "cloud-chi: `kubectl create deployment gourmetgram-app --image=nginx -n "
+        "gourmetgram-production` instead of the lab's manifest, with the lab's Service and HPA: "
+        "nginx pods ready, but nothing answers on the Service's target port 8000.",
+        {
+            "cloud-chi": {
+                "web_page": UNREACHABLE,
+                "web_test": UNREACHABLE,
+                "k8s_deployment": FAILED,
+                "k8s_readiness": SKIPPED,
+            }
+        },
+        cloud=frozenset({"wrong_image"}),
+    ),
+    Profile(
+        "k8s_no_probe",
+        "cloud-chi: the lab's deployment.yaml without its readinessProbe block; all else works.",
+        {"cloud-chi": {"k8s_readiness": FAILED}},
+        cloud=frozenset({"no_probe"}),
+    ),
+    Profile(
+        "k8s_service_floating_ip",
+        "cloud-chi: the Service's externalIPs hold node1's floating IP instead of its sharednet1 "
+        "address, so nothing answers on port 80 (Neutron delivers to the fixed address).",
+        {
+            "cloud-chi": {
+                "web_page": UNREACHABLE,
+                "web_test": UNREACHABLE,
+                "k8s_service": FAILED,
+            }
+        },
+        cloud=frozenset({"service_floating_ip"}),
+    ),
+    Profile(
+        "k8s_hpa_values",
+        "cloud-chi: the HPA gourmetgram-kube-hpa scales 1 to 10 replicas at 80% CPU, not the "
+        "lab's 2 to 6 at 50%; all else works.",
+        {"cloud-chi": {"k8s_hpa": FAILED}},
+        cloud=frozenset({"hpa_values"}),
+    ),
+    Profile(
+        "k8s_public_nodes",
+        "cloud-chi: kubespray's inventory listed the nodes' sharednet1 addresses (10.56.x.y), so "
+        "the cluster runs off the private network; all else works.",
+        {"cloud-chi": {"k8s_node_network": FAILED}},
+        cloud=frozenset({"public_nodes"}),
+    ),
+    Profile(
+        "k8s_torn_down",
+        "cloud-chi: graded after the lab's last Kubernetes step, `kubectl delete -f "
+        "deployment.yaml`: the namespace (made by `kubectl create namespace`) is left, its "
+        "Service, Deployment and HPA are gone, port 80 refuses.",
+        {
+            "cloud-chi": {
+                "web_page": UNREACHABLE,
+                "web_test": UNREACHABLE,
+                "k8s_deployment": FAILED,
+                "k8s_readiness": SKIPPED,
+                "k8s_service": FAILED,
+                "k8s_hpa": FAILED,
+            }
+        },
+        missing_k8s=frozenset({"deployment", "service", "hpa"}),
     ),
     Profile(
         "host_down",
