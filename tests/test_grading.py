@@ -57,6 +57,20 @@ def test_unreachable_feedback_names_address_and_port(by_profile) -> None:
     assert "refused" in web.feedback and "port 80" in web.feedback
 
 
+def test_a_torn_down_cluster_is_named_as_such(by_profile) -> None:
+    """After the lab's `kubectl delete -f deployment.yaml` the namespace is left and the three
+    objects are gone: the feedback says so; one object missing is not a teardown."""
+    result, _ = graded(by_profile["k8s_torn_down"], "cloud-chi")
+    items = {c.id: c for c in result.items}
+    for check in ("k8s_deployment", "k8s_service", "k8s_hpa"):
+        assert "did you run `kubectl delete -f deployment.yaml`" in items[check].feedback
+        assert "grade before it" in items[check].feedback
+    assert "kubectl delete -f deployment.yaml" in items["web_page"].feedback
+    result, _ = graded(by_profile["missing_k8s_object"], "cloud-chi")
+    hpa = next(c for c in result.items if c.id == "k8s_hpa")
+    assert "kubectl delete" not in hpa.feedback and "Apply the lab's" in hpa.feedback
+
+
 def test_student_text_report(by_profile, capsys) -> None:
     code = main(
         ["check", "hello-chameleon", "--student", str(by_profile["missing_file"].student_file)]
@@ -142,3 +156,56 @@ def test_a_students_own_json_shows_a_hidden_item_by_its_points_only(
         for c in full["checks"]
         if c["check"] != "hello_file_edited"
     ]
+
+
+# ---- hello-chameleon: ~/hello.txt as editors save it --------------------------------------
+def hello_function(name: str):
+    """A helper of labs/hello-chameleon/checks.py, as the lab loader loaded it."""
+    check = next(c for c in load_lab("hello-chameleon").checks if c.id == "hello_file")
+    return check.func.__globals__[name]
+
+
+HOST = "hello-chameleon-ab1234"
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (b"Hello from x\n", "Hello from x\n"),
+        (b"\xef\xbb\xbfHello from x\r\n", "Hello from x\r\n"),  # UTF-8 with a BOM
+        ("Hello from x \u2014 ok\r\n".encode("utf-16"), "Hello from x \u2014 ok\r\n"),
+        ("Hello from x\n".encode("utf-16-be"), "Hello from x\n"),  # no BOM
+        ("Hello from x\n".encode("utf-16-le"), "Hello from x\n"),
+        (b"\xff\xfe", ""),  # a BOM alone
+        (b"caf\xe9\n", "caf\ufffd\n"),  # Latin-1: read as UTF-8, replaced, not refused
+        (b"", ""),
+    ],
+)
+def test_hello_txt_is_decoded_as_its_editor_saved_it(data: bytes, text: str) -> None:
+    assert hello_function("decode_text")(data) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "lab_file"),
+    [
+        (f"Hello from {HOST}\n", True),
+        (f"Hello from {HOST} \u2014 edited on my Mac\n", True),  # the line edited in place
+        (f"My edit first\nHello from {HOST}\n", True),  # a line put before it
+        (f"hello from {HOST.upper()}!\n", True),  # case changed
+        (f"Greetings from {HOST}\n", True),  # names the host
+        ("Hello from my laptop\n", True),  # keeps the lab's words
+        ("Goodbye\n", False),
+        ("", False),
+    ],
+)
+def test_hello_txt_is_the_labs_file_when_recognisable(text: str, lab_file: bool) -> None:
+    assert hello_function("is_hello")(text, HOST) is lab_file
+
+
+def test_simulated_hostnames_are_novas() -> None:
+    from labsim.basics import nova_hostname
+
+    assert nova_hostname("hello_chameleon-AB1234_nyu") == "hello-chameleon-ab1234-nyu"
+    assert nova_hostname("hello_chameleon-jane.doe") == "hello-chameleon-jane-doe"
+    assert nova_hostname("-Node1 (cloud)!-") == "node1-cloud"
+    assert len(nova_hostname("x" * 80)) == 63

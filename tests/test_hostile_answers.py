@@ -31,14 +31,13 @@ def observe(lab_id: str, check_id: str, script: dict[str, str], key: Path, given
             pool.close()
 
 
-KUBECTL_NODES = {
-    "node without metadata": '{"items": [{"status": {"conditions": [{"type": "Ready", '
-    '"status": "True"}]}}]}',
-    "items not a list": '{"items": "three nodes"}',
-    "a list, not an object": "[]",
-    "a number": "5",
-    "deep nesting": "[" * 100_000 + "]" * 100_000,
-    "not JSON": "all 3 nodes are Ready",
+KUBECTL_NODES = {  # k8s_nodes asks for lines of name, Ready status, InternalIPs (jsonpath)
+    "JSON, not lines": '{"items": [{"status": {"conditions": []}}]}',
+    "a line of four fields": "node1\tTrue\t192.168.1.11\textra\n",
+    "fields without values": "\t\t\n\t\t\n\t\t\n",
+    "a huge line": "n" * 500_000,
+    "not text": "\x00\x01\xff\xfe\tTrue\t\n",
+    "addresses that are not addresses": "node1\tTrue\tnone\nnode2\tTrue\t::zz\nnode3\tTrue\t\n",
 }
 
 
@@ -49,11 +48,20 @@ def test_kubectl_nodes_of_odd_shapes_fail(answer: str, key: Path) -> None:
     assert obs.status != "error"
 
 
-KUBECTL_APP = {
-    "a service whose spec is a list": '{"kind": "List", "items": [{"kind": "Namespace"}, '
-    '{"kind": "Service", "spec": ["ports"]}, {"kind": "Deployment", "status": []}, '
-    '{"kind": "HorizontalPodAutoscaler", "spec": "none"}]}',
-    "items not objects": '{"kind": "List", "items": [1, "two", null]}',
+KUBECTL_APP = {  # k8s_namespace asks for lines of kind, name, spec (JSON), ready replicas
+    "specs of odd shapes": "Namespace\tgourmetgram-production\t{}\t\n"
+    'Service\tgourmetgram-svc\t{"ports": "80", "externalIPs": [[1]]}\t\n'
+    'Deployment\tgourmetgram-app\t{"template": []}\tmany\n'
+    'HorizontalPodAutoscaler\tgourmetgram-kube-hpa\t{"metrics": 5, "minReplicas": []}\t\n',
+    "specs of the wrong types inside": "Namespace\tgourmetgram-production\t{}\t\n"
+    'Service\tgourmetgram-svc\t{"ports": [{"port": [80], "targetPort": {}}]}\t\n'
+    'Deployment\tgourmetgram-app\t{"template": {"spec": {"containers": [1, {"image": 5}]}}}'
+    "\t-1\n"
+    "HorizontalPodAutoscaler\tgourmetgram-kube-hpa\t"
+    '{"scaleTargetRef": {"name": "gourmetgram-app"}, "metrics": [{"resource": []}]}\t\n',
+    "a spec that is not an object": "Namespace\tgourmetgram-production\t[1]\t\n",
+    "lines not of four fields": "Namespace\n",
+    "JSON, not lines": '{"kind": "List", "items": [1, "two", null]}',
 }
 
 
@@ -66,6 +74,7 @@ def test_kubernetes_objects_of_odd_shapes_fail(answer: str, key: Path) -> None:
     )
     assert namespace.status in ("passed", "failed"), namespace.message
     if namespace.status == "failed":
+        assert not answer.startswith("specs of"), namespace.message  # those read as objects
         return
     for child in ("k8s_deployment", "k8s_service", "k8s_hpa"):
         obs, _ = observe("cloud-chi", child, {}, key, given={"k8s_namespace": app})

@@ -20,7 +20,7 @@ def test_durable_must_name_the_labs_checks(tmp_path: Path, monkeypatch) -> None:
     spec = labs / LAB / "lab.yaml"
     spec.write_text(spec.read_text().replace("durable: [", "durable: [no_such_check, "))
     monkeypatch.setenv("LABGRADER_LABS", str(labs))
-    with pytest.raises(BadInput, match="durable names unknown checks no_such_check"):
+    with pytest.raises(BadInput, match="durable or phases name unknown checks no_such_check"):
         load_lab(LAB)
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,8 @@ PROFILE_LIST = [
     "server_error",
     "missing_k8s_object",
     "endpoint_500",
+    "k8s_wrong_image",
+    "k8s_torn_down",
 ]
 HELLO, CLOUD, NS = "hello-chameleon", "cloud-chi", "gourmetgram-production"
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -493,7 +496,45 @@ class FakeKubeAPI(BaseHTTPRequestHandler):
         )
 
 
-@pytest.mark.parametrize("profile", ["healthy", "missing_k8s_object"])
+def grader_queries() -> list[str]:
+    """The kubectl commands labs/cloud-chi/checks.py runs, as argument strings."""
+    check = next(c for c in load_lab(CLOUD).checks if c.id == "k8s_nodes")
+    names = f"deployment/gourmetgram-app service/gourmetgram-svc hpa/gourmetgram-kube-hpa -n {NS}"
+    return [
+        f"get nodes -o 'jsonpath={check.func.__globals__['NODES_JSONPATH']}'",
+        f"get namespace/{NS} {names} -o 'jsonpath={check.func.__globals__['APP_JSONPATH']}'",
+    ]
+
+
+def test_kubectl_jsonpath(room: Classroom) -> None:
+    """The grader's jsonpath queries: tab-separated lines; a missing object is NotFound."""
+    nodes, app = grader_queries()
+    lines = ssh_run(room, "healthy", CLOUD, "kubectl " + nodes).stdout.splitlines()
+    assert lines == [f"node{n}\tTrue\t192.168.1.1{n}" for n in (1, 2, 3)]
+    r = ssh_run(room, "healthy", CLOUD, "kubectl " + app)
+    kinds = [line.split("\t")[:2] for line in r.stdout.splitlines()]
+    assert (r.exited, r.stderr) == (0, "")
+    assert kinds == [
+        ["Namespace", NS],
+        ["Deployment", "gourmetgram-app"],
+        ["Service", "gourmetgram-svc"],
+        ["HorizontalPodAutoscaler", "gourmetgram-kube-hpa"],
+    ]
+    assert json.loads(r.stdout.splitlines()[2].split("\t")[2])["ports"] == [
+        {"port": 80, "protocol": "TCP", "targetPort": 8000}
+    ]
+    assert r.stdout.splitlines()[1].endswith("\t2")  # ready replicas
+    gone = ssh_run(room, "k8s_torn_down", CLOUD, "kubectl " + app)
+    assert (
+        gone.exited == 1
+        and gone.stdout == f"Namespace\t{NS}\t" + '{"finalizers":["kubernetes"]}\t\n'
+    )
+    assert gone.stderr.count("(NotFound)") == 3
+
+
+@pytest.mark.parametrize(
+    "profile", ["healthy", "missing_k8s_object", "k8s_torn_down", "k8s_wrong_image"]
+)
 def test_kubectl_stand_in_prints_what_the_real_kubectl_prints(
     room: Classroom, tmp_path: Path, profile: str
 ) -> None:
@@ -535,12 +576,13 @@ def test_kubectl_stand_in_prints_what_the_real_kubectl_prints(
             f"get service gourmetgram-svc -n {NS} -o yaml",
             f"get hpa gourmetgram-kube-hpa -n {NS} -o json",
             f"get deploy,svc,hpa -n {NS} -o name",
+            *grader_queries(),
         ):
             real = subprocess.run(
-                [kubectl, *command.split()], env=env, capture_output=True, text=True
+                [kubectl, *shlex.split(command)], env=env, capture_output=True, text=True
             )
             mine = subprocess.run(
-                [str(host.bin_dir / "kubectl"), *command.split()],
+                [str(host.bin_dir / "kubectl"), *shlex.split(command)],
                 env=env,
                 capture_output=True,
                 text=True,

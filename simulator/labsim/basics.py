@@ -10,13 +10,26 @@
 
 from __future__ import annotations
 
+import re
+
 from .cluster import docker, kubernetes
 from .family import BuildContext, Builder, Family, StartContext
 from .gourmetgram import CLASSES, GourmetGramServer
 from .hosts import SimHost
 from .openstack import NO_VALID_HOST
+from .profiles import HelloFile
 
 HELLO, CLOUD = "hello-chameleon", "cloud-chi"
+
+
+def nova_hostname(name: str) -> str:
+    """The hostname Nova gives a server of this name (nova.utils.sanitize_hostname, 2024.1):
+    latin-1 only, at most 63 characters, space, `_` and `.` made `-`, other non-word
+    characters dropped, lower case, no leading or trailing `.` or `-`."""
+    name = name.encode("latin-1", "ignore").decode("latin-1")[:63]
+    name = re.sub(r"[ _.]", "-", name)
+    name = re.sub(r"[^\w.-]+", "", name)
+    return name.lower().strip(".-")
 
 
 class BasicLabs(Family):
@@ -35,13 +48,20 @@ class BasicLabs(Family):
             return None
         fixed_ip = ctx.next_fixed()
         cloud.add_instance(server, "m1.small", ctx.address, fixed_ip, ("default", "allow-ssh"))
-        hostname = f"hello-chameleon-{student.chameleon_user.replace('_', '-')}"
+        hostname = nova_hostname(server)
         line = f"Hello from {hostname}\n"
-        files = {
+        variants: dict[HelloFile, dict[str, str | bytes]] = {
             "edited": {"hello.txt": line + f"Edited on my laptop by {student.netid}.\n"},
             "unedited": {"hello.txt": line},
             "missing": {},
-        }[profile.hello_file]
+            # "Make a change (any change!)": the line itself, edited in a Mac editor
+            "edited_in_place": {"hello.txt": f"Hello from {hostname} \u2014 edited on my Mac\n"},
+            # Notepad's "Unicode": UTF-16LE with a BOM, CRLF line ends
+            "edited_windows": {
+                "hello.txt": (line.rstrip("\n") + "\r\nEdited in Notepad.\r\n").encode("utf-16")
+            },
+        }
+        files = variants[profile.hello_file]
         return SimHost(
             server, hostname, ctx.address, fixed_ip, ctx.root, profile.network, files=files
         )
@@ -70,7 +90,15 @@ class BasicLabs(Family):
             )
             if n == 1:
                 cloud.add_floating_ip(ctx.address, shared, f"Cloud IP for {netid}")
-        objects = kubernetes(netid, node_ips[1], ctx.now, profile.missing_k8s)
+        objects = kubernetes(
+            netid,
+            node_ips[1],
+            ctx.now,
+            profile.missing_k8s,
+            knobs=profile.cloud,
+            public_ips=(node_ips[1], node_ips[2], node_ips[3]),
+            floating_ip=ctx.address,
+        )
         pods = [o for o in objects if o["kind"] == "Pod"]
         state = {
             "addresses": [node_ips[1], "192.168.1.11", "172.17.0.1"],
@@ -79,18 +107,26 @@ class BasicLabs(Family):
             "test_class": CLASSES[ctx.student.index % len(CLASSES)],
             "failing_paths": sorted(profile.failing_paths),
         }
+        # Port 80 of the floating IP reaches GourmetGram through the Service's externalIP, to
+        # the pods' 8000: not after `kubectl delete -f deployment.yaml`, nor for nginx pods (80),
+        # nor for a Service on the floating IP (Neutron hands node1 its fixed address).
+        serves = (
+            not {"deployment", "service"} & profile.missing_k8s
+            and not {"wrong_image", "service_floating_ip"} & profile.cloud
+        )
         host = SimHost(
             f"node1-cloud-{netid}",
-            f"node1-cloud-{netid}",
+            nova_hostname(f"node1-cloud-{netid}"),
             ctx.address,
             node_ips[1],
             ctx.root,
             profile.network,
             ("hostname", "kubectl", "docker"),
-            web=True,
+            web=serves,
             state=state,
         )
-        self._hosts.append(host)
+        if serves:
+            self._hosts.append(host)
         return host
 
     def start(self, ctx: StartContext) -> None:

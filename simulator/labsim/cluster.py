@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from .profiles import K8sKind
+from .profiles import CloudKnob, K8sKind
 from .shared import rfc3339, stable_hex, stable_uid
 
 Json = dict[str, Any]
@@ -21,6 +21,7 @@ K8S_VERSION = "v1.30.4"  # Kubespray release-2.26 default
 NAMESPACE = "gourmetgram-production"
 APP = "gourmetgram-app"
 IMAGE = "node1:5000/gourmetgram-app:latest"
+NGINX = "nginx"  # `kubectl create deployment gourmetgram-app --image=nginx`
 
 
 def _cond(kind: str, status: str, reason: str, message: str, when: datetime, **extra: str) -> Json:
@@ -87,9 +88,9 @@ def _node_conditions(created: datetime, beat: datetime) -> list[Json]:
     ]
 
 
-def _node(netid: str, n: int, now: datetime) -> Json:
-    """Kubespray's node`n`: 2 vCPU, 4 GiB, Ubuntu 24.04, docker through cri-dockerd."""
-    name, ip, created = f"node{n}", f"192.168.1.1{n}", now - timedelta(hours=4, minutes=10)
+def _node(netid: str, n: int, now: datetime, ip: str) -> Json:
+    """Kubespray's node`n` at `ip`: 2 vCPU, 4 GiB, Ubuntu 24.04, docker through cri-dockerd."""
+    name, created = f"node{n}", now - timedelta(hours=4, minutes=10)
     labels = {
         "beta.kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux",
@@ -164,8 +165,20 @@ def _namespace(netid: str, name: str, created: datetime, rv: int) -> Json:
     }
 
 
-def _container_spec() -> Json:
-    return {
+def _container_spec(knobs: frozenset[CloudKnob] = frozenset()) -> Json:
+    """The app's container as the lab's deployment.yaml has it; with "wrong_image" as
+    `kubectl create deployment --image=nginx` makes it, with "no_probe" without the
+    readinessProbe block."""
+    if "wrong_image" in knobs:
+        return {
+            "image": NGINX,
+            "imagePullPolicy": "Always",
+            "name": NGINX,
+            "resources": {},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+        }
+    spec = {
         "image": IMAGE,
         "imagePullPolicy": "Always",
         "name": APP,
@@ -185,13 +198,29 @@ def _container_spec() -> Json:
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
     }
+    if "no_probe" in knobs:
+        del spec["readinessProbe"]
+    return spec
 
 
 def kubernetes(
-    netid: str, node1_ip: str, now: datetime, missing: frozenset[K8sKind], replicas: int = 2
+    netid: str,
+    node1_ip: str,
+    now: datetime,
+    missing: frozenset[K8sKind],
+    replicas: int = 2,
+    knobs: frozenset[CloudKnob] = frozenset(),
+    public_ips: tuple[str, str, str] | None = None,
+    floating_ip: str = "",
 ) -> list[Json]:
-    """Every object of the cluster; `missing` holds kinds never created ("hpa", ...)."""
-    objects = [_node(netid, n, now) for n in (1, 2, 3)]
+    """Every object of the cluster; `missing` holds kinds never created ("hpa", ...), `knobs`
+    the student's deviations: "public_nodes" builds the cluster on the nodes' sharednet1
+    addresses `public_ips`, "service_floating_ip" lists `floating_ip` in the Service's
+    externalIPs, "hpa_values" makes the HPA 1 to 10 at 80% CPU."""
+    ips = [f"192.168.1.1{n}" for n in (1, 2, 3)]
+    if "public_nodes" in knobs and public_ips:
+        ips = list(public_ips)
+    objects = [_node(netid, n, now, ips[n - 1]) for n in (1, 2, 3)]
     boot = now - timedelta(hours=4, minutes=10)
     for i, ns in enumerate(("default", "kube-node-lease", "kube-public", "kube-system")):
         objects.append(_namespace(netid, ns, boot, 10 + i))
@@ -200,18 +229,27 @@ def kubernetes(
         objects.append(_namespace(netid, NAMESPACE, created, 31000))
     if "deployment" not in missing:
         rs_hash = stable_hex(netid, "rs", n=10)
-        deployment = _deployment(netid, now, created, rs_hash, replicas)
+        deployment = _deployment(netid, now, created, rs_hash, replicas, knobs)
         objects += [deployment, _replica_set(netid, created, rs_hash, replicas, deployment)]
-        objects += [_pod(netid, rs_hash, i, now) for i in range(replicas)]
+        objects += [_pod(netid, rs_hash, i, now, ips, knobs) for i in range(replicas)]
     if "service" not in missing:
-        objects.append(_service(netid, node1_ip, created))
+        external = floating_ip if "service_floating_ip" in knobs else node1_ip
+        objects.append(_service(netid, external, created))
     if "hpa" not in missing:
-        objects.append(_hpa(netid, now, replicas))
+        objects.append(_hpa(netid, now, replicas, (1, 10, 80) if "hpa_values" in knobs else None))
     return objects
 
 
-def _deployment(netid: str, now: datetime, created: datetime, rs_hash: str, replicas: int) -> Json:
-    """gourmetgram-app as applied with replicas: 1, then scaled to `replicas` by the HPA."""
+def _deployment(
+    netid: str,
+    now: datetime,
+    created: datetime,
+    rs_hash: str,
+    replicas: int,
+    knobs: frozenset[CloudKnob] = frozenset(),
+) -> Json:
+    """gourmetgram-app as applied with replicas: 1, then scaled to `replicas` by the HPA
+    (with "wrong_image": made by `kubectl create deployment`, never applied)."""
     labels = {"app": APP}
     manifest = {
         "apiVersion": "apps/v1",
@@ -222,17 +260,20 @@ def _deployment(netid: str, now: datetime, created: datetime, rs_hash: str, repl
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [_container_spec()]},
+                "spec": {"containers": [_container_spec(knobs)]},
             },
         },
     }
     meta = object_meta(netid, "Deployment", APP, created, 36012, NAMESPACE)
-    meta["annotations"] = {"deployment.kubernetes.io/revision": "1", **_applied(manifest)}
+    applied = {} if "wrong_image" in knobs else _applied(manifest)
+    meta["annotations"] = {"deployment.kubernetes.io/revision": "1", **applied}
+    if "wrong_image" in knobs:
+        meta["labels"] = dict(labels)
     meta["generation"] = 4
     template = {
         "metadata": {"creationTimestamp": None, "labels": labels},
         "spec": {
-            "containers": [_container_spec()],
+            "containers": [_container_spec(knobs)],
             "dnsPolicy": "ClusterFirst",
             "restartPolicy": "Always",
             "schedulerName": "default-scheduler",
@@ -367,14 +408,18 @@ def _service(netid: str, node1_ip: str, created: datetime) -> Json:
     }
 
 
-def _hpa(netid: str, now: datetime, replicas: int) -> Json:
-    """gourmetgram-kube-hpa: 2 to 6 replicas at 50% CPU, idle now (so at its minimum)."""
+def _hpa(
+    netid: str, now: datetime, replicas: int, limits: tuple[int, int, int] | None = None
+) -> Json:
+    """gourmetgram-kube-hpa: 2 to 6 replicas at 50% CPU (or `limits`: min, max, CPU %), idle
+    now (so at its minimum)."""
+    low, high, cpu = limits or (2, 6, 50)
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP}
     metrics = [
         {
             "resource": {
                 "name": "cpu",
-                "target": {"averageUtilization": 50, "type": "Utilization"},
+                "target": {"averageUtilization": cpu, "type": "Utilization"},
             },
             "type": "Resource",
         }
@@ -384,9 +429,9 @@ def _hpa(netid: str, now: datetime, replicas: int) -> Json:
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"annotations": {}, "name": "gourmetgram-kube-hpa", "namespace": NAMESPACE},
         "spec": {
-            "maxReplicas": 6,
+            "maxReplicas": high,
             "metrics": metrics,
-            "minReplicas": 2,
+            "minReplicas": low,
             "scaleTargetRef": target,
         },
     }
@@ -400,9 +445,9 @@ def _hpa(netid: str, now: datetime, replicas: int) -> Json:
         "kind": "HorizontalPodAutoscaler",
         "metadata": meta,
         "spec": {
-            "maxReplicas": 6,
+            "maxReplicas": high,
             "metrics": metrics,
-            "minReplicas": 2,
+            "minReplicas": low,
             "scaleTargetRef": target,
         },
         "status": _hpa_status(created, now, replicas),
@@ -455,8 +500,15 @@ def pod_name(netid: str, rs_hash: str, i: int) -> str:
     return f"{APP}-{rs_hash}-{stable_hex(netid, 'pod', str(i), n=5)}"
 
 
-def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
-    """The app's pod `i`, spread over the nodes in turn, Running and Ready."""
+def _pod(
+    netid: str,
+    rs_hash: str,
+    i: int,
+    now: datetime,
+    node_ips: list[str],
+    knobs: frozenset[CloudKnob] = frozenset(),
+) -> Json:
+    """The app's pod `i`, spread over the nodes (at `node_ips`) in turn, Running and Ready."""
     name, node = pod_name(netid, rs_hash, i), f"node{i % 3 + 1}"
     started = now - timedelta(hours=1, minutes=40)
     meta = object_meta(netid, "Pod", name, started, 38700 + i, NAMESPACE)
@@ -477,7 +529,7 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
         "kind": "Pod",
         "metadata": meta,
         "spec": {
-            "containers": [_container_spec()],
+            "containers": [_container_spec(knobs)],
             "dnsPolicy": "ClusterFirst",
             "enableServiceLinks": True,
             "nodeName": node,
@@ -490,14 +542,21 @@ def _pod(netid: str, rs_hash: str, i: int, now: datetime) -> Json:
             "serviceAccountName": "default",
             "terminationGracePeriodSeconds": 30,
         },
-        "status": _pod_status(netid, name, i, started),
+        "status": _pod_status(netid, name, i, started, node_ips[i % 3], "wrong_image" in knobs),
     }
 
 
-def _pod_status(netid: str, name: str, i: int, started: datetime) -> Json:
-    """Running since `started`, Ready 20 s later, on node (i % 3) + 1."""
+def _pod_status(
+    netid: str, name: str, i: int, started: datetime, host_ip: str, nginx: bool = False
+) -> Json:
+    """Running since `started`, Ready 20 s later, on node (i % 3) + 1 at `host_ip`."""
     pod_ip = f"10.233.{64 + i % 3}.{10 + i}"
     ready = started + timedelta(seconds=20)
+    image, image_id = (
+        ("nginx:latest", "docker-pullable://nginx@sha256:")
+        if nginx
+        else (IMAGE, "docker-pullable://node1:5000/gourmetgram-app@sha256:")
+    )
     return {
         "conditions": [
             {
@@ -517,19 +576,18 @@ def _pod_status(netid: str, name: str, i: int, started: datetime) -> Json:
         "containerStatuses": [
             {
                 "containerID": "docker://" + stable_hex(netid, name),
-                "image": IMAGE,
-                "imageID": "docker-pullable://node1:5000/gourmetgram-app@sha256:"
-                + stable_hex(netid, "image"),
+                "image": image,
+                "imageID": image_id + stable_hex(netid, "image"),
                 "lastState": {},
-                "name": APP,
+                "name": NGINX if nginx else APP,
                 "ready": True,
                 "restartCount": 0,
                 "started": True,
                 "state": {"running": {"startedAt": rfc3339(started + timedelta(seconds=3))}},
             }
         ],
-        "hostIP": f"192.168.1.1{i % 3 + 1}",
-        "hostIPs": [{"ip": f"192.168.1.1{i % 3 + 1}"}],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
         "phase": "Running",
         "podIP": pod_ip,
         "podIPs": [{"ip": pod_ip}],
@@ -546,14 +604,17 @@ def docker(netid: str, pods: list[Json], now: datetime) -> list[Json]:
         if pod["spec"]["nodeName"] == "node1":
             meta = pod["metadata"]
             started = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+            container = pod["spec"]["containers"][0]["name"]
             containers += _pod_containers(
                 netid,
-                APP,
+                container,
                 meta["name"],
                 NAMESPACE,
                 meta["uid"],
                 "sha256:" + stable_hex(netid, "image"),
-                "python app.py",
+                "/docker-entrypoint.sh nginx -g 'daemon off;'"
+                if container == NGINX
+                else "python app.py",
                 started,
                 False,
             )

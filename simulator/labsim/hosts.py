@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -55,7 +56,7 @@ class SimHost:
     tools: tuple[str, ...] = ("hostname",)
     web: bool = False  # GourmetGram on port 80
     sshd: bool = True  # sshd on port 22 (a Zun container on CHI@Edge has none)
-    files: dict[str, str] = field(default_factory=dict)  # home-relative path -> content
+    files: Mapping[str, str | bytes] = field(default_factory=dict)  # home-relative path -> content
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -96,7 +97,10 @@ class SimHost:
         for rel, content in files.items():
             path = self.home / rel
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path.write_text(content)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
             path.chmod(0o600 if rel.startswith(".ssh/") else 0o664)
         for path in [self.home, *self.home.rglob("*")]:
             os.lchown(path, owner.pw_uid, owner.pw_gid)

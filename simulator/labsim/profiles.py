@@ -27,10 +27,17 @@ class LabCheck(Protocol):
 # family's `"knob" in knobs` is read by tests/test_sim.py), and Profile.__post_init__ rejects
 # one at run time.
 Network = Literal["up", "down", "tarpit"]  # down: nothing listens; tarpit: accepts, never answers
-HelloFile = Literal["edited", "unedited", "missing"]
+HelloFile = Literal["edited", "unedited", "missing", "edited_in_place", "edited_windows"]
 LeaseState = Literal["active", "expired"]  # expired: every lease TERMINATED
 CloudNode = Literal["node1", "node2", "node3"]  # cloud-chi's nodes
 K8sKind = Literal["namespace", "deployment", "service", "hpa"]  # cloud-chi objects (cluster.py)
+CloudKnob = Literal[  # cloud-chi's cluster (cluster.py)
+    "wrong_image",  # `kubectl create deployment gourmetgram-app --image=nginx`
+    "no_probe",  # the lab's deployment without its readinessProbe block
+    "service_floating_ip",  # the Service's externalIPs hold the floating IP
+    "hpa_values",  # the HPA scales 1 to 10 at 80% CPU
+    "public_nodes",  # kubespray's inventory lists the nodes' sharednet1 addresses
+]
 TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
     "no_registered_model",  # food11-staging never registered from the API notebook
     "mlflow_down",  # `docker stop mlflow`
@@ -90,6 +97,7 @@ KNOWN_KNOBS: dict[str, tuple[str, ...]] = {
     "lease": get_args(LeaseState),
     "cloud_error_nodes": get_args(CloudNode),
     "missing_k8s": get_args(K8sKind),
+    "cloud": get_args(CloudKnob),
     "training": get_args(TrainingKnob),
     "mlops": get_args(MlopsKnob),
     "monitoring": get_args(MonitoringKnob),
@@ -111,6 +119,7 @@ class Profile:
     cloud_error_nodes: frozenset[CloudNode] = frozenset()  # in ERROR
     failing_paths: frozenset[str] = frozenset()  # GourmetGram paths answering 500
     missing_k8s: frozenset[K8sKind] = frozenset()  # kinds absent from the cluster
+    cloud: frozenset[CloudKnob] = frozenset()  # deviations of cloud-chi's cluster
     training: frozenset[TrainingKnob] = frozenset()
     mlops: frozenset[MlopsKnob] = frozenset()
     monitoring: frozenset[MonitoringKnob] = frozenset()
@@ -159,8 +168,10 @@ _CLOUD_UNREACHABLE = {
     "web_test": UNREACHABLE,
     "ssh_login": UNREACHABLE,
     "k8s_nodes": SKIPPED,
+    "k8s_node_network": SKIPPED,
     "k8s_namespace": SKIPPED,
     "k8s_deployment": SKIPPED,
+    "k8s_readiness": SKIPPED,
     "k8s_service": SKIPPED,
     "k8s_hpa": SKIPPED,
     "registry_container": SKIPPED,
@@ -346,6 +357,18 @@ _ALL = [
         hello_file="unedited",
     ),
     Profile(
+        "edited_in_place",
+        "~/hello.txt's one line edited in place on a Mac ('Hello from <hostname> \u2014 edited "
+        "on my Mac'), as the lab's 'make a change (any change!)' allows; cloud-chi complete.",
+        hello_file="edited_in_place",
+    ),
+    Profile(
+        "edited_windows",
+        "~/hello.txt edited in Windows Notepad and saved as 'Unicode': UTF-16LE with a BOM, "
+        "CRLF line ends, a line added; cloud-chi complete.",
+        hello_file="edited_windows",
+    ),
+    Profile(
         "server_error",
         "hello_chameleon server in ERROR (No valid host was found), no floating IP; "
         "cloud-chi node3 in ERROR, the rest working; the serving and GPU labs' servers in "
@@ -379,6 +402,71 @@ _ALL = [
         "Never created the HorizontalPodAutoscaler gourmetgram-kube-hpa; all else works.",
         {"cloud-chi": {"k8s_hpa": FAILED}},
         missing_k8s=frozenset({"hpa"}),
+    ),
+    Profile(
+        "k8s_wrong_image",
+        "cloud-chi: `kubectl create deployment gourmetgram-app --image=nginx -n "
+        "gourmetgram-production` instead of the lab's manifest, with the lab's Service and HPA: "
+        "nginx pods ready, but nothing answers on the Service's target port 8000.",
+        {
+            "cloud-chi": {
+                "web_page": UNREACHABLE,
+                "web_test": UNREACHABLE,
+                "k8s_deployment": FAILED,
+                "k8s_readiness": SKIPPED,
+            }
+        },
+        cloud=frozenset({"wrong_image"}),
+    ),
+    Profile(
+        "k8s_no_probe",
+        "cloud-chi: the lab's deployment.yaml without its readinessProbe block; all else works.",
+        {"cloud-chi": {"k8s_readiness": FAILED}},
+        cloud=frozenset({"no_probe"}),
+    ),
+    Profile(
+        "k8s_service_floating_ip",
+        "cloud-chi: the Service's externalIPs hold node1's floating IP instead of its sharednet1 "
+        "address, so nothing answers on port 80 (Neutron delivers to the fixed address).",
+        {
+            "cloud-chi": {
+                "web_page": UNREACHABLE,
+                "web_test": UNREACHABLE,
+                "k8s_service": FAILED,
+            }
+        },
+        cloud=frozenset({"service_floating_ip"}),
+    ),
+    Profile(
+        "k8s_hpa_values",
+        "cloud-chi: the HPA gourmetgram-kube-hpa scales 1 to 10 replicas at 80% CPU, not the "
+        "lab's 2 to 6 at 50%; all else works.",
+        {"cloud-chi": {"k8s_hpa": FAILED}},
+        cloud=frozenset({"hpa_values"}),
+    ),
+    Profile(
+        "k8s_public_nodes",
+        "cloud-chi: kubespray's inventory listed the nodes' sharednet1 addresses (10.56.x.y), so "
+        "the cluster runs off the private network; all else works.",
+        {"cloud-chi": {"k8s_node_network": FAILED}},
+        cloud=frozenset({"public_nodes"}),
+    ),
+    Profile(
+        "k8s_torn_down",
+        "cloud-chi: graded after the lab's last Kubernetes step, `kubectl delete -f "
+        "deployment.yaml`: the namespace (made by `kubectl create namespace`) is left, its "
+        "Service, Deployment and HPA are gone, port 80 refuses.",
+        {
+            "cloud-chi": {
+                "web_page": UNREACHABLE,
+                "web_test": UNREACHABLE,
+                "k8s_deployment": FAILED,
+                "k8s_readiness": SKIPPED,
+                "k8s_service": FAILED,
+                "k8s_hpa": FAILED,
+            }
+        },
+        missing_k8s=frozenset({"deployment", "service", "hpa"}),
     ),
     Profile(
         "host_down",
