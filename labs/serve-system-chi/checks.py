@@ -629,9 +629,12 @@ def _tensor_logits(
 
 
 def _flask_predict(lab: Lab, image: bytes) -> str:
-    """GourmetGram's upload (POST /predict, the form's `file`): the label its button shows."""
+    """GourmetGram's upload (POST /predict, the form's `file`): the label its button shows.
+    The app saves uploads under their own name in instance/uploads/, where its /test route's
+    test_image.jpeg lives: the grader's upload has a name of its own."""
     url = f"http://{lab.address}:{lab.port('http')}/predict"
-    resp = lab.http.post(url, files={"file": ("test_image.jpeg", image, "image/jpeg")})
+    upload = ("labgrader_test_image.jpeg", image, "image/jpeg")
+    resp = lab.http.post(url, files={"file": upload})
     lab.require(resp.status == 200, f"POST {url} answered HTTP {resp.status}: {resp.text[:120]!r}")
     require_whole(lab, resp)
     found = re.search(r"<button[^>]*>([^<]{1,80})</button>", resp.text)
