@@ -11,6 +11,9 @@ PROFILES = {
         "healthy",
         "fastapi_pt",
         "triton",
+        "triton_onnx_2026",
+        "stub_fastapi",
+        "gpu_idle",
         "slow",
         "wrong_answer",
         "not_json",
@@ -83,6 +86,29 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
             },
         ]
         hostile = {s.profile: res for s, res in graded}
+        # the lab done as its 2026 manual allows gets full marks, on either path
+        for profile in ("healthy", "triton_onnx_2026"):
+            res = hostile[profile]
+            short = {c.id: (c.score, c.max_score) for c in res.items if c.score != c.max_score}
+            lat = next(c for c in res.items if c.id == "latency_p50").measurements
+            assert res.score == res.max_score == 20, (profile, short, lat)
+        onnx = {c.id: c.measurements for c in hostile["triton_onnx_2026"].items}
+        assert onnx["model_container"]["served_model"] == "food_classifier_onnx"
+        assert onnx["serving_optimized"]["max_batch_size"] == 16
+        assert onnx["predict_valid"]["prediction"] == "Vegetable/Fruit"
+        for profile in ("healthy", "triton_onnx_2026"):  # the node's figure, and the grader's
+            lat = next(c for c in hostile[profile].items if c.id == "latency_p50").measurements
+            assert lat["latency_basis"] == "node", (profile, lat)
+            assert lat["p50_ms"] == lat["node_p50_ms"] and lat["grader_p50_ms"] > 0
+        # a stub titled "(ONNX)" answering Bread at once: server, page, login and nothing more
+        stub = hostile["stub_fastapi"]
+        assert stub.score == 4, {c.id: c.score for c in stub.items}
+        fb = next(c.feedback for c in stub.items if c.check == "model_container")
+        assert "not published by the lab's fastapi_server" in fb, fb
+        fb = next(c.feedback for c in stub.items if c.check == "predict_valid")
+        assert "'Bread'" in fb and "Vegetable/Fruit" in fb, fb
+        fb = next(c.feedback for c in hostile["gpu_idle"].items if c.check == "throughput_c16")
+        assert "no GPU reached" in fb, fb
         for profile, needle in (
             ("not_json", "did not answer JSON"),
             ("huge_body", "the grader stopped reading"),

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from graders.probes.load import _pct, run_load
+from graders.probes import loadworker
+from graders.probes.load import _pct, load_spec, parse_samples, run_load
 
 
 class Injecting(BaseHTTPRequestHandler):
@@ -23,13 +24,16 @@ class Injecting(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         t0 = time.perf_counter()
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         server = self.server
+        server.bodies.append((body, dict(self.headers)))  # type: ignore[attr-defined]
         with server.lock:  # type: ignore[attr-defined]
             delay = server.rng.choice(server.delays)  # type: ignore[attr-defined]
             server.applied.append(delay * 1000)  # type: ignore[attr-defined]
         if self.path == "/broken":
             body, code = b"<h1>oops</h1>", 500
+        elif body[:1] == b"x":  # a spoiled request: read whole, refused at once
+            body, code = b'{"error": "bad request"}', 400
         else:
             time.sleep(delay)
             body, code = json.dumps({"prediction": "Bread", "probability": 0.9}).encode(), 200
@@ -47,7 +51,7 @@ def server() -> Iterator[ThreadingHTTPServer]:
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Injecting)
     srv.daemon_threads = True
     srv.lock, srv.rng, srv.applied = threading.Lock(), random.Random(7), []  # type: ignore[attr-defined]
-    srv.handled = []  # type: ignore[attr-defined]
+    srv.handled, srv.bodies = [], []  # type: ignore[attr-defined]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv
     srv.shutdown()
@@ -101,3 +105,45 @@ def test_dead_endpoint_gives_errors_not_a_hang() -> None:
     )
     assert result.errors == 5 and "ConnectionRefused" in result.samples[0][5]
     assert time.monotonic() - t0 < 10
+
+
+def test_raw_body_and_headers_reach_the_server(server) -> None:
+    # a KServe v2 binary-tensor request: a JSON header, raw bytes, the header's length
+    server.delays = [0.001]
+    head = b'{"inputs": []}'
+    body = head + bytes(range(256)) * 4
+    headers = {"Inference-Header-Content-Length": str(len(head))}
+    url = f"http://127.0.0.1:{server.server_port}/v2/models/m/infer"
+    result = run_load(url, requests=3, concurrency=1, body=body, headers=headers, warmup=1)
+    assert result.errors == 0 and len(server.bodies) == 4
+    got, sent = server.bodies[-1]
+    assert got == body and sent["Inference-Header-Content-Length"] == str(len(head))
+    spoiled = run_load(url, requests=3, concurrency=1, body=b"x" + body[1:], warmup=0)
+    assert spoiled.errors == 3 and all(s[3] == 400 for s in spoiled.samples)
+
+
+def test_a_nodes_output_is_taken_only_when_it_is_what_the_worker_prints(server) -> None:
+    # the worker run as an instance runs it (python3 on stdin's spec); its output parses
+    server.delays = [0.002]
+    spec = load_spec(
+        f"http://127.0.0.1:{server.server_port}/predict",
+        requests=5,
+        concurrency=1,
+        json_body={"image": "x"},
+        warmup=2,
+    )
+    out = json.dumps(loadworker.run(spec))
+    parsed = parse_samples(out, spec)
+    assert parsed is not None and parsed.requests == 5 and parsed.errors == 0
+    assert parsed.measurements()["p50_ms"] >= 2
+    good = json.loads(out)["samples"][0]
+    for bad in (
+        "not json",
+        json.dumps({"samples": "many"}),
+        json.dumps({"samples": [good[:6]]}),  # a short sample
+        json.dumps({"samples": [[99, *good[1:]]]}),  # an index past the requests
+        json.dumps({"samples": [good, good]}),  # the same request twice
+        json.dumps({"samples": [[good[0], good[1], -1.0, *good[3:]]]}),  # negative time
+        json.dumps({"samples": [[good[0], good[1], True, *good[3:]]]}),  # not a number
+    ):
+        assert parse_samples(bad, spec) is None, bad

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import statistics
+import struct
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -25,7 +26,7 @@ from paramiko.ssh_exception import NoValidConnectionsError
 
 from labsim import Classroom
 from labsim.gourmetgram import CLASSES
-from labsim.modelserver import REDIRECT_TARGET
+from labsim.modelserver import REDIRECT_TARGET, TEST_IMAGE, TEST_IMAGE_SHA256
 from labsim.onnxmodels import MODEL_FILES, QUANTIZED_OPS, operators
 from labsim.serving import injected_latency
 from labsim.shared import sample_jpeg
@@ -43,6 +44,8 @@ PROFILE_LIST = [
     "healthy",
     "fastapi_pt",
     "triton",
+    "triton_onnx_2026",
+    "stub_fastapi",
     "slow",
     "wrong_answer",
     "not_json",
@@ -346,6 +349,104 @@ def test_triton(room: Classroom) -> None:
     assert 'nv_inference_request_success{model="food_classifier",version="1"}' in metrics.text
     front = requests.get(f"http://{address_of(room, 'triton', SYSTEM)}/test", timeout=15)
     assert front.status_code == 200 and front.text in CLASSES
+
+
+def test_triton_onnx_2026(room: Classroom) -> None:
+    """The 2026 manual's end: food_classifier_onnx configured as models_staging writes it,
+    with the manual's dynamic batching; food_classifier at 4+4 instances without; Flask on
+    the triton_onnx branch sending the preprocessed image as a binary tensor."""
+    address = address_of(room, "triton_onnx_2026", SYSTEM)
+    base = f"http://{address}:8000"
+    index = requests.post(base + "/v2/repository/index", timeout=5).json()
+    assert [m["name"] for m in index] == ["food_classifier", "food_classifier_onnx"]
+    meta = requests.get(base + "/v2/models/food_classifier_onnx", timeout=5).json()
+    assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]
+    assert meta["outputs"] == [{"name": "output", "datatype": "FP32", "shape": [-1, 11]}]
+    onnx = requests.get(base + "/v2/models/food_classifier_onnx/config", timeout=5).json()
+    assert onnx["backend"] == "onnxruntime" and onnx["max_batch_size"] == 16
+    assert onnx["dynamic_batching"]["preferred_batch_size"] == [4, 6, 8]
+    assert onnx["dynamic_batching"]["max_queue_delay_microseconds"] == 100
+    assert [(g["count"], g["gpus"]) for g in onnx["instance_group"]] == [(1, [0])]
+    python = requests.get(base + "/v2/models/food_classifier/config", timeout=5).json()
+    assert "dynamic_batching" not in python
+    assert [(g["count"], g["gpus"]) for g in python["instance_group"]] == [(4, [0]), (4, [1])]
+    # a binary tensor (as tritonclient sends it) and the same values as JSON: same scores
+    values = [((i * 7) % 251) / 125.0 - 1.0 for i in range(3 * 224 * 224)]
+    blob = struct.pack(f"<{len(values)}f", *values)
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, 3, 224, 224],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(blob)},
+                }
+            ],
+            "outputs": [{"name": "output", "parameters": {"binary_data": False}}],
+        }
+    ).encode()
+    url = base + "/v2/models/food_classifier_onnx/infer"
+    binary = requests.post(
+        url,
+        data=head + blob,
+        headers={"Inference-Header-Content-Length": str(len(head))},
+        timeout=10,
+    )
+    assert binary.status_code == 200, binary.text
+    scores = binary.json()["outputs"][0]["data"]
+    as_json = {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [1, 3, 224, 224],
+                "datatype": "FP32",
+                "data": list(struct.unpack(f"<{len(values)}f", blob)),
+            }
+        ]
+    }
+    assert requests.post(url, json=as_json, timeout=20).json()["outputs"][0]["data"] == scores
+    assert len(scores) == 11
+    short = requests.post(
+        url,
+        data=head + blob[:-4],
+        headers={"Inference-Header-Content-Length": str(len(head))},
+        timeout=10,
+    )
+    assert short.status_code == 400 and "byte size mismatch" in short.json()["error"]
+    # the lab's test image on the node, labelled as the course model labels it
+    image = ssh_run(
+        room, "triton_onnx_2026", SYSTEM, "sha256sum serve-system-chi/workspace/test_image.jpeg"
+    )
+    assert image.stdout.split()[0] == TEST_IMAGE_SHA256
+    shown = requests.post(
+        f"http://{address}/predict",
+        files={"file": ("test_image.jpeg", TEST_IMAGE.read_bytes(), "image/jpeg")},
+        timeout=15,
+    )
+    assert shown.text == (
+        '<button type="button" class="btn btn-info btn-sm">Vegetable/Fruit</button>'
+    )
+    flask = json.loads(ssh_run(room, "triton_onnx_2026", SYSTEM, "docker inspect flask").stdout)
+    assert "FOOD11_MODEL_NAME=food_classifier_onnx" in flask[0]["Config"]["Env"]
+    server = json.loads(
+        ssh_run(room, "triton_onnx_2026", SYSTEM, "docker inspect triton_server").stdout
+    )
+    assert [n["IPAddress"] for n in server[0]["NetworkSettings"]["Networks"].values()] == [address]
+
+
+def test_stub_is_no_lab_container(room: Classroom) -> None:
+    address = address_of(room, "stub_fastapi", SYSTEM)
+    doc = requests.get(f"http://{address}:8000/openapi.json", timeout=5).json()
+    assert doc["info"]["title"] == "Food Classification API (ONNX)"
+    answer = requests.post(
+        f"http://{address}:8000/predict",
+        json={"image": base64.b64encode(TEST_IMAGE.read_bytes()).decode()},
+        timeout=5,
+    )
+    assert answer.json() == {"prediction": "Bread", "probability": 0.9}
+    names = ssh_run(room, "stub_fastapi", SYSTEM, "docker ps --format '{{.Names}}'").stdout
+    assert sorted(names.split()) == ["flask", "jupyter"]
 
 
 # ---- hostile model servers ----------------------------------------------------------------------

@@ -72,7 +72,7 @@ class LoadResult:
         return "\n".join([head, *rows])
 
 
-def run_load(
+def load_spec(
     url: str,
     *,
     requests: int,
@@ -80,27 +80,32 @@ def run_load(
     method: str = "POST",
     json_body: Any = None,
     files: dict[str, tuple[str, bytes, str]] | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
     warmup: int = 3,
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
-    record=lambda e: None,
-) -> LoadResult:
-    """Send the requests from a worker process; record the samples as evidence."""
-    headers: dict[str, str] = {}
-    body = b""
+) -> dict[str, Any]:
+    """The worker's JSON spec: what loadworker.py reads on stdin, here or on an instance.
+    The request body is `json_body`, `files` (multipart) or raw `body` bytes (with `headers`,
+    e.g. a KServe v2 binary-tensor request)."""
+    sent: dict[str, str] = dict(headers or {})
+    raw = b""
     if json_body is not None:
-        body = json.dumps(json_body).encode()
-        headers["Content-Type"] = "application/json"
+        raw = json.dumps(json_body).encode()
+        sent.setdefault("Content-Type", "application/json")
     elif files:
         from urllib3 import encode_multipart_formdata
 
-        body, ctype = encode_multipart_formdata(files)
-        headers["Content-Type"] = ctype
-    spec = {
+        raw, ctype = encode_multipart_formdata(files)
+        sent["Content-Type"] = ctype
+    elif body is not None:
+        raw = body
+    return {
         "url": url,
         "method": method,
-        "headers": headers,
-        "body_b64": base64.b64encode(body).decode(),
+        "headers": sent,
+        "body_b64": base64.b64encode(raw).decode(),
         "warmup": warmup,
         "requests": requests,
         "concurrency": concurrency,
@@ -108,7 +113,14 @@ def run_load(
         "deadline_s": deadline_s,
         "max_body": MAX_BODY,
     }
-    limit = deadline_s + timeout_s + 15
+
+
+def run_load(url: str, *, record=lambda e: None, **options: Any) -> LoadResult:
+    """Send the requests from a worker process; record the samples as evidence
+    (`options`: load_spec's)."""
+    spec = load_spec(url, **options)
+    method, concurrency = spec["method"], spec["concurrency"]
+    limit = spec["deadline_s"] + spec["timeout_s"] + 15
     try:
         with measuring(urlsplit(url).hostname or "", lease_s=limit + 5):
             proc = subprocess.run(
@@ -136,6 +148,42 @@ def run_load(
         )
     )
     return result
+
+
+def parse_samples(text: str, spec: dict[str, Any]) -> LoadResult | None:
+    """A worker's output that someone else's machine printed (loadworker.py run on a
+    student's instance): the counted samples, or None when it is not what the worker prints
+    for this spec (not JSON, wrong shapes, more samples than requests, impossible times)."""
+    try:
+        out = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(out, dict) or not isinstance(out.get("samples"), list):
+        return None
+    total = int(spec["warmup"]) + int(spec["requests"])
+    samples: list[list[Any]] = []
+    seen: set[int] = set()
+    for s in out["samples"]:
+        if not (isinstance(s, list) and len(s) == 7):
+            return None
+        i, start, ms, status, size, error, cpu = s
+        numbers = (start, ms, cpu)
+        if (
+            not isinstance(i, int)
+            or isinstance(i, bool)
+            or not 0 <= i < total
+            or i in seen
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers)
+            or not all(0 <= x < 1e7 for x in numbers)
+            or not isinstance(status, int)
+            or not isinstance(size, int)
+            or not isinstance(error, str)
+        ):
+            return None
+        seen.add(i)
+        if i >= int(spec["warmup"]):
+            samples.append([i, float(start), float(ms), status, size, error[:120], float(cpu)])
+    return LoadResult(sorted(samples))
 
 
 def _pct(values: list[float], p: float) -> float | None:

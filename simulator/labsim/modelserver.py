@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import functools
+import hashlib
 import io
 import math
 import random
@@ -30,12 +32,18 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from .gourmetgram import CLASSES
 
-ServerKind = Literal["fastapi_pt", "fastapi_onnx", "triton"]
-Hostile = Literal["wrong_answer", "not_json", "huge_body", "redirect_away", "stall_mid_body"]
+# triton: food_classifier (python backend) behind the `triton` Flask branch; triton_onnx: the
+# 2026 manual's end, food_classifier_onnx too, behind the `triton_onnx` branch
+ServerKind = Literal["fastapi_pt", "fastapi_onnx", "triton", "triton_onnx"]
+# stub: not the lab's server at all, an "(ONNX)"-titled FastAPI answering one fixed class at once
+Hostile = Literal[
+    "wrong_answer", "not_json", "huge_body", "redirect_away", "stall_mid_body", "stub"
+]
 HOSTILE: tuple[str, ...] = Hostile.__args__  # type: ignore[attr-defined]
 TITLES = {
     "fastapi_pt": ("Food Classification API", "API for classifying food items from images"),
@@ -143,7 +151,8 @@ class HostModel:
 
     async def _work(self) -> None:
         assert self._queue is not None
-        batch_limit = self.max_batch if (self.kind == "triton" and self.dynamic_batching) else 1
+        batching = self.kind.startswith("triton") and self.dynamic_batching
+        batch_limit = self.max_batch if batching else 1
         while True:
             batch = [await self._queue.get()]
             while len(batch) < batch_limit and not self._queue.empty():
@@ -163,10 +172,54 @@ class HostModel:
                     done.set_result(None)
 
 
+TEST_IMAGE = Path(__file__).with_name("assets") / "test_image.jpeg"  # see assets/README.md
+TEST_IMAGE_SHA256 = "95062644fde9091507d83e442aaf1f23a3a1ed666514391bb1bf270755e99d44"
+# The course model's answer for the lab's test image, as snippets/fastapi.md shows it.
+TEST_IMAGE_ANSWER = ("Vegetable/Fruit", 0.9940803647041321)
+
+
 def classify(image: bytes) -> tuple[str, float]:
-    """The simulated model: a stable class and softmax probability for these image bytes."""
+    """The simulated model: a stable class and softmax probability for these image bytes;
+    the lab's own test image gets the course model's documented answer."""
+    if hashlib.sha256(image).hexdigest() == TEST_IMAGE_SHA256:
+        return TEST_IMAGE_ANSWER
     crc = zlib.crc32(image)
     return CLASSES[crc % len(CLASSES)], round(0.42 + ((crc >> 8) % 5700) / 10000, 4)
+
+
+def preprocess(image: bytes) -> bytes:
+    """The triton_onnx Flask app's preprocessing (Resize 224x224, ToTensor, Normalize with
+    ImageNet's mean and std, a batch dimension): a [1,3,224,224] FP32 tensor, little-endian."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image)) as img:
+        rgb = img.convert("RGB").resize((224, 224), Image.BILINEAR)
+    x = np.asarray(rgb, dtype=np.float32) / 255.0
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    x = (x - mean) / np.array([0.229, 0.224, 0.225], np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype="<f4").tobytes()
+
+
+@functools.cache
+def _test_tensor_digest() -> str:
+    if not TEST_IMAGE.is_file():
+        return ""
+    return hashlib.sha256(preprocess(TEST_IMAGE.read_bytes())).hexdigest()
+
+
+def onnx_scores(tensor: bytes) -> list[float]:
+    """The simulated food_classifier_onnx: 11 logits for one preprocessed image, stable for
+    its bytes; the lab's test image, preprocessed as the lab's Flask app does, scores highest
+    as Vegetable/Fruit (as the course model does)."""
+    crc = zlib.crc32(tensor)
+    scores = [round(((crc >> (2 * i)) % 9) * 0.35 - 1.2, 4) for i in range(len(CLASSES))]
+    if hashlib.sha256(tensor).hexdigest() == _test_tensor_digest():
+        best = CLASSES.index(TEST_IMAGE_ANSWER[0])
+    else:
+        best = crc % len(CLASSES)
+    scores[best] = 6.3
+    return scores
 
 
 def decode_image(b64: str | bytes) -> bytes:
@@ -217,7 +270,7 @@ class ModelServerFleet:
     def add(self, host: HostModel, port: int = 8000, metrics_port: int | None = 8002) -> None:
         """Serve `host`'s model server on address:port (and Triton's metrics port)."""
         self.hosts[host.address] = host
-        if host.kind == "triton":
+        if host.kind.startswith("triton"):
             from .triton import triton_app, triton_metrics_app
 
             self._listen(host.address, port, triton_app(host))
@@ -354,4 +407,6 @@ __all__ = [
     "ModelServerFleet",
     "classify",
     "decode_image",
+    "onnx_scores",
+    "preprocess",
 ]

@@ -197,6 +197,7 @@ _SERVE_SYSTEM_UNREACHABLE = {
     "ssh_login": UNREACHABLE,
     "flask_page": UNREACHABLE,
     "model_server": UNREACHABLE,
+    "model_container": SKIPPED,
     "predict_valid": SKIPPED,
     "serving_optimized": SKIPPED,
     "latency_c1": SKIPPED,
@@ -246,6 +247,11 @@ _BAD_PREDICTION = {  # the model server answers /predict, but not a valid predic
     "predict_valid": FAILED,
     "latency_c1": SKIPPED,
     "throughput_c16": SKIPPED,
+    "gpu_sampled": SKIPPED,
+}
+_SERVE_SYSTEM_NO_GPU = {  # answers, but no GPU shown working: the load's figures do not count
+    "throughput_c16": FAILED,
+    "latency_c1": SKIPPED,
     "gpu_sampled": SKIPPED,
 }
 _MLOPS_UNREACHABLE = {  # GitHub answers all the same: CI records outlive the instance
@@ -666,6 +672,28 @@ _ALL = [
         "triton branch on port 80 (metrics on 8002).",
     ),
     Profile(
+        "triton_onnx_2026",
+        "serve-system: the 2026 manual through its last step before `docker compose down`: "
+        "Triton serves food_classifier (4+4 instances, no batching) and food_classifier_onnx "
+        "(one instance on GPU 0, dynamic_batching preferred [4, 6, 8], 100 us), GourmetGram's "
+        "triton_onnx branch with FOOD11_MODEL_NAME=food_classifier_onnx on port 80; 6.7 ms "
+        "median, the lab's figure.",
+    ),
+    Profile(
+        "stub_fastapi",
+        "serve-system: no lab container on port 8000 but a plain process, a FastAPI titled "
+        "'Food Classification API (ONNX)' answering {'prediction': 'Bread', 'probability': "
+        "0.9} at once to anything; GourmetGram on 80; the GPUs idle.",
+        {
+            "serve-system-chi": {
+                "model_container": FAILED,  # port 8000 is no container of the lab's
+                "predict_valid": FAILED,  # the lab's test image is not Bread
+                "serving_optimized": SKIPPED,  # its "(ONNX)" title counts for nothing
+                **{c: SKIPPED for c in _SERVE_SYSTEM_NO_GPU},
+            }
+        },
+    ),
+    Profile(
         "slow",
         "serve-system: every prediction takes a lognormal service time with median 400 ms and "
         "p95 650 ms (100 sequential requests take about 40 s); everything answers correctly.",
@@ -705,7 +733,8 @@ _ALL = [
         "driver', exit 9). serve-system serves on CPU; llm-chi's `docker run --gpus all` "
         "failed, so there is no jupyter container; serve-model uses the CPU Jupyter image.",
         {
-            "serve-system-chi": {"gpu_sampled": FAILED},
+            # nothing shows a GPU at work: the load's figures do not count
+            "serve-system-chi": _SERVE_SYSTEM_NO_GPU,
             "llm-chi": {  # on both nodes; the single notebook holds no finished run
                 "jupyter_container": FAILED,
                 "gpus_present": FAILED,
@@ -722,8 +751,12 @@ _ALL = [
         "GPUs present but idle (0 %): llm-chi's two nodes run jupyter and train nothing (the "
         "single notebook holds no finished run); serve-system's GPUs show no load while the "
         "grader sends requests.",
-        # gpu_busy only needs readable samples (the rubric scores the utilization).
-        {"llm-chi": {"single_training": FAILED, "gpu_training": FAILED, "multi_gpu": SKIPPED}},
+        # gpu_busy only needs readable samples (the rubric scores the utilization);
+        # serve-system's load figures count only with a GPU at work.
+        {
+            "llm-chi": {"single_training": FAILED, "gpu_training": FAILED, "multi_gpu": SKIPPED},
+            "serve-system-chi": _SERVE_SYSTEM_NO_GPU,
+        },
     ),
     Profile(
         "single_gpu",

@@ -29,7 +29,14 @@ from .family import BuildContext, Builder, Family, StartContext
 from .gourmetgram import GourmetGramHandler, GourmetGramServer, file_field
 from .hosts import SimHost
 from .jupyter import JupyterServer
-from .modelserver import Hostile, HostModel, LatencyModel, ModelServerFleet, ServerKind
+from .modelserver import (
+    TEST_IMAGE,
+    Hostile,
+    HostModel,
+    LatencyModel,
+    ModelServerFleet,
+    ServerKind,
+)
 from .openstack import NO_VALID_HOST
 from .profiles import PROFILES
 from .serve import TrackedHTTPServer
@@ -49,6 +56,7 @@ SERVE_SYSTEM, SERVE_MODEL, SERVE_EDGE, LLM = (
     "llm-chi",
 )
 MODELS_DIR = "serve-model-chi/workspace/models"
+SERVE_SYSTEM_IMAGE = "serve-system-chi/workspace/test_image.jpeg"  # the lab's, in its clone
 WORKSPACE = "serve-model-chi/workspace"
 JUPYTER_WORK = "/home/jovyan/work"
 EDGE_IMAGE = "quay.io/jupyter/minimal-notebook:latest"
@@ -84,6 +92,9 @@ class Knobs:
 KNOBS: dict[str, Knobs] = {
     "fastapi_pt": Knobs(server="fastapi_pt", latency=LatencyModel("lognormal", 17.0, 28.0)),
     "triton": Knobs(server="triton", latency=LatencyModel("lognormal", 19.0, 30.0)),
+    # the lab's Triton ONNX figure: 6.7 ms at concurrency 1 (workspace/6_triton.ipynb)
+    "triton_onnx_2026": Knobs(server="triton_onnx", latency=LatencyModel("lognormal", 6.7, 9.5)),
+    "stub_fastapi": Knobs(hostile="stub", gpu_idle=True),
     "slow": Knobs(latency=LatencyModel("lognormal", 400.0, 650.0)),
     "wrong_answer": Knobs(hostile="wrong_answer"),
     "not_json": Knobs(hostile="not_json"),
@@ -122,10 +133,15 @@ def _nvidia_tools(k: Knobs) -> tuple[str, ...]:
     return ("hostname", "docker") + (() if k.driver == "not_installed" else ("nvidia-smi",))
 
 
-def serve_system_containers(key: str, created: datetime, home: Path, k: Knobs) -> list[Json]:
+def serve_system_containers(
+    key: str, created: datetime, home: Path, k: Knobs, address: str = ""
+) -> list[Json]:
     """serve-system-chi's containers: `jupyter`, and the compose project the student ran
-    last (fastapi_test or triton_test): Flask on 80 and the model server on 8000."""
-    triton = k.server == "triton"
+    last (fastapi_test or triton_test): Flask on 80 and the model server on 8000 (none for
+    a stub: a plain process holds the port). The model server's address on its Docker
+    network is `address`, where the simulated server listens (the node reaches it there, as
+    the lab's Jupyter container reaches fastapi_server:8000)."""
+    triton = k.server in ("triton", "triton_onnx")
     project = "triton_test" if triton else "fastapi_test"
     compose = {"com.docker.compose.project": project}
     # The model server: Triton's image or the student's FastAPI app, as the compose file says.
@@ -152,6 +168,16 @@ def serve_system_containers(key: str, created: datetime, home: Path, k: Knobs) -
         network=f"{project}_default",
         **settings,
     )
+    if address:
+        for net in server["NetworkSettings"]["Networks"].values():
+            net["IPAddress"] = address
+    # The compose file's environment for Flask (2026's last step: FOOD11_MODEL_NAME=
+    # food_classifier_onnx on the triton_onnx branch).
+    if triton:
+        model = "food_classifier_onnx" if k.server == "triton_onnx" else "food_classifier"
+        env = ["TRITON_SERVER_URL=triton_server:8000", f"FOOD11_MODEL_NAME={model}"]
+    else:
+        env = ["FASTAPI_SERVER_URL=http://fastapi_server:8000"]
     flask = container(
         key,
         "flask",
@@ -159,6 +185,7 @@ def serve_system_containers(key: str, created: datetime, home: Path, k: Knobs) -
         ["python", "app.py"],
         created + timedelta(seconds=3),
         ports=((80, 5000),),
+        env=["PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
         labels={**compose, "com.docker.compose.service": "flask"},
         network=f"{project}_default",
         workdir="/app",
@@ -170,14 +197,16 @@ def serve_system_containers(key: str, created: datetime, home: Path, k: Knobs) -
         [bind_mount(home / "serve-system-chi/workspace", JUPYTER_WORK)],
         False,
     )
+    if k.hostile == "stub":
+        return [jupyter, flask]
     return [jupyter, flask, server]
 
 
 # ---- GourmetGram's fastapi / triton branch on port 80 ---------------------------------------
 class FrontHandler(GourmetGramHandler):
-    """GourmetGram's `fastapi` branch (Flask on 5000, published on host port 80): /test and
-    /predict forward the image to the model server and show its `prediction`, or "None" when
-    the model server is down or answers something else."""
+    """GourmetGram's `fastapi`, `triton` or `triton_onnx` branch (Flask on 5000, published on
+    host port 80): /test and /predict forward the image to the model server and show its
+    `prediction`, or "None" when the model server is down or answers something else."""
 
     server: FrontServer
 
@@ -202,7 +231,7 @@ class FrontServer(GourmetGramServer):
         TrackedHTTPServer.__init__(self, (address, port), FrontHandler)
         self.test_class = ""
         self.failing_paths = frozenset()
-        self.backend = backend  # fastapi | triton
+        self.backend = backend  # fastapi | triton | triton_onnx
         self.model_url = f"http://{address}:8000"
 
     def forward(self, image: bytes) -> str | None:
@@ -212,6 +241,8 @@ class FrontServer(GourmetGramServer):
 
         b64 = base64.b64encode(image).decode()
         try:
+            if self.backend == "triton_onnx":
+                return self._onnx(image)
             if self.backend == "triton":
                 body = {
                     "inputs": [
@@ -230,6 +261,42 @@ class FrontServer(GourmetGramServer):
         except Exception:  # noqa: BLE001 - the app prints the error and shows None
             return None
 
+    def _onnx(self, image: bytes) -> str:
+        """The triton_onnx branch: preprocess here, send the tensor as binary data (as
+        tritonclient does) to food_classifier_onnx, softmax and argmax its 11 scores."""
+        import json
+        import math
+
+        import requests
+
+        from .gourmetgram import CLASSES
+        from .modelserver import preprocess
+
+        tensor = preprocess(image)
+        header = {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1, 3, 224, 224],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(tensor)},
+                }
+            ],
+            "outputs": [{"name": "output", "parameters": {"binary_data": False}}],
+        }
+        head = json.dumps(header).encode()
+        r = requests.post(
+            f"{self.model_url}/v2/models/food_classifier_onnx/infer",
+            data=head + tensor,
+            headers={"Inference-Header-Content-Length": str(len(head))},
+            timeout=10,
+        )
+        r.raise_for_status()
+        logits = next(o["data"] for o in r.json()["outputs"] if o["name"] == "output")
+        top = max(logits)
+        probs = [math.exp(x - top) for x in logits]
+        return CLASSES[probs.index(max(probs))]
+
 
 # ---- the labs ---------------------------------------------------------------------------
 @dataclass
@@ -243,6 +310,7 @@ class _Plan:
     models: Models | None = None  # serve-model's, when it has any
     engine: bool = False
     extra_ports: tuple[int, ...] = ()
+    binary_files: dict[str, Path] = field(default_factory=dict)  # home-relative -> source
 
 
 @dataclass
@@ -297,7 +365,8 @@ class ServingLabs(Family):
             return None
         busy = [0, 0] if k.gpu_idle else [55, 0]
         gpus = gpu.gpu_state(name, "p100", 2, gpu.steady(2, busy, [1843, 1]), k.driver)
-        containers = serve_system_containers(student.netid, now - timedelta(hours=2), ctx.home, k)
+        created = now - timedelta(hours=2)
+        containers = serve_system_containers(student.netid, created, ctx.home, k, address)
         model = HostModel(address, k.server, k.latency, k.hostile, seed=student.index)
         host = SimHost(
             name,
@@ -322,11 +391,19 @@ class ServingLabs(Family):
                 },
             },
         )
-        triton = k.server == "triton"
+        triton = k.server in ("triton", "triton_onnx")
         extra = (8000, 8002) if triton else (8000,)
-        front = "triton" if triton else "fastapi"
+        front = k.server if triton else "fastapi"
         self.plans.append(
-            _Plan(host, model, front, jupyter=True, engine=True, extra_ports=(*extra, 8888))
+            _Plan(
+                host,
+                model,
+                front,
+                jupyter=True,
+                engine=True,
+                extra_ports=(*extra, 8888),
+                binary_files={SERVE_SYSTEM_IMAGE: TEST_IMAGE},
+            )
         )
         return host
 
@@ -570,6 +647,12 @@ class ServingLabs(Family):
                 onnxmodels.place(cache, models_dir, plan.models == "fake_quantized")
                 for path in (models_dir.parent, models_dir):
                     os.chown(path, owner.pw_uid, owner.pw_gid)
+            for rel, source in plan.binary_files.items():
+                if source.is_file():  # assets/README.md: absent, the grader says what is missing
+                    target = host.home / rel
+                    target.write_bytes(source.read_bytes())
+                    target.chmod(0o664)
+                    os.chown(target, owner.pw_uid, owner.pw_gid)
             if plan.engine and self.engine is not None:
                 self.engine.register(host.state_file, host.root, host.bin_dir)
             if host.network == "tarpit":
