@@ -133,14 +133,17 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _quantized_check(models: dict[str, Path], served: bytes, key: Path):
+    """The check reads all five models at once (one reader process); the other four are the
+    lab's own."""
     base = models["food11.onnx"].stat().st_size
+    files = {name: path.read_bytes() for name, path in models.items() if "/" not in name}
     obs, _ = observe(
         "serve-model-chi",
         "quantized_dynamic",
         {},
         key,
         given={"models_present": {"food11.onnx": base}},
-        files={"food11_quantized_dynamic.onnx": served},
+        files={**files, "food11_quantized_dynamic.onnx": served},
     )
     return obs
 
@@ -204,6 +207,58 @@ def test_the_float_model_with_a_quantize_node_is_not_quantized(
 ) -> None:
     obs = _quantized_check(models, _float_model_with_a_quantize_node(models), key)
     assert obs.status == "failed" and "of food11.onnx's size" in obs.message, obs.message
+
+
+def test_the_aggressive_model_copied_as_conservative_fails(
+    models: dict[str, Path], key: Path
+) -> None:
+    """Quantized, 8-bit, with Q/DQ nodes and a quantized size: only its sha256 beside the
+    aggressive model's shows it is no conservative quantization of its own."""
+    files = {name: path.read_bytes() for name, path in models.items() if "/" not in name}
+    files["food11_quantized_conservative.onnx"] = files["food11_quantized_aggressive.onnx"]
+    base = len(files["food11.onnx"])
+    obs, _ = observe(
+        "serve-model-chi",
+        "quantized_conservative",
+        {},
+        key,
+        given={"models_present": {"food11.onnx": base}},
+        files=files,
+    )
+    assert obs.status == "failed", obs.message
+    assert "a copy of food11_quantized_aggressive.onnx" in obs.message, obs.message
+
+
+def test_the_baseline_resaved_as_optimized_fails(models: dict[str, Path], key: Path) -> None:
+    """food11.onnx saved again under the optimized name (other bytes, the same graph)."""
+    import onnx
+
+    from graders.probes.onnxmodel import inspect_model
+
+    model = onnx.load(str(models["food11.onnx"]))
+    model.doc_string = "optimized, honestly"
+    files = {name: path.read_bytes() for name, path in models.items() if "/" not in name}
+    files["food11_optimized.onnx"] = model.SerializeToString()
+    obs, _ = observe(
+        "serve-model-chi",
+        "optimized_model",
+        {},
+        key,
+        given={"baseline_model": inspect_model(models["food11.onnx"])},
+        files=files,
+    )
+    assert obs.status == "failed" and "the same graph as food11.onnx" in obs.message, obs.message
+    files["food11_optimized.onnx"] = models["food11_optimized.onnx"].read_bytes()
+    obs, _ = observe(
+        "serve-model-chi",
+        "optimized_model",
+        {},
+        key,
+        given={"baseline_model": inspect_model(models["food11.onnx"])},
+        files=files,
+    )
+    assert obs.status == "passed", obs.message
+    assert obs.measurements["nodes"] < obs.measurements["baseline_nodes"]
 
 
 LAB_TESTS = load_lab("eval-offline-chi").config["lab_tests"]

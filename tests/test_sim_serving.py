@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import hashlib
 import io
 import json
 import logging
@@ -55,11 +56,13 @@ PROFILE_LIST = [
     "no_gpu_driver",
     "single_gpu",
     "fake_quantized",
+    "copied_models",
     "missing_models",
     "no_jupyter",
     "amd_gpus",
     "no_container",
     "jupyter_down",
+    "empty_container",
     "server_error",
     "host_down",
     "tarpit",
@@ -162,6 +165,61 @@ def test_zun_lists_edge_containers(room: Classroom, chi_at) -> None:
         body = requests.get(url + "/containers", headers={"X-Auth-Token": token}, timeout=5).json()
         assert (name in {c["name"] for c in body["containers"]}) == expected
         assert body["next"] is None
+
+
+def test_zun_exec_and_logs(room: Classroom, chi_at) -> None:
+    """Zun's execute and logs as python-chi calls them (chi.container.execute, get_logs, the
+    Container's execute), and their REST shapes: the healthy container after the lab's
+    c.execute() steps and measure_pi.ipynb, the empty one after c.submit() only."""
+    chi = chi_at("CHI@Edge")
+    import chi.container as zc
+
+    by_name = {c.name: c for c in chi.zun().containers.list()}
+
+    def uuid_of(profile: str) -> str:
+        user = student_of(room, profile).chameleon_user.replace("_", "-")
+        return by_name[f"node-serve-edge-{user}"].uuid
+
+    healthy, empty = uuid_of("healthy"), uuid_of("empty_container")
+    done = zc.execute(healthy, "stat -c '%n %s' work/models/food11_quantized_aggressive.onnx")
+    assert set(done) == {"output", "exit_code", "exec_id", "url"} and done["exit_code"] == 0
+    name, size = done["output"].split()
+    assert name == "work/models/food11_quantized_aggressive.onnx" and int(size) > 2_000_000
+    ort = "python3 -c 'import onnxruntime; print(onnxruntime.__version__)'"
+    assert zc.execute(healthy, ort)["exit_code"] == 0
+    missing = zc.execute(empty, ort)
+    assert missing["exit_code"] == 1 and "No module named 'onnxruntime'" in missing["output"]
+    # no shell: words as docker-py splits them; a shell only when asked for
+    assert zc.execute(healthy, "echo $HOME")["output"] == "$HOME\n"
+    assert zc.execute(healthy, "sh -c 'ls work'")["output"].split() == [
+        "measure_pi.ipynb",
+        "models",
+    ]
+    output, code = zc.Container.from_zun_container(chi.zun().containers.get(empty)).execute(
+        "ls work/models"
+    )
+    assert code == "2" and "No such file or directory" in output
+    notebook = json.loads(zc.execute(healthy, "cat work/measure_pi.ipynb")["output"])
+    printed = "".join(o["text"] for c in notebook["cells"] for o in c.get("outputs", []))
+    assert printed.count("Inference Latency (single sample, median)") == 3
+    logs = zc.get_logs(healthy)
+    assert isinstance(logs, str) and "Saving file at /work/measure_pi.ipynb" in logs
+    assert "Jupyter Server 2.14.2 is running at" in zc.get_logs(empty)
+    assert "Saving file" not in zc.get_logs(empty)
+    # The raw REST API: logs is a JSON string; exec in a container in Error is 409.
+    session = chi.session()
+    url = session.get_endpoint(service_type="container", interface="public", region_name="CHI@Edge")
+    headers = {"X-Auth-Token": session.get_token(), "OpenStack-API-Version": "container 1.41"}
+    answer = requests.get(
+        f"{url}/containers/{healthy}/logs?stdout=True&stderr=True", headers=headers, timeout=5
+    )
+    assert answer.headers["Content-Type"] == "application/json" and answer.json() == logs
+    error = uuid_of("server_error")
+    refused = requests.post(
+        f"{url}/containers/{error}/execute?command=ls&run=True", headers=headers, timeout=5
+    )
+    assert refused.status_code == 409 and "in Error state" in refused.text
+    assert room.cloud.pids() == []  # every exec's child has exited
 
 
 # ---- GPU stand-ins over SSH --------------------------------------------------------------------
@@ -531,6 +589,35 @@ def test_models_are_really_quantized(room: Classroom) -> None:
         assert not operators(fake / name) & QUANTIZED_OPS
     missing = ssh_run(room, "missing_models", MODEL, "ls ~/serve-model-chi/workspace/models/")
     assert missing.exited == 2 and "No such file or directory" in missing.stderr
+
+
+def test_published_stand_ins_and_copied_models(room: Classroom) -> None:
+    """The copied_models student holds the published stand-ins (whose hashes the grading test
+    adds to lab.yaml's list); the healthy student's own models are none of them, and neither
+    are the real published files; the conservative model is partly quantized (Q/DQ)."""
+    from graders.labs import load_lab
+    from labsim.onnxmodels import published_sha256
+
+    def sha(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    stand_ins = published_sha256(Path(room.root) / "hosts")
+    real = load_lab(MODEL).config["models"]["published_sha256"]
+    assert len(stand_ins) == 2 and not set(stand_ins) & set(real)
+    models = "serve-model-chi/workspace/models"
+    healthy = student_of(room, "healthy").hosts[MODEL].home / models
+    copied = student_of(room, "copied_models").hosts[MODEL].home / models
+    own = {name: sha(healthy / name) for name in MODEL_FILES}
+    assert len(set(own.values())) == 5 and not set(own.values()) & (set(stand_ins) | set(real))
+    got = {name: sha(copied / name) for name in MODEL_FILES}
+    assert {got["food11_quantized_dynamic.onnx"], got["food11_quantized_aggressive.onnx"]} == set(
+        stand_ins
+    )
+    assert got["food11_optimized.onnx"] == got["food11.onnx"] != own["food11.onnx"]
+    assert got["food11_quantized_conservative.onnx"] == got["food11_quantized_aggressive.onnx"]
+    conservative = operators(healthy / "food11_quantized_conservative.onnx")
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= conservative
+    assert "FusedConv" in operators(healthy / "food11_optimized.onnx")
 
 
 BENCH = """import json, sys, time

@@ -17,6 +17,7 @@ from graders.probes.onnxmodel import (
     ModelInfo,
     benchmark_problem,
     inspect_bounded,
+    inspect_bounded_many,
 )
 
 
@@ -37,6 +38,33 @@ def fetch_and_inspect(lab: Lab, remote: str, max_bytes: int) -> ModelInfo:
         },
     )
     return info
+
+
+def fetch_and_inspect_many(
+    lab: Lab, remotes: list[str], max_bytes: int
+) -> dict[str, ModelInfo | Failure]:
+    """fetch_and_inspect for several files, read by one child process: each remote path's
+    ModelInfo, or the Failure that file is (not fetched, or not a plausible model)."""
+    found: dict[str, ModelInfo | Failure] = {}
+    with tempfile.TemporaryDirectory(prefix="labgrader-onnx-") as tmp:
+        fetched = {}
+        for n, remote in enumerate(remotes):
+            local = str(Path(tmp) / f"model{n}.onnx")
+            try:
+                lab.fetch(remote, local, max_bytes)
+            except Failure as exc:
+                found[remote] = exc
+                continue
+            fetched[remote] = local
+        for remote, info in zip(fetched, inspect_bounded_many(list(fetched.values())), strict=True):
+            found[remote] = info
+            if isinstance(info, ModelInfo):
+                lab.note(
+                    f"{remote}: {info.size} bytes, {sum(info.ops.values())} nodes, quantized "
+                    f"operators: {', '.join(info.quantized_ops) or 'none'}, sha256 {info.sha256}",
+                    {"ops": dict(info.ops), "inputs": info.inputs, "outputs": info.outputs},
+                )
+    return found
 
 
 def benchmark(

@@ -10,10 +10,20 @@ onnxruntime, as in the lab: graph optimisation through `SessionOptions.optimized
 `quantize_static` with a random calibration reader, QOperator format for "aggressive"
 (QLinearConv, QGemm; 2.3 MB) and QDQ on some convolutions only for "conservative"
 (QuantizeLinear/DequantizeLinear; 5.8 MB). All five build in about a second, once per classroom.
+
+Beside them, in `published/`, stand-ins for the models the course publishes (serve-edge-chi's
+workspace/models/: food11.onnx and its dynamic and aggressive quantizations), built the same way
+from another float model (another seed), so their bytes are neither the students' nor the real
+published files'. The simulator cannot ship the course's files, so lab.yaml's
+`models.published_sha256` (the real files' hashes) does not name these: a test that grades the
+`copied_models` profile adds `published_sha256(hosts_dir)` to the lab's loaded configuration,
+as it tunes the benchmark. serve-edge-chi's container holds these files too (the lab clones
+that repository into it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -28,6 +38,10 @@ AGGRESSIVE = "food11_quantized_aggressive.onnx"
 CONSERVATIVE = "food11_quantized_conservative.onnx"
 MODEL_FILES = (FLOAT, OPTIMIZED, DYNAMIC, AGGRESSIVE, CONSERVATIVE)
 QUANTIZED = (DYNAMIC, AGGRESSIVE, CONSERVATIVE)
+PUBLISHED = (FLOAT, DYNAMIC, AGGRESSIVE)  # what serve-edge-chi's workspace/models/ ships
+PUBLISHED_DIR = "published"
+PUBLISHED_SEED = 4471
+CACHE = ".onnx-cache"  # under the classroom's hosts folder
 # Operators only a quantized graph has (what a grader may look for).
 QUANTIZED_OPS = frozenset(
     {
@@ -141,10 +155,18 @@ class _Calibration:
         return batch[0] if batch else None
 
 
-def build_models(dest: Path) -> dict[str, Path]:
-    """Build the five model files into `dest` (idempotent: kept if all are there)."""
-    dest.mkdir(parents=True, exist_ok=True)
+def _paths(dest: Path) -> dict[str, Path]:
+    """The five models by name, and the published stand-ins as `published/<name>`."""
     paths = {name: dest / name for name in MODEL_FILES}
+    paths.update({f"{PUBLISHED_DIR}/{n}": dest / PUBLISHED_DIR / n for n in PUBLISHED})
+    return paths
+
+
+def build_models(dest: Path) -> dict[str, Path]:
+    """Build the five model files into `dest`, and the published stand-ins into
+    `dest/published` (idempotent: kept if all are there)."""
+    (dest / PUBLISHED_DIR).mkdir(parents=True, exist_ok=True)
+    paths = _paths(dest)
     if all(p.is_file() and p.stat().st_size for p in paths.values()):
         return paths
     import onnxruntime as ort
@@ -162,7 +184,7 @@ def build_models(dest: Path) -> dict[str, Path]:
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        tmp = {name: dest / f".{name}.tmp" for name in MODEL_FILES}
+        tmp = {name: p.with_name(f".{p.name}.tmp") for name, p in paths.items()}
         _float_model(tmp[FLOAT])
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
@@ -189,22 +211,34 @@ def build_models(dest: Path) -> dict[str, Path]:
             op_types_to_quantize=["Conv"],
             nodes_to_exclude=["/features.0/Conv", "/features.4/Conv"],
         )
+        pub = {name: tmp[f"{PUBLISHED_DIR}/{name}"] for name in PUBLISHED}
+        _float_model(pub[FLOAT], seed=PUBLISHED_SEED)
+        quantize_dynamic(str(pub[FLOAT]), str(pub[DYNAMIC]), weight_type=QuantType.QUInt8)
+        quantize_static(
+            str(pub[FLOAT]),
+            str(pub[AGGRESSIVE]),
+            Reader(),
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QUInt8,
+        )
     finally:
         root.setLevel(level)
-    for name in MODEL_FILES:
+    for name in paths:
         os.replace(tmp[name], paths[name])
         paths[name].chmod(0o644)
-    for leftover in dest.glob(".*.tmp*"):  # onnxruntime's augmented calibration models
-        leftover.unlink(missing_ok=True)
-    for leftover in dest.glob("*-inferred.onnx"):
-        leftover.unlink(missing_ok=True)
+    for folder in (dest, dest / PUBLISHED_DIR):
+        for leftover in folder.glob(".*.tmp*"):  # onnxruntime's augmented calibration models
+            leftover.unlink(missing_ok=True)
+        for leftover in folder.glob("*-inferred.onnx"):
+            leftover.unlink(missing_ok=True)
     return paths
 
 
 def build_models_apart(dest: Path) -> dict[str, Path]:
     """build_models in a short-lived child process: onnxruntime, onnx and numpy (about
     130 MiB) never load into the classroom process, which only serves files."""
-    paths = {name: dest / name for name in MODEL_FILES}
+    paths = _paths(dest)
     if all(p.is_file() and p.stat().st_size for p in paths.values()):
         return paths
     package_root = str(Path(__file__).resolve().parents[1])  # the folder holding labsim
@@ -225,19 +259,57 @@ def build_models_apart(dest: Path) -> dict[str, Path]:
     return paths
 
 
-def place(cache: dict[str, Path], models_dir: Path, fake_quantized: bool = False) -> None:
-    """Put the five files in a host's models folder: hard links to the classroom's copies
-    (read-only for `cc`, so one student cannot change another's), copies across filesystems.
-    `fake_quantized`: the quantized names hold the float model (quantization never ran)."""
+# serve-model's `copied_models`: each name -> the published stand-in it is a copy of (the
+# optimized model a copy of the baseline, the conservative one of the aggressive one).
+COPIED = {
+    FLOAT: FLOAT,
+    OPTIMIZED: FLOAT,
+    DYNAMIC: DYNAMIC,
+    AGGRESSIVE: AGGRESSIVE,
+    CONSERVATIVE: AGGRESSIVE,
+}
+
+
+def place(
+    cache: dict[str, Path],
+    models_dir: Path,
+    variant: str = "real",
+    names: tuple[str, ...] = MODEL_FILES,
+) -> None:
+    """Put model files (`names`) in a host's models folder: hard links to the classroom's
+    copies (read-only for `cc`, so one student cannot change another's), copies across
+    filesystems. `variant`: "real" (the lab's own run), "fake_quantized" (the quantized names
+    hold the float model: quantization never ran), "copied" (the course's published files
+    copied in, see COPIED), "published" (the published files under their own names, as
+    serve-edge-chi's clone leaves them)."""
     models_dir.mkdir(parents=True, exist_ok=True)
-    for name in MODEL_FILES:
-        source = cache[FLOAT] if fake_quantized and name in QUANTIZED else cache[name]
+    for name in names:
+        if variant == "fake_quantized" and name in QUANTIZED:
+            source = cache[FLOAT]
+        elif variant == "copied":
+            source = cache[f"{PUBLISHED_DIR}/{COPIED[name]}"]
+        elif variant == "published":
+            source = cache[f"{PUBLISHED_DIR}/{name}"]
+        else:
+            source = cache[name]
         target = models_dir / name
         try:
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
             target.chmod(0o644)
+
+
+def published_sha256(hosts_dir: Path) -> dict[str, str]:
+    """sha256 -> what it stands for, of the published stand-ins built under a classroom's
+    hosts folder that lab.yaml's `models.published_sha256` lists the real files of (the
+    quantized ones: food11.onnx is not listed), what a test adds to it."""
+    found = {}
+    for name in (DYNAMIC, AGGRESSIVE):
+        path = Path(hosts_dir) / CACHE / PUBLISHED_DIR / name
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        found[digest] = f"labsim stand-in for serve-edge-chi workspace/models/{name}"
+    return found
 
 
 def operators(path: Path) -> set[str]:

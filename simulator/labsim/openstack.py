@@ -4,18 +4,31 @@ Request and response shapes follow the real APIs as python-chi 1.2.10 (keystonea
 novaclient 2.61, neutronclient) exercises them; see test-recipes.md section 3. Bodies are built
 at request time from a small resource model (servers, networks, subnets, ports, floating IPs,
 security groups), so a server's `addresses` always agree with Neutron's ports and floating IPs.
+
+Zun (python-zunclient 5.5.0, API 1.41) lists and shows containers, and for a container with a
+ContainerSandbox runs `execute` and answers `logs` as python-chi's `container.execute` and
+`container.get_logs` call them (see ContainerSandbox).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 import re
 import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +56,30 @@ FLAVORS = {  # Chameleon KVM@TACC flavors
 # Every site the course uses; one Keystone, one catalog with each service in each region.
 REGIONS = ("KVM@TACC", "CHI@TACC", "CHI@UC", "CHI@Edge")
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+
+
+ZUN_PYTHONS = ("python", "python3", "/opt/conda/bin/python", "/opt/conda/bin/python3")
+ZUN_PATH = "/usr/local/bin:/usr/bin:/bin"
+ZUN_EXEC_TIMEOUT_S = 30
+
+
+@dataclass
+class ContainerSandbox:
+    """What Zun's exec and logs reach in a simulated container.
+
+    `workdir` is the image's working directory (/home/jovyan in quay.io/jupyter images) as a
+    folder on this machine: `POST /v1/containers/{id}/execute?command=...&run=True` splits the
+    command as docker-py does (shlex, no shell) and runs it there, stdout and stderr together
+    in `output`, as Zun's `{"output", "exit_code", "exec_id", "url"}`. `python`/`python3` is
+    this process's interpreter (the project's venv), with its site-packages only once
+    `onnxruntime` is installed (`-I -S` before: the image has no onnxruntime); `-m pip` is not
+    simulated (it would install into the venv) and fails. Any other program comes from the
+    system PATH and runs as `cc`. `GET /v1/containers/{id}/logs` answers `logs` (what Jupyter
+    Server wrote to stderr) as Zun does: a JSON string."""
+
+    workdir: Path
+    onnxruntime: bool = False
+    logs: str = ""
 
 
 def _id(kind: str, name: str) -> str:
@@ -80,6 +117,8 @@ class FakeOpenStack:
         self.security_groups: list[Json] = []
         self.containers: list[Json] = []  # Zun (CHI@Edge)
         self.leases: list[Json] = []  # Blazar (blazar.py)
+        self.sandboxes: dict[str, ContainerSandbox] = {}  # container uuid -> its insides
+        self._execs: set[subprocess.Popen] = set()  # Zun execute's children, while they run
         self.tokens: dict[str, str] = {}  # token -> the site that issued it
         self._lock = threading.Lock()
         self._server: TrackedHTTPServer | None = None
@@ -396,9 +435,11 @@ class FakeOpenStack:
         status_reason: str | None = None,
         region: str = "CHI@Edge",
         floating_ip: str | None = None,
+        sandbox: ContainerSandbox | None = None,
     ) -> Json:
         """A Zun container on a CHI@Edge device, plugged into that site's sharednet1
-        (Zun makes the Neutron port; a floating IP, if any, is Neutron's, not Zun's)."""
+        (Zun makes the Neutron port; a floating IP, if any, is Neutron's, not Zun's); with a
+        sandbox, Zun's execute and logs reach into it."""
         net = self.network("sharednet1", region)
         port = self.add_port(net, fixed_ip, security_groups=("default",))
         uuid_ = _id("container", name)
@@ -461,7 +502,75 @@ class FakeOpenStack:
         with self._lock:
             self._region_of[uuid_] = region
             self.containers.append(container)
+            if sandbox is not None:
+                self.sandboxes[uuid_] = sandbox
         return container
+
+    def container_exec(self, sandbox: ContainerSandbox, command: str) -> Json:
+        """Zun's `execute` with run=True in a sandbox: see ContainerSandbox."""
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            return {"output": f"{exc}\n", "exit_code": 2, "exec_id": None, "url": None}
+        user: str | None = None
+        executable = sys.executable
+        if argv and argv[0] in ZUN_PYTHONS:
+            if argv[1:3] == ["-m", "pip"]:
+                return {
+                    "output": "pip is not simulated here\n",
+                    "exit_code": 1,
+                    "exec_id": None,
+                    "url": None,
+                }
+            flags = ["-I"] if sandbox.onnxruntime else ["-I", "-S"]
+            argv = [sys.executable, *flags, *argv[1:]]
+        else:
+            found = shutil.which(argv[0], path=ZUN_PATH) if argv else None
+            if not found:
+                message = (
+                    "OCI runtime exec failed: exec failed: unable to start container process: "
+                    f'exec: "{argv[0] if argv else ""}": executable file not found in $PATH: '
+                    "unknown\r\n"
+                )
+                return {"output": message, "exit_code": 126, "exec_id": None, "url": None}
+            executable = found  # argv[0] stays as typed (`head: cannot open ...`)
+            try:
+                user = pwd.getpwnam("cc").pw_name
+            except KeyError:
+                user = None
+        env = {
+            "PATH": ZUN_PATH,
+            "HOME": str(sandbox.workdir),
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        proc = subprocess.Popen(
+            argv,
+            executable=executable,
+            cwd=sandbox.workdir,
+            env=env,
+            user=user,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        with self._lock:
+            self._execs.add(proc)
+        try:
+            out, _ = proc.communicate(timeout=ZUN_EXEC_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _killpg(proc)
+            out, _ = proc.communicate()
+        finally:
+            with self._lock:
+                self._execs.discard(proc)
+        return {
+            "output": out.decode(errors="replace"),
+            "exit_code": proc.returncode,
+            "exec_id": None,
+            "url": None,
+        }
 
     def addresses(self, server: Json) -> dict[str, list[Json]]:
         """Nova's view of a server's addresses, derived from Neutron's ports and floating IPs."""
@@ -503,6 +612,15 @@ class FakeOpenStack:
         if self._server is not None:
             self._server.close()
             self._server = None
+        with self._lock:
+            running = list(self._execs)
+        for proc in running:
+            _killpg(proc)
+
+    def pids(self) -> list[int]:
+        """The Zun execute children running now."""
+        with self._lock:
+            return [p.pid for p in self._execs]
 
     @property
     def url(self) -> str:
@@ -646,6 +764,13 @@ _MICROVERSION = re.compile(r"^compute (\d+)\.(\d+)$")
 _ZUN_VERSION = re.compile(r"^container (\d+)\.(\d+)$")
 
 
+def _killpg(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _slug(region: str) -> str:
     return region.lower().replace("@", "-")
 
@@ -681,6 +806,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if urlsplit(self.path).path.rstrip("/") != "/identity/v3/auth/tokens":
+            parts = urlsplit(self.path)
+            path = self._site_path(parts.path.rstrip("/"))
+            if path is not None and path.startswith("/container/v1/containers/"):
+                query = parse_qs(parts.query, keep_blank_values=True)
+                return self._zun(path.removeprefix("/container"), query, "POST")
+            if path is None:
+                return None
             return self._reply(404, {"error": {"code": 404, "title": "Not Found", "message": ""}})
         try:
             body = json.loads(raw or b"{}")
@@ -695,17 +827,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query, keep_blank_values=True)
         if path == "/identity/v3":
             return self._reply(200, self._identity_version())
-        issuer = self.cloud.tokens.get(self.headers.get("X-Auth-Token", ""))
-        if issuer is None:
-            return self._reply(401, UNAUTHORIZED)
-        # /<region slug>/<service>/...: the region's endpoints; no slug: the default region
-        self.site = self.cloud.region
-        first = path.split("/", 2)[1] if path.count("/") >= 2 else ""
-        for region in REGIONS:
-            if first == _slug(region) and region != self.cloud.region:
-                self.site, path = region, path[len(first) + 1 :]
-        if issuer != self.site:  # another site's credential: its Keystone would refuse it
-            return self._reply(401, UNAUTHORIZED)
+        site_path = self._site_path(path)
+        if site_path is None:
+            return None
+        path = site_path
         if path.startswith("/container/v1"):
             return self._zun(path.removeprefix("/container"), query)
         if path.startswith("/compute/v2.1"):
@@ -717,6 +842,24 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/reservation/v1"):
             return blazar.serve(self, self.cloud, self.site, path.removeprefix("/reservation"))
         self._reply(404, b"404 Not Found\n\nThe resource could not be found.\n\n   ")
+
+    def _site_path(self, path: str) -> str | None:
+        """The path within the region it addresses (self.site), for an authorized token; None
+        once 401 is answered. /<region slug>/<service>/...: the region's endpoints; no slug:
+        the default region."""
+        issuer = self.cloud.tokens.get(self.headers.get("X-Auth-Token", ""))
+        if issuer is None:
+            self._reply(401, UNAUTHORIZED)
+            return None
+        self.site = self.cloud.region
+        first = path.split("/", 2)[1] if path.count("/") >= 2 else ""
+        for region in REGIONS:
+            if first == _slug(region) and region != self.cloud.region:
+                self.site, path = region, path[len(first) + 1 :]
+        if issuer != self.site:  # another site's credential: its Keystone would refuse it
+            self._reply(401, UNAUTHORIZED)
+            return None
+        return path
 
     def _identity_version(self) -> Json:
         return {
@@ -738,8 +881,9 @@ class _Handler(BaseHTTPRequestHandler):
         """The resources of the region this request addressed."""
         return [i for i in items if self.cloud.region_of(i) == self.site]
 
-    # -- Zun (python-zunclient: GET /v1/containers, following "next"; /v1/containers/{id})
-    def _zun(self, path: str, query: dict[str, list[str]]) -> None:
+    # -- Zun (python-zunclient: GET /v1/containers, following "next"; /v1/containers/{id};
+    # GET /v1/containers/{id}/logs; POST /v1/containers/{id}/execute?command=...&run=True)
+    def _zun(self, path: str, query: dict[str, list[str]], method: str = "GET") -> None:
         match = _ZUN_VERSION.match(self.headers.get("OpenStack-API-Version", ""))
         version = f"{match.group(1)}.{match.group(2)}" if match else "1.1"
         headers = {
@@ -753,15 +897,18 @@ class _Handler(BaseHTTPRequestHandler):
         if "all_projects" in query or "name" in query:
             wanted = query.get("name", [None])[-1]
             containers = [c for c in containers if wanted in (None, c["name"])]
-        if path == "/v1/containers":
+        if path == "/v1/containers" and method == "GET":
             body = {
                 "containers": [self._container_view(c, base) for c in containers],
                 "next": None,
             }
             return self._reply(200, body, headers)
-        ident = path.removeprefix("/v1/containers/")
-        if "/" not in ident:
+        ident, _, action = path.removeprefix("/v1/containers/").partition("/")
+        known = {("GET", ""), ("GET", "logs"), ("POST", "execute")}
+        if "/" not in action and (method, action) in known:
             found = [c for c in containers if ident in (c["uuid"], c["name"])]
+            if len(found) == 1 and action:
+                return self._zun_action(found[0], action, query, headers)
             if len(found) == 1:
                 return self._reply(200, self._container_view(found[0], base), headers)
             if len(found) > 1:
@@ -795,6 +942,45 @@ class _Handler(BaseHTTPRequestHandler):
             ]
         }
         self._reply(404, error, headers)
+
+    def _zun_action(
+        self, container: Json, action: str, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> None:
+        """logs (a JSON string) or execute with run=True (Zun's container_exec result)."""
+
+        def flag(name: str, default: bool) -> bool:
+            value = query.get(name, [str(default)])[-1]
+            return value.strip().lower() in ("1", "t", "true", "on", "y", "yes")
+
+        def error(code: int, message: str) -> None:
+            body = {
+                "errors": [
+                    {
+                        "status": code,
+                        "code": "",
+                        "links": [],
+                        "title": message,
+                        "detail": message,
+                        "request_id": "",
+                    }
+                ]
+            }
+            self._reply(code, body, headers)
+
+        sandbox = self.cloud.sandboxes.get(container["uuid"])
+        if action == "logs":
+            # Jupyter Server logs to stderr; a str body goes out as a JSON string, as Zun's
+            text = sandbox.logs if sandbox and flag("stderr", True) else ""
+            return self._reply(200, text, headers)
+        command = query.get("command", [""])[-1]
+        if not command:
+            return error(400, "Invalid input for query parameters command.")
+        if container["status"] != "Running":
+            state = container["status"]
+            return error(409, f"Cannot execute container {container['uuid']} in {state} state.")
+        if not flag("run", True) or sandbox is None:
+            return error(400, "Only run=true is simulated, in a container with a sandbox.")
+        self._reply(200, self.cloud.container_exec(sandbox, command), headers)
 
     @staticmethod
     def _container_view(container: Json, base: str) -> Json:

@@ -207,10 +207,18 @@ _SERVE_SYSTEM_UNREACHABLE = {
 _SERVE_MODEL_SKIPPED = {
     "models_present": SKIPPED,
     "baseline_model": SKIPPED,
+    "optimized_model": SKIPPED,
     "quantized_dynamic": SKIPPED,
     "quantized_aggressive": SKIPPED,
+    "quantized_conservative": SKIPPED,
     "latency_baseline": SKIPPED,
     "latency_quantized": SKIPPED,
+}
+_SERVE_EDGE_SKIPPED = {  # behind container_running
+    "jupyter_up": SKIPPED,
+    "models_in_container": SKIPPED,
+    "onnxruntime_installed": SKIPPED,
+    "measure_pi_run": SKIPPED,
 }
 # llm-chi: the single part's checks on node-llm-single, the multi part's on node-llm-multi.
 _LLM_SINGLE_SKIPPED = {
@@ -240,7 +248,7 @@ _SERVING_SERVER_ERROR = {
         **{c: SKIPPED for c in _SERVE_SYSTEM_UNREACHABLE},
     },
     "serve-model-chi": {"server_active": FAILED, "ssh_login": SKIPPED, **_SERVE_MODEL_SKIPPED},
-    "serve-edge-chi": {"container_running": FAILED, "jupyter_up": SKIPPED},
+    "serve-edge-chi": {"container_running": FAILED, **_SERVE_EDGE_SKIPPED},
     "llm-chi": {**_LLM_NO_SINGLE, **_LLM_NO_MULTI},
 }
 _BAD_PREDICTION = {  # the model server answers /predict, but not a valid prediction
@@ -793,7 +801,31 @@ _ALL = [
         "fake_quantized",
         "serve-model: the quantized files are copies of food11.onnx (quantization never ran; "
         "only the names are right).",
-        {"serve-model-chi": {"quantized_dynamic": FAILED, "quantized_aggressive": FAILED}},
+        {
+            "serve-model-chi": {
+                "quantized_dynamic": FAILED,
+                "quantized_aggressive": FAILED,
+                "quantized_conservative": FAILED,
+                "latency_quantized": SKIPPED,  # timing a float copy says nothing of quantization
+            }
+        },
+    ),
+    Profile(
+        "copied_models",
+        "serve-model: the course's published models copied in, no notebook run: food11.onnx, "
+        "food11_quantized_dynamic.onnx and food11_quantized_aggressive.onnx from serve-edge-chi's "
+        "workspace/models/, food11_optimized.onnx a copy of food11.onnx, "
+        "food11_quantized_conservative.onnx a copy of the aggressive one. (The stand-ins' hashes "
+        "are added to lab.yaml's published_sha256 by the test, see onnxmodels.py.)",
+        {
+            "serve-model-chi": {
+                "optimized_model": FAILED,
+                "quantized_dynamic": FAILED,
+                "quantized_aggressive": FAILED,
+                "quantized_conservative": FAILED,
+                "latency_quantized": SKIPPED,
+            }
+        },
     ),
     Profile(
         "missing_models",
@@ -819,13 +851,26 @@ _ALL = [
     Profile(
         "no_container",
         "serve-edge: the Zun container was never created (or already deleted).",
-        {"serve-edge-chi": {"container_running": FAILED, "jupyter_up": SKIPPED}},
+        {"serve-edge-chi": {"container_running": FAILED, **_SERVE_EDGE_SKIPPED}},
     ),
     Profile(
         "jupyter_down",
         "serve-edge: the Zun container is Running with its floating IP, but nothing listens "
         "on 8888 (Jupyter exited).",
         {"serve-edge-chi": {"jupyter_up": UNREACHABLE}},
+    ),
+    Profile(
+        "empty_container",
+        "serve-edge: the Zun container is Running with its floating IP and Jupyter answers, but "
+        "nothing after c.submit() and associate_floating_ip() ran: no clone, no work/models, "
+        "no onnxruntime, measure_pi.ipynb never run.",
+        {
+            "serve-edge-chi": {
+                "models_in_container": FAILED,
+                "onnxruntime_installed": FAILED,
+                "measure_pi_run": FAILED,
+            }
+        },
     ),
     # ---- eval-online-chi (monitoring.py) ----------------------------------------------------
     Profile(

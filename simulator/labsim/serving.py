@@ -16,8 +16,10 @@ profile not listed builds the healthy variant); what the grader must find is in 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pwd
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,7 +39,7 @@ from .modelserver import (
     ModelServerFleet,
     ServerKind,
 )
-from .openstack import NO_VALID_HOST
+from .openstack import NO_VALID_HOST, ContainerSandbox
 from .profiles import PROFILES
 from .serve import TrackedHTTPServer
 from .shared import (
@@ -60,11 +62,15 @@ SERVE_SYSTEM_IMAGE = "serve-system-chi/workspace/test_image.jpeg"  # the lab's, 
 WORKSPACE = "serve-model-chi/workspace"
 JUPYTER_WORK = "/home/jovyan/work"
 EDGE_IMAGE = "quay.io/jupyter/minimal-notebook:latest"
+EDGE_MODELS = "work/models"  # under the edge container's /home/jovyan
 Json = dict[str, Any]
 
 
-Models = Literal["real", "fake_quantized", "missing"]
-Edge = Literal["running", "missing", "jupyter_down"]
+Models = Literal["real", "fake_quantized", "missing", "copied"]
+# serve-edge's Zun container: "running" is the manual through its last step (models moved to
+# work/models, onnxruntime installed, measure_pi.ipynb run and saved); "empty" was created and
+# given its floating IP, nothing more.
+Edge = Literal["running", "missing", "jupyter_down", "empty"]
 # llm-chi's single node: its runs finished (saved in the notebook), one running now, never
 # trained, or deleted (its lease over); its multi node: a DDP run on 4 GPUs, a run on one
 # device (the section's Experiment 1), a matmul burner in a notebook kernel, idle, or never made.
@@ -114,6 +120,8 @@ KNOBS: dict[str, Knobs] = {
     "amd_gpus": Knobs(amd=True),  # the profile training.py defines too
     "no_container": Knobs(edge="missing"),
     "jupyter_down": Knobs(edge="jupyter_down"),
+    "copied_models": Knobs(models="copied"),
+    "empty_container": Knobs(edge="empty"),
 }
 if set(KNOBS) - set(PROFILES):  # a misspelt profile would get the healthy hosts, silently
     raise ValueError(f"serving.KNOBS names unknown profiles {sorted(set(KNOBS) - set(PROFILES))}")
@@ -200,6 +208,104 @@ def serve_system_containers(
     if k.hostile == "stub":
         return [jupyter, flask]
     return [jupyter, flask, server]
+
+
+# ---- serve-edge-chi: what the Zun container holds ---------------------------------------------
+# Illustrative Raspberry Pi 5 figures (median, p95, p99 ms; FPS) for the three models.
+_PI_LATENCY = {
+    "food11.onnx": (41.83, 43.02, 44.90, 23.74),
+    "food11_quantized_dynamic.onnx": (97.15, 99.61, 101.37, 10.26),
+    "food11_quantized_aggressive.onnx": (13.92, 14.48, 15.03, 71.35),
+}
+
+
+def _measure_pi_notebook() -> str:
+    """serve-edge-chi's workspace/measure_pi.ipynb (fea0eb5) as Jupyter saves it once every
+    cell ran: the three benchmark cells print the lab's latency lines."""
+
+    def code(n: int, source: str, text: str = "") -> dict[str, Any]:
+        outputs = [{"name": "stdout", "output_type": "stream", "text": text}] if text else []
+        return {
+            "cell_type": "code",
+            "execution_count": n,
+            "id": stable_hex(f"measure_pi-{n}")[:8],
+            "metadata": {},
+            "outputs": outputs,
+            "source": source,
+        }
+
+    cells = [
+        code(1, "import os, time\nimport numpy as np\nimport onnxruntime as ort"),
+        code(2, "def benchmark_session(ort_session):\n    ...  # the lab's timing loop"),
+    ]
+    for n, (model, (median, p95, p99, fps)) in enumerate(_PI_LATENCY.items(), start=3):
+        source = (
+            f'onnx_model_path = "models/{model}"\n'
+            "ort_session = ort.InferenceSession(onnx_model_path, "
+            "providers=['CPUExecutionProvider'])\nbenchmark_session(ort_session)"
+        )
+        text = (
+            f"Inference Latency (single sample, median): {median:.2f} ms\n"
+            f"Inference Latency (single sample, 95th percentile): {p95:.2f} ms\n"
+            f"Inference Latency (single sample, 99th percentile): {p99:.2f} ms\n"
+            f"Inference Throughput (single sample): {fps:.2f} FPS\n"
+        )
+        cells.append(code(n, source, text))
+    doc = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+                "name": "python3",
+            },
+            "language_info": {"name": "python", "version": "3.12.9"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def _edge_logs(ctx: BuildContext, hostname: str, done: bool) -> str:
+    """What quay.io/jupyter/minimal-notebook prints (Jupyter Server logs to stderr), as
+    `chi.container.get_logs` shows it: start-up, then, once the student ran measure_pi.ipynb,
+    its kernel and the saves."""
+    start = ctx.now - timedelta(hours=1)
+
+    def at(minutes: float, text: str) -> str:
+        stamp = (start + timedelta(minutes=minutes)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return f"[I {stamp} ServerApp] {text}\n"
+
+    token = stable_hex(f"token-{hostname}")[:48]
+    lines = [
+        "Entered start.sh with args: start-notebook.py\n",
+        "Running hooks in: /usr/local/bin/start-notebook.d as uid: 1000 gid: 100\n",
+        "Done running hooks in: /usr/local/bin/start-notebook.d\n",
+        "Running hooks in: /usr/local/bin/before-notebook.d as uid: 1000 gid: 100\n",
+        "Done running hooks in: /usr/local/bin/before-notebook.d\n",
+        "Executing the command: start-notebook.py\n",
+        "Executing: jupyter lab\n",
+        at(0.02, "jupyterlab | extension was successfully loaded."),
+        at(0.02, "Serving notebooks from local directory: /home/jovyan"),
+        at(0.02, "Jupyter Server 2.14.2 is running at:"),
+        at(0.02, f"http://{hostname}:8888/lab?token={token}"),
+        at(0.02, f"    http://127.0.0.1:8888/lab?token={token}"),
+        at(
+            0.02,
+            "Use Control-C to stop this server and shut down all kernels (twice to skip "
+            "confirmation).",
+        ),
+    ]
+    if done:
+        kernel = str(uuid.UUID(stable_hex(f"kernel-{hostname}")[:32]))
+        lines += [
+            at(6.5, f"Kernel started: {kernel}"),
+            at(6.6, f"Connecting to kernel {kernel}."),
+            at(8.2, "Saving file at /work/measure_pi.ipynb"),
+            at(10.2, "Saving file at /work/measure_pi.ipynb"),
+        ]
+    return "".join(lines)
 
 
 # ---- GourmetGram's fastapi / triton branch on port 80 ---------------------------------------
@@ -311,6 +417,7 @@ class _Plan:
     engine: bool = False
     extra_ports: tuple[int, ...] = ()
     binary_files: dict[str, Path] = field(default_factory=dict)  # home-relative -> source
+    edge_models: bool = False  # serve-edge: the published models in the container's work/models
 
 
 @dataclass
@@ -483,17 +590,32 @@ class ServingLabs(Family):
             )
             cloud.add_container(name, EDGE_IMAGE, fixed_ip, (8888,), "Error", reason)
             return None
-        cloud.add_container(name, EDGE_IMAGE, fixed_ip, (8888,), floating_ip=address)
+        # The container's /home/jovyan is the SimHost's home: Zun's exec runs there.
+        done = k.edge != "empty"  # the lab's c.execute() steps and measure_pi.ipynb
+        hostname = stable_hex(name)[:12]
+        sandbox = ContainerSandbox(ctx.home, onnxruntime=done, logs=_edge_logs(ctx, hostname, done))
+        cloud.add_container(
+            name, EDGE_IMAGE, fixed_ip, (8888,), floating_ip=address, sandbox=sandbox
+        )
+        files = {"work/.keep": ""}  # the image's empty work/
+        if done:
+            files = {
+                "serve-edge-chi/README.md": "# Serving on edge devices\n",
+                "work/measure_pi.ipynb": _measure_pi_notebook(),
+            }
         host = SimHost(
             name,
-            stable_hex(name)[:12],
+            hostname,
             address,
             fixed_ip,
             ctx.root,
             profile.network,
             sshd=False,
+            files=files,
         )
-        self.plans.append(_Plan(host, jupyter=k.edge == "running", extra_ports=(8888,)))
+        self.plans.append(
+            _Plan(host, jupyter=k.edge != "jupyter_down", extra_ports=(8888,), edge_models=done)
+        )
         return host
 
     # -- llm-chi
@@ -640,11 +762,15 @@ class ServingLabs(Family):
         cache = None
         for plan in self.plans:
             host = plan.host
-            if plan.models:
+            if plan.models or plan.edge_models:
                 if cache is None:
-                    cache = onnxmodels.build_models_apart(hosts_dir / ".onnx-cache")
-                models_dir = host.home / MODELS_DIR
-                onnxmodels.place(cache, models_dir, plan.models == "fake_quantized")
+                    cache = onnxmodels.build_models_apart(hosts_dir / onnxmodels.CACHE)
+                if plan.models:
+                    models_dir = host.home / MODELS_DIR
+                    onnxmodels.place(cache, models_dir, plan.models)
+                else:  # serve-edge: `mv serve-edge-chi/workspace/models work/`
+                    models_dir = host.home / EDGE_MODELS
+                    onnxmodels.place(cache, models_dir, "published", onnxmodels.PUBLISHED)
                 for path in (models_dir.parent, models_dir):
                     os.chown(path, owner.pw_uid, owner.pw_gid)
             for rel, source in plan.binary_files.items():
