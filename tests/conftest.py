@@ -28,6 +28,7 @@ ALL_PROFILES = [
     "k8s_torn_down",
     "host_down",
     "tarpit",
+    "lease_expired",
 ]
 # For the modules that start a Classroom themselves (sshd on port 22 of loopback addresses).
 needs_root = pytest.mark.skipif(

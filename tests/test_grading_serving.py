@@ -7,6 +7,7 @@ from pathlib import Path
 
 from graders.labs import load_lab
 from labsim import onnxmodels
+from labsim.profiles import PROFILES as PROFILES_BY_NAME
 from tests.conftest import graded_as_expected
 
 PROFILES = {
@@ -35,6 +36,7 @@ PROFILES = {
         "no_jupyter",
         "amd_gpus",
         "host_down",
+        "serve_model_chi_uc",
     ],
     "llm-chi": [
         "healthy",
@@ -89,6 +91,10 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
         assert len(published) == 2 and len(stand_ins) == 2 and not set(stand_ins) & set(published)
         lab.config["models"]["published_sha256"] = {**published, **stand_ins}
     graded = graded_as_expected(lab_id, r.students, lab)
+    for s, res in graded:  # the result says at which site the student's server was found
+        wanted = PROFILES_BY_NAME[s.profile].sites.get(lab_id, lab.config["site"])
+        sites = {c.measurements["site"] for c in res.items if "site" in c.measurements}
+        assert sites <= {wanted}, (s.profile, sites)
     feedback = {
         (s.profile, c.check): c.feedback for s, res in graded for c in res.items if c.feedback
     }

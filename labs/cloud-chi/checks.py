@@ -17,10 +17,13 @@ from graders.answers import as_dict, as_dicts, parse_json, section
 from graders.checks import Host, Lab, check
 from graders.errors import Failure
 from graders.labkit.apis import page_title
-from graders.labkit.chameleon import require_floating_ip, require_servers_active
+from graders.labkit.chameleon import lease_check, require_floating_ip, require_servers_active
 from graders.labkit.containers import containers
 from graders.labkit.instances import course_key_check, login_check
 from graders.probes.ssh import CommandResult
+
+lease_gui = lease_check("lease_gui", "Lease lease1_cloud_<netid> (made in Horizon) is ACTIVE")
+lease_cli = lease_check("lease_cli", "Lease lease2_cloud_<netid> (made with the CLI) is ACTIVE")
 
 
 @check(title="Instances node1, node2 and node3 are ACTIVE")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit.chameleon import server_check
+from graders.labkit.chameleon import lease_check, server_check
 from graders.labkit.instances import course_key_check, login_check
 
 MAX_FILE = 65536
@@ -24,6 +24,8 @@ class HelloFile:
     hostname: str
     text: str
 
+
+lease = lease_check(title="Lease hello_chameleon-<user> is ACTIVE")
 
 server_active = server_check("Server hello_chameleon-<user> is ACTIVE with a floating IP")
 

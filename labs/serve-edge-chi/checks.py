@@ -18,8 +18,12 @@ from typing import Any
 
 from graders.checks import Host, Lab, check
 from graders.labkit.apis import get_json
+from graders.labkit.chameleon import lease_check
 
 LATENCY = re.compile(r"Inference Latency \(single sample, median\): ([0-9.]+) ms")
+
+
+lease = lease_check(title="Lease serve_edge_<netid> is ACTIVE")
 
 
 @check(title="Container node-serve-edge-<user> is Running with an address")

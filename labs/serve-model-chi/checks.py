@@ -16,7 +16,7 @@ import shlex
 
 from graders.checks import Lab, check
 from graders.errors import Failure
-from graders.labkit.chameleon import server_check
+from graders.labkit.chameleon import lease_check, server_check
 from graders.labkit.instances import course_key_check, login_check
 from graders.labkit.models import benchmark, fetch_and_inspect_many
 from graders.probes.onnxmodel import ModelInfo
@@ -26,6 +26,8 @@ Sizes = dict[str, int]  # model file -> bytes, as models_present read them
 # process); the reader runs one at a time in the grader, so others may queue for it.
 MODEL_READ_S = 60.0
 
+
+lease = lease_check(title="Lease serve_model_<netid> is ACTIVE")
 
 server_active = server_check("Server node-serve-model-<user> is ACTIVE with a floating IP")
 

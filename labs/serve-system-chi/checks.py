@@ -27,7 +27,7 @@ from graders.checks import Lab, check
 from graders.errors import Failure
 from graders.files import schema_problems
 from graders.labkit.apis import get_json, page_title, require_whole
-from graders.labkit.chameleon import server_check
+from graders.labkit.chameleon import lease_check, server_check
 from graders.labkit.containers import containers, inspect_container
 from graders.labkit.gpus import Background, sample_gpus
 from graders.labkit.instances import course_key_check, login_check
@@ -93,6 +93,8 @@ class Docker:
     publishers: dict[str, dict[str, Any]]  # containers publishing the model port, inspected
     flask_env: dict[str, str] | None  # the `flask` container's environment (None: none runs)
 
+
+lease = lease_check(title="Lease serve_system_<netid> is ACTIVE")
 
 server_active = server_check("Server node-serve-system-<user> is ACTIVE with a floating IP")
 

@@ -350,6 +350,11 @@ LEASE_CHECKS: dict[str, tuple[str, ...]] = {
     "eval-online-chi": ("lease",),
     "llm-chi": ("lease", "lease_multi"),
     "mlops-chi": ("lease",),
+    "hello-chameleon": ("lease",),
+    "cloud-chi": ("lease_gui", "lease_cli"),
+    "serve-system-chi": ("lease",),
+    "serve-model-chi": ("lease",),
+    "serve-edge-chi": ("lease",),
 }
 
 _ALL = [
@@ -966,6 +971,12 @@ _ALL = [
         "llm-chi on the manual's H100 VMs at KVM@TACC: node-llm-single on g1.h100.pci.1, "
         "node-llm-multi on g1.h100.pci.4 (four H100s, a DDP run going); everything done.",
         sites={"llm-chi": "KVM@TACC"},
+    ),
+    Profile(
+        "serve_model_chi_uc",
+        "serve-model-chi on a compute_gigaio node at CHI@UC (the manual allows CHI@TACC or "
+        "CHI@UC); everything done.",
+        sites={"serve-model-chi": "CHI@UC"},
     ),
 ]
 

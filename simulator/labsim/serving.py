@@ -520,7 +520,8 @@ class ServingLabs(Family):
         k = knobs(profile.name)
         name = f"node-serve-model-{student.chameleon_user}"
         image = "CC-Ubuntu24.04-ROCm" if k.amd else "CC-Ubuntu24.04-CUDA"
-        fixed_ip = self._server(ctx, name, "CHI@TACC", image)
+        # compute_liqid at CHI@TACC, or compute_gigaio at CHI@UC: both A100s
+        fixed_ip = self._server(ctx, name, ctx.site("CHI@TACC"), image)
         if fixed_ip is None:
             return None
         busy = [0] if k.gpu_idle else [12]
