@@ -26,6 +26,7 @@ ALL_PROFILES = [
     "k8s_hpa_values",
     "k8s_public_nodes",
     "k8s_torn_down",
+    "ports_with_security",
     "host_down",
     "tarpit",
     "lease_expired",

@@ -136,6 +136,11 @@ class Chameleon:
         nets = self._list("networks", lambda chi: chi.neutron().list_networks()["networks"])
         return self._named(nets, name, "neutron networks", "networks")
 
+    def port(self, name: str) -> dict[str, Any] | None:
+        """The Neutron port with exactly this name (`chi.neutron().list_ports()`), or None."""
+        ports = self._list("ports", lambda chi: chi.neutron().list_ports()["ports"])
+        return self._named(ports, name, "neutron ports", "ports")
+
     def container(self, name: str) -> dict[str, Any] | None:
         """The Zun container (CHI@Edge) with exactly this name, as Zun reports it, or None."""
         return self._named(self.containers(), name, "zun containers", "containers")

@@ -47,6 +47,40 @@ def private_network(lab: Lab) -> None:
     )
 
 
+@check(
+    title="Ports port1-3_<netid> on the private network: 192.168.1.11-13, no port security",
+    depends=[private_network],
+)
+def private_ports(lab: Lab) -> None:
+    """The three ports the nodes use on the private network, as the lab makes them (port1 in
+    Horizon, port2 and port3 with `openstack port create --disable-port-security`): each on
+    private_cloud_net_<netid>, at its fixed IP 192.168.1.1N, with port security off."""
+    network = lab.chameleon.network(lab.name("network")) or {}
+    problems = []
+    for n in (1, 2, 3):
+        name = lab.name("port", n=str(n))
+        port = lab.chameleon.port(name)
+        if port is None:
+            problems.append(f"no port named {name}")
+            continue
+        ips = [ip.get("ip_address") for ip in port.get("fixed_ips") or []]
+        if port.get("network_id") != network.get("id"):
+            problems.append(f"{name} is not on {network.get('name')}")
+        elif f"192.168.1.1{n}" not in ips:
+            held = ", ".join(map(str, ips)) or "no address"
+            problems.append(f"{name} has {held}, not 192.168.1.1{n}")
+        elif port.get("port_security_enabled") is not False:
+            problems.append(f"{name} has port security on")
+    lab.measure("ports_as_made", 3 - len(problems))
+    lab.require(
+        not problems,
+        "; ".join(problems),
+        "Create them as the lab does: openstack port create --network private_cloud_net_<netid> "
+        "--fixed-ip subnet=private_cloud_subnet_<netid>,ip-address=192.168.1.1N "
+        "--disable-port-security portN_<netid>.",
+    )
+
+
 @check(title="node1 has a floating IP")
 def floating_ip(lab: Lab) -> Host:
     """node1 has a floating IP, through which the grader reaches its web page and SSH."""

@@ -74,8 +74,9 @@ class BasicLabs(Family):
         groups = ("default", "allow-ssh", "allow-http-80")
         node_ips = {}
         for n in (1, 2, 3):
+            secured = n > 1 and "port_security_on" in profile.cloud  # the CLI part's ports
             lab_port = cloud.add_port(
-                private, f"192.168.1.1{n}", f"port{n}_{netid}", port_security=False
+                private, f"192.168.1.1{n}", f"port{n}_{netid}", port_security=secured
             )
             fixed_ip = ctx.next_fixed()
             node_ips[n] = fixed_ip

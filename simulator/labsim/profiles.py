@@ -37,6 +37,7 @@ CloudKnob = Literal[  # cloud-chi's cluster (cluster.py)
     "service_floating_ip",  # the Service's externalIPs hold the floating IP
     "hpa_values",  # the HPA scales 1 to 10 at 80% CPU
     "public_nodes",  # kubespray's inventory lists the nodes' sharednet1 addresses
+    "port_security_on",  # port2/port3 made without --disable-port-security
 ]
 TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
     "no_registered_model",  # food11-staging never registered from the API notebook
@@ -469,6 +470,13 @@ _ALL = [
         "the cluster runs off the private network; all else works.",
         {"cloud-chi": {"k8s_node_network": FAILED}},
         cloud=frozenset({"public_nodes"}),
+    ),
+    Profile(
+        "ports_with_security",
+        "cloud-chi: the CLI part's `openstack port create` without --disable-port-security: "
+        "port2_<netid> and port3_<netid> filter traffic; all else works.",
+        {"cloud-chi": {"private_ports": FAILED}},
+        cloud=frozenset({"port_security_on"}),
     ),
     Profile(
         "k8s_torn_down",
