@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -254,16 +253,8 @@ def _render(doc: dict, template: str) -> str:
 def test_jsonpath_queries_print_what_the_real_kubectl_prints(room, tmp_path: Path) -> None:
     """The grader's structured queries, and a few more jsonpath and custom-columns forms,
     answered by the stand-in and by a real kubectl (against the same objects)."""
-    import threading
-    from http.server import ThreadingHTTPServer
+    from tests.test_sim import FakeKubeAPI, assert_kubectl_as_real
 
-    import yaml
-
-    from tests.test_sim import FakeKubeAPI
-
-    real_kubectl = shutil.which("kubectl")
-    if not real_kubectl:
-        pytest.skip("no kubectl here to compare with")
     host = next(s for s in room.students if s.profile == "promotion_in_flight").hosts[LAB]
     objects = json.loads(host.state_file.read_text())["kubernetes"]
     argo_resources = {
@@ -291,28 +282,6 @@ def test_jsonpath_queries_print_what_the_real_kubectl_prints(room, tmp_path: Pat
     ArgoAPI.objects = sorted(
         objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ArgoAPI)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = tmp_path / "kubeconfig"
-    cluster = {"server": f"http://127.0.0.1:{server.server_port}"}
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "sim",
-                "clusters": [{"name": "sim", "cluster": cluster}],
-                "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim"}}],
-                "users": [{"name": "sim", "user": {}}],
-            }
-        )
-    )
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(config),
-        "HOME": str(tmp_path),
-        "LABGRADER_SIM_STATE": str(host.state_file),
-    }
     c = checks()
     commands = [
         f"get workflows -n argo -o jsonpath={c.WORKFLOW_QUERY}",
@@ -328,25 +297,7 @@ def test_jsonpath_queries_print_what_the_real_kubectl_prints(room, tmp_path: Pat
         "NAME:.metadata.name,SYNC:.status.sync.status,TAG:.spec.source.helm.parameters[*].value",
         "get workflows -n elsewhere -o custom-columns=NAME:.metadata.name",
     ]
-    try:
-        for command in commands:
-            real = subprocess.run(
-                f"{real_kubectl} {command}", shell=True, env=env, capture_output=True, text=True
-            )
-            mine = subprocess.run(
-                f"{host.bin_dir / 'kubectl'} {command}",
-                shell=True,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            assert (mine.returncode, mine.stdout, mine.stderr) == (
-                real.returncode,
-                real.stdout,
-                real.stderr,
-            ), command
-    finally:
-        server.shutdown()
+    assert_kubectl_as_real(host, ArgoAPI, tmp_path, commands)
 
 
 def test_the_2025_variant_has_no_staging_test_and_no_cron(monkeypatch, tmp_path: Path) -> None:

@@ -99,10 +99,12 @@ def graded(
 ) -> Grading:
     who = {"netid": netid, "email": f"{netid}@nyu.edu", "section": section}
     obs = [Observation(c.id, "passed") for c in load_lab(LAB).checks] if outcome == "graded" else []
-    if error:  # the root check met the API down; what depends on it was not run
-        obs = [Observation(obs[0].check, "error", API_DOWN)] + [
-            Observation(o.check, "skipped", "skipped because server_active did not pass")
-            for o in obs[1:]
+    if error:  # the API calls (the lease, the server) met the API down; below them, not run
+        obs = [
+            Observation(o.check, "error", API_DOWN)
+            if o.check in ("lease", "server_active")
+            else Observation(o.check, "skipped", "skipped because server_active did not pass")
+            for o in obs
         ]
     t = "2026-02-01T10:00:00.000+00:00"
     return Grading(LAB, netid, who, outcome, reason, obs, "0" * 64, t, t, 1.0)
@@ -127,11 +129,11 @@ def test_grader_errors_and_crashes_leave_lms_cells_empty(tmp_path: Path, rubrics
     items, grades = read_brightspace((out / "brightspace.csv").read_text())
     assert items == ["Hello, Chameleon"] and grades == {n: {items[0]: ""} for n in ("ab1", "ab2")}
     book = table(out / "gradebook.csv")
-    assert book["ab1"]["grading_status"].startswith("needs regrade: grader error on 1 item")
+    assert book["ab1"]["grading_status"].startswith("needs regrade: grader error on 2 item")
     assert book["ab1"]["server_active"] == "" and book["ab1"]["total_points_earned"] == ""
     regrade = table(out / "needs_regrade.csv")
     assert set(regrade) == {"ab1", "ab2"} and regrade["ab2"]["section"] == "B"
-    assert regrade["ab1"]["items_not_judged"] == "server_active"
+    assert set(regrade["ab1"]["items_not_judged"].split()) == {"lease", "server_active"}
     assert "Chameleon API" in regrade["ab1"]["reason"]
 
     # merge (like rescore, it ends the way batch does) with a crash and a complete student

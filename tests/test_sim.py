@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import shlex
 import shutil
 import socket
 import subprocess
@@ -538,25 +537,43 @@ def test_kubectl_jsonpath(room: Classroom) -> None:
 def test_kubectl_stand_in_prints_what_the_real_kubectl_prints(
     room: Classroom, tmp_path: Path, profile: str
 ) -> None:
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
-        pytest.skip("no kubectl here to compare with")
     host = student_of(room, profile).hosts[CLOUD]
     handler = type(
         "API", (FakeKubeAPI,), {"objects": json.loads(host.state_file.read_text())["kubernetes"]}
     )
+    assert_kubectl_as_real(
+        host,
+        handler,
+        tmp_path,
+        [
+            "get nodes -o json",
+            f"get namespace {NS} -o json",
+            f"get deployment gourmetgram-app -n {NS} -o json",
+            f"get service gourmetgram-svc -n {NS} -o yaml",
+            f"get hpa gourmetgram-kube-hpa -n {NS} -o json",
+            f"get deploy,svc,hpa -n {NS} -o name",
+            *grader_queries(),
+        ],
+    )
+
+
+def assert_kubectl_as_real(host, handler: type, tmp_path: Path, commands: list[str]) -> None:
+    """Each kubectl command line gives the stand-in's exit code, stdout and stderr exactly as a
+    real kubectl's against `handler` (a FakeKubeAPI serving the host's objects), on loopback."""
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("no kubectl here to compare with")
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     config = tmp_path / "kubeconfig"
+    cluster = {"server": f"http://127.0.0.1:{server.server_port}"}
     config.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
                 "current-context": "sim",
-                "clusters": [
-                    {"name": "sim", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
-                ],
+                "clusters": [{"name": "sim", "cluster": cluster}],
                 "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim"}}],
                 "users": [{"name": "sim", "user": {}}],
             }
@@ -569,23 +586,11 @@ def test_kubectl_stand_in_prints_what_the_real_kubectl_prints(
         "LABGRADER_SIM_STATE": str(host.state_file),
     }
     try:
-        for command in (
-            "get nodes -o json",
-            f"get namespace {NS} -o json",
-            f"get deployment gourmetgram-app -n {NS} -o json",
-            f"get service gourmetgram-svc -n {NS} -o yaml",
-            f"get hpa gourmetgram-kube-hpa -n {NS} -o json",
-            f"get deploy,svc,hpa -n {NS} -o name",
-            *grader_queries(),
-        ):
-            real = subprocess.run(
-                [kubectl, *shlex.split(command)], env=env, capture_output=True, text=True
-            )
-            mine = subprocess.run(
-                [str(host.bin_dir / "kubectl"), *shlex.split(command)],
-                env=env,
-                capture_output=True,
-                text=True,
+        for command in commands:
+            real, mine = (
+                subprocess.run(f"{tool} {command}", shell=True, env=env, capture_output=True,
+                               text=True)
+                for tool in (kubectl, host.bin_dir / "kubectl")
             )
             assert (mine.returncode, mine.stdout, mine.stderr) == (
                 real.returncode,
