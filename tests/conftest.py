@@ -27,6 +27,7 @@ ALL_PROFILES = [
     "k8s_public_nodes",
     "k8s_torn_down",
     "ports_with_security",
+    "skipped_bind_mount",
     "host_down",
     "tarpit",
     "lease_expired",

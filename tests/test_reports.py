@@ -201,7 +201,7 @@ def test_rubric_validate_reports_points(capsys) -> None:
     from graders.cli import main
 
     assert main(["rubric", "validate", "rubrics/cloud-chi.yaml"]) == 0
-    assert "valid rubric for cloud-chi: 18 items, 24 points" in capsys.readouterr().out
+    assert "valid rubric for cloud-chi: 19 items, 25 points" in capsys.readouterr().out
 
 
 def test_an_unknown_format_is_refused_not_taken_for_text() -> None:

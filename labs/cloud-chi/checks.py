@@ -288,6 +288,23 @@ def registry_container(lab: Lab) -> None:
     )
 
 
+@check(
+    title="Part 3's bind-mounted page ~/data/web/index.html is on node1",
+    depends=[ssh_login],
+    vantage="host",
+)
+def bind_mount_page(lab: Lab) -> None:
+    """The page Part 3's "bind mount" step writes on the host (`sudo vim ~/data/web/index.html`,
+    served by the nginx-bind container) is on node1: a plain file, it outlives the containers
+    (all `--rm`) and Part 4's reinstall of Docker."""
+    result = lab.run("test -f ~/data/web/index.html && echo present", timeout=10.0)
+    lab.require(
+        result.stdout.strip() == "present",
+        "~/data/web/index.html is not on node1",
+        "Part 3, \"Bind mounts\": mkdir -p ~/data/web, then write index.html in it on the host.",
+    )
+
+
 # --- helpers ----------------------------------------------------------------------------------
 # kubectl is asked only for what the checks judge (a big cluster's JSON would not fit the
 # output cap): per node its name, Ready status and InternalIPs; per app object its kind, name,

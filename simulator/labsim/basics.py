@@ -32,6 +32,10 @@ def nova_hostname(name: str) -> str:
     return name.lower().strip(".-")
 
 
+# What Part 3's "bind mount" step has the student write on node1 (`sudo vim`).
+BIND_PAGE = "<html><body><h1>Hello from a bind mount</h1></body></html>\n"
+
+
 class BasicLabs(Family):
     def __init__(self) -> None:
         self._web: list[GourmetGramServer] = []
@@ -125,6 +129,7 @@ class BasicLabs(Family):
             ("hostname", "kubectl", "docker"),
             web=serves,
             state=state,
+            files={} if "no_bind_page" in profile.cloud else {"data/web/index.html": BIND_PAGE},
         )
         if serves:
             self._hosts.append(host)

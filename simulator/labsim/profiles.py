@@ -38,6 +38,7 @@ CloudKnob = Literal[  # cloud-chi's cluster (cluster.py)
     "hpa_values",  # the HPA scales 1 to 10 at 80% CPU
     "public_nodes",  # kubespray's inventory lists the nodes' sharednet1 addresses
     "port_security_on",  # port2/port3 made without --disable-port-security
+    "no_bind_page",  # Part 3's bind-mount step skipped: no ~/data/web/index.html
 ]
 TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
     "no_registered_model",  # food11-staging never registered from the API notebook
@@ -176,6 +177,7 @@ _CLOUD_UNREACHABLE = {
     "k8s_service": SKIPPED,
     "k8s_hpa": SKIPPED,
     "registry_container": SKIPPED,
+    "bind_mount_page": SKIPPED,
 }
 _MLFLOW_UNREACHABLE = {
     "ssh_login": UNREACHABLE,
@@ -470,6 +472,13 @@ _ALL = [
         "the cluster runs off the private network; all else works.",
         {"cloud-chi": {"k8s_node_network": FAILED}},
         cloud=frozenset({"public_nodes"}),
+    ),
+    Profile(
+        "skipped_bind_mount",
+        "cloud-chi: skipped Part 3's bind-mount step (no ~/data/web/index.html on node1); all "
+        "else works.",
+        {"cloud-chi": {"bind_mount_page": FAILED}},
+        cloud=frozenset({"no_bind_page"}),
     ),
     Profile(
         "ports_with_security",
