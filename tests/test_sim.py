@@ -688,3 +688,11 @@ def test_stop_closes_every_port_and_process(tmp_path: Path) -> None:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((address, port), timeout=2)
     assert [pid for pid in pids if os.path.exists(f"/proc/{pid}")] == []
+
+
+def test_a_running_classroom_holds_its_address_block(room: Classroom) -> None:
+    """Two test processes starting classrooms at once never build on one block: the block a
+    classroom picked is locked while it runs (the other takes the next free one)."""
+    from labsim.classroom import _claim
+
+    assert room.net is not None and _claim(room.net) is None

@@ -11,6 +11,7 @@ Everything started here is stopped here, by its own process ids.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import yaml
 
@@ -82,6 +84,18 @@ def _bindable(address: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _claim(net: int) -> IO[bytes] | None:
+    """An exclusive lock on address block 127.<net>/16 for this process, or None when another
+    classroom holds it (released when the file is closed, or the process ends)."""
+    lock = open(Path(tempfile.gettempdir()) / f"labgrader-sim-net-{net}.lock", "ab")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock
 
 
 def _keygen(path: Path, comment: str) -> str:
@@ -153,6 +167,7 @@ class Classroom:
         self._sshd: SshdFleet | None = None
         self._tarpit: Tarpit | None = None
         self._temp_hosts: Path | None = None
+        self._net_lock: IO[bytes] | None = None  # held while the picked block is in use
         self._started = False
 
     def family(self, lab: str) -> Family:
@@ -196,6 +211,10 @@ class Classroom:
             (self.root / "hosts").unlink(missing_ok=True)
             self._temp_hosts = None
         self._sshd = self._hub = self._tarpit = None
+        if self._net_lock is not None:  # a block this classroom picked: free it for others
+            self._net_lock.close()
+            self._net_lock = None
+            self.net = None
         self._started = False
 
     def pids(self) -> list[int]:
@@ -226,12 +245,20 @@ class Classroom:
         return self._temp_hosts
 
     def _pick_net(self, hosts: int) -> int:
+        """The given block, or the first free one that no other classroom on this machine
+        holds: a lock file per block, held while this classroom runs, so that two test
+        processes starting at once never build on the same addresses."""
         if self.net is not None:
             return self.net
         for net in range(1, 255):
+            lock = _claim(net)
+            if lock is None:
+                continue
             addresses = [self._address(net, k) for k in range(hosts)]
             if all(_bindable(a, p) for a in addresses for p in (22, 80)):
+                self._net_lock = lock
                 return net
+            lock.close()
         raise RuntimeError(
             "no 127.N.0.0/16 block with ports 22 and 80 free for every host; is something "
             "listening on 0.0.0.0:22 or 0.0.0.0:80 (a system sshd or web server)?"
