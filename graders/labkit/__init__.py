@@ -9,4 +9,8 @@ module per domain; each raises Failure with a message a student can act on.
 - apis: JSON over HTTP: any endpoint, and MLflow's REST API
 - gpus: sampling nvidia-smi or rocm-smi over SSH
 - models: the lab's ONNX models, fetched and read, and timed in the student's container
+- modelservers: which model server (FastAPI or Triton) and model answer, and the request
+  it takes
+- latency: load on a model server with the GPUs sampled; latency timed on the node, trusted
+  only when it agrees with the grader's own figure less the round trip
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -47,3 +48,26 @@ def inspect_container(lab: Lab, name: str) -> dict[str, Any]:
     if not isinstance(container, dict):
         raise Failure(f"`docker inspect {name}` did not print a container")
     return container
+
+
+def published_ports(ports: str) -> set[int]:
+    """Host ports in `docker ps`'s PORTS column, e.g. "0.0.0.0:8000-8002->8000-8002/tcp,
+    :::8000-8002->8000-8002/tcp" (docker joins consecutive ports into a range)."""
+    found: set[int] = set()
+    for lo, hi in re.findall(r":(\d{1,5})(?:-(\d{1,5}))?->[\d-]+/tcp", ports):
+        first = int(lo)
+        last = int(hi) if hi else first
+        if last - first <= 65535:
+            found.update(range(first, last + 1))
+    return found
+
+
+def container_brief(container: dict[str, Any]) -> dict[str, Any]:
+    """An inspected container in brief, for a note: its image, command and compose labels."""
+    config = container.get("Config") or {}
+    return {
+        "Image": config.get("Image"),
+        "Cmd": config.get("Cmd"),
+        "Entrypoint": config.get("Entrypoint"),
+        "Labels": {k: v for k, v in (config.get("Labels") or {}).items() if "compose" in k},
+    }
