@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from graders.labs import load_lab
 from labsim import onnxmodels
 from labsim.profiles import PROFILES as PROFILES_BY_NAME
@@ -148,8 +150,11 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
         assert onnx["predict_valid"]["prediction"] == "Vegetable/Fruit"
         for profile in ("healthy", "triton_onnx_2026"):  # the node's figure, and the grader's
             lat = next(c for c in hostile[profile].items if c.id == "latency_p50").measurements
-            assert lat["latency_basis"] == "node", (profile, lat)
-            assert lat["p50_ms"] == lat["node_p50_ms"] and lat["grader_p50_ms"] > 0
+            # both timed; which one is scored follows `agree` (tested on its own below): on
+            # a loaded machine the two runs may disagree, and the grader's own then counts
+            assert lat["node_p50_ms"] > 0 and lat["grader_p50_ms"] > 0, (profile, lat)
+            scored = lat["node_p50_ms"] if lat["latency_basis"] == "node" else lat["p50_ms"]
+            assert lat["p50_ms"] == scored, (profile, lat)
         # a stub titled "(ONNX)" answering Bread at once: server, page, login and nothing more
         stub = hostile["stub_fastapi"]
         assert stub.score == 4, {c.id: c.score for c in stub.items}
@@ -222,3 +227,30 @@ def check_llm(room, lab, results) -> None:
     for root in ("server_active", "server_multi_active"):
         assert by_check[root].status == "failed"
         assert f"no server named node-llm-{s.chameleon_user} " in by_check[root].feedback
+
+
+AGREE = {"agree_ms": 3.0, "agree_fraction": 0.3}
+
+
+@pytest.mark.parametrize(
+    ("node_p50", "basis"),
+    [
+        (9.0, "node"),  # between the grader's 12 ms less its 4 ms round trip, and 12 ms
+        (5.5, "node"),  # below 8 ms, within the 3 ms tolerance
+        (4.0, "grader"),  # claims a server faster than the grader saw
+        (16.0, "grader"),  # slower than the grader's own end-to-end figure, past tolerance
+        (None, "grader"),  # the node's timing did not run
+    ],
+)
+def test_the_nodes_latency_counts_only_when_it_agrees_with_the_graders(node_p50, basis) -> None:
+    from graders.labkit.latency import agree
+
+    grader = {"grader_p50_ms": 12.0, "grader_p95_ms": 20.0}
+    node = {} if node_p50 is None else {"node_p50_ms": node_p50, "node_p95_ms": node_p50 + 3}
+    got, p50, p95, reason = agree(AGREE, grader, 4.0, node, "python3 is missing")
+    assert got == basis, reason
+    if basis == "node":
+        assert (p50, p95) == (node_p50, node_p50 + 3) and "scored the node's figures" in reason
+    else:
+        assert (p50, p95) == (8.0, 16.0)  # the grader's own, less the round trip
+        assert ("python3 is missing" in reason) == (node_p50 is None)

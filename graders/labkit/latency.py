@@ -132,11 +132,19 @@ def node_load(lab: Lab, target: Target) -> tuple[LoadResult | None, str]:
 def agreed_latency(
     lab: Lab, grader: dict[str, Any], rtt: float, node: dict[str, Any], why: str
 ) -> tuple[str, float, float]:
-    """The figures to score, and whose: the node's `node_p50_ms`/`node_p95_ms` when its median
-    agrees with the grader's `grader_p50_ms` (not below it less the round trip `rtt`, by more
-    than the tolerance, nor above it); else the grader's figures less `rtt` (`why`: why the
-    node's timing, if none, did not count)."""
-    cfg = lab.config["load"]
+    """The figures to score, and whose (see `agree`); the reason is noted."""
+    basis, p50, p95, reason = agree(lab.config["load"], grader, rtt, node, why)
+    lab.note(reason)
+    return basis, p50, p95
+
+
+def agree(
+    cfg: dict[str, Any], grader: dict[str, Any], rtt: float, node: dict[str, Any], why: str
+) -> tuple[str, float, float, str]:
+    """The figures to score, whose, and why: the node's `node_p50_ms`/`node_p95_ms` when its
+    median agrees with the grader's `grader_p50_ms` (not below it less the round trip `rtt`,
+    by more than the tolerance of lab.yaml's `load`, nor above it); else the grader's figures
+    less `rtt` (`why`: why the node's timing, if none, did not count)."""
     end50 = float(grader["grader_p50_ms"] or 0)
     net50 = max(0.0, end50 - rtt)
     net95 = max(0.0, float(grader["grader_p95_ms"] or 0) - rtt)
@@ -147,14 +155,14 @@ def agreed_latency(
     tolerance = max(float(cfg["agree_ms"]), float(cfg["agree_fraction"]) * net50)
     low, high = net50 - tolerance, end50 + tolerance
     if node50 is not None and node95 is not None and low <= node50 <= high:
-        lab.note(
+        reason = (
             f"scored the node's figures: p50 {node50} ms on the node; from the grader "
             f"{end50} ms end to end, {net50:.3f} ms less its {rtt} ms round trip (agreeing: "
             f"{low:.1f}..{high:.1f} ms)"
         )
-        return "node", node50, node95
+        return "node", node50, node95, reason
     p50, p95 = round(net50, 3), round(net95, 3)
-    lab.note(
+    reason = (
         f"scored the grader's own figures (p50 {end50} ms end to end, less its {rtt} ms "
         f"round trip: {p50} ms); the node's "
         + (
@@ -163,4 +171,4 @@ def agreed_latency(
             else f"timing did not count ({why})"
         )
     )
-    return "grader", p50, p95
+    return "grader", p50, p95, reason
