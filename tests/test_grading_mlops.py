@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import labsim
+from graders.labkit import argo, pipelines
 from tests.conftest import graded_as_expected, lab_classroom
 
 LAB = "mlops-chi"
@@ -128,13 +129,13 @@ def test_real_size_workflows_are_over_a_mebibyte_as_json(room) -> None:
             "-n",
             "argo",
             "-o",
-            "jsonpath=" + shlex.split(checks().WORKFLOW_QUERY)[0],
+            "jsonpath=" + shlex.split(argo.WORKFLOW_QUERY)[0],
         ],
         env=env,
         capture_output=True,
         text=True,
     )
-    runs = checks().parse_workflows(lean.stdout)
+    runs = argo.parse_workflows(lean.stdout)
     assert len(runs) == len(items) and len(lean.stdout) < 64 * 1024
 
 
@@ -155,20 +156,13 @@ def test_cron_runs_create_train_model_workflows(room) -> None:
             and c["spec"]["entrypoint"] == "scheduled-training"
         )
         assert c["metadata"]["labels"]["workflows.argoproj.io/cron-workflow"] == "cron-train"
-    made = checks().cron_trainings(checks().parse_workflows(_lines(objects)), "cron-train")
+    made = argo.cron_trainings(argo.parse_workflows(_lines(objects)), "cron-train")
     assert {r.template for r in made} == {"train-model"} and all(not r.from_ui for r in made)
-
-
-def checks():
-    from graders.labs import load_lab
-
-    load_lab(LAB)
-    return sys.modules["labs.mlops_chi.checks"]
 
 
 def _lines(objects: list[dict]) -> str:
     """WORKFLOW_QUERY's answer, as the stand-in prints it, for `objects`."""
-    return _jsonpath(objects, shlex.split(checks().WORKFLOW_QUERY)[0], "Workflow")
+    return _jsonpath(objects, shlex.split(argo.WORKFLOW_QUERY)[0], "Workflow")
 
 
 def _jsonpath(objects: list[dict], template: str, kind: str) -> str:
@@ -213,7 +207,7 @@ def test_jsonpath_answers_parse_and_hostile_values_stay_in_their_field() -> None
     text = _lines([wf, cron])
     assert text.count("\n") == 2
     assert "\tnull\t" in text  # a null prints as null, as kubectl 1.32 prints it
-    runs = checks().parse_workflows(text)
+    runs = argo.parse_workflows(text)
     assert [r.name for r in runs] == ["train-model-x1y2z", "cron-train-1770800000"]
     newest = runs[0]
     assert (newest.template, newest.from_ui, newest.phase, newest.done) == (
@@ -232,7 +226,7 @@ def test_jsonpath_answers_parse_and_hostile_values_stay_in_their_field() -> None
     )
     assert _render(doc, "{.items[0].a.l[0]}") == '{"n":"x","v":"\\u003c1\\u003e"}'
     assert _render(doc, '{range .items[*].a.l[*]}{.n}={.v}{"\\n"}{end}') == "x=<1>\ny=2\n"
-    assert checks().parse_crons('cron-train\t\t["*/15  * * * *"]\nx\t0 2 * * *\t\n') == {
+    assert argo.parse_crons('cron-train\t\t["*/15  * * * *"]\nx\t0 2 * * *\t\n') == {
         "cron-train": ["*/15 * * * *"],
         "x": ["0 2 * * *"],
     }
@@ -282,13 +276,12 @@ def test_jsonpath_queries_print_what_the_real_kubectl_prints(room, tmp_path: Pat
     ArgoAPI.objects = sorted(
         objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
     )
-    c = checks()
     commands = [
-        f"get workflows -n argo -o jsonpath={c.WORKFLOW_QUERY}",
-        f"get workflowtemplates -n argo -o jsonpath={c.TEMPLATE_QUERY}",
-        f"get cronworkflows -n argo -o jsonpath={c.CRON_QUERY}",
-        f"get applications.argoproj.io -n argocd -o jsonpath={c.APP_QUERY}",
-        f"get workflows -n elsewhere -o jsonpath={c.WORKFLOW_QUERY}",
+        f"get workflows -n argo -o jsonpath={argo.WORKFLOW_QUERY}",
+        f"get workflowtemplates -n argo -o jsonpath={argo.TEMPLATE_QUERY}",
+        f"get cronworkflows -n argo -o jsonpath={argo.CRON_QUERY}",
+        f"get applications.argoproj.io -n argocd -o jsonpath={argo.APP_QUERY}",
+        f"get workflows -n elsewhere -o jsonpath={argo.WORKFLOW_QUERY}",
         "get workflowtemplates -n argo -o jsonpath='{.items[*].metadata.name}'",
         "get workflowtemplates train-model -n argo -o jsonpath="
         "'{.spec.templates[?(@.name==\"run-training\")].container.image} {.metadata.generation}'",
@@ -312,7 +305,6 @@ def test_the_2025_variant_has_no_staging_test_and_no_cron(monkeypatch, tmp_path:
     config = for_year(raw, 2025)
     assert "test-staging" not in config["argo"]["templates"]
     assert config["argo"]["cron"] is None and config["argo"]["namespace"] == "argo"
-    c = checks()
     rows = [
         ("train-model-a1b2c", "train-model", "train-model", "", "Succeeded", "10:00", "10:09"),
         ("build-container-image-d", "build-container-image", "", "", "Succeeded", "10:09", "10:13"),
@@ -332,9 +324,9 @@ def test_the_2025_variant_has_no_staging_test_and_no_cron(monkeypatch, tmp_path:
         f"2025-04-20T{b}:00Z\t\n"
         for n, t, label, cron, phase, a, b in rows
     )
-    runs = c.parse_workflows(text)
-    assert c.judge_workflows(runs, config) == c.Verdict()
-    assert "test-staging" in c.judge_workflows(runs, raw).problem  # 2026 wants it
+    runs = argo.parse_workflows(text)
+    assert pipelines.judge_workflows(runs, config) == pipelines.Verdict()
+    assert "test-staging" in pipelines.judge_workflows(runs, raw).problem  # 2026 wants it
 
 
 def test_a_real_size_kubectl_answer_is_read_whole(room) -> None:

@@ -5,6 +5,8 @@ module per domain; each raises Failure with a message a student can act on.
 - instances: logging in as cc, and the course staff key on the instance
 - containers: Docker on the instance (docker ps, docker inspect)
 - kubernetes: kubectl on the instance, its JSON
+- argo: Argo Workflows and ArgoCD as kubectl's jsonpath shows them: typed records, their links
+- pipelines: an Argo train-test-promote pipeline judged: its steps, staging's gate, rollouts
 - objectstores: the instance's S3 API (MinIO) and its buckets
 - apis: JSON over HTTP: any endpoint, and MLflow's REST API
 - gpus: sampling nvidia-smi or rocm-smi over SSH

@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 from graders.answers import as_dict
 from graders.checks import Host, Lab, check
-from graders.errors import Failure, GraderFault, Skip, TransportError
+from graders.errors import Failure, Skip, TransportError
+from graders.labkit import pipelines
 from graders.labkit.apis import get_json, mlflow_api
+from graders.labkit.argo import ArgoSetup, applications, cron_trainings, setup, workflows
 from graders.labkit.chameleon import lease_check, require_floating_ip, require_servers_active
 from graders.labkit.instances import course_key_check, login_check
-from graders.labkit.kubernetes import kubectl
 
 VERSION = re.compile(r"^1\.0\.(\d+)$")
-T = TypeVar("T")
 Aliases = dict[str, str]  # MLflow alias -> the model version it is on
 
 
@@ -56,15 +51,8 @@ def argo_templates(lab: Lab) -> ArgoSetup:
     """`kubectl get workflowtemplates` and `cronworkflows -n argo` on node1 (names and
     schedules only) list the templates of the pipeline and the CronWorkflow cron-train."""
     cfg = lab.config["argo"]
-    ns = shlex.quote(cfg["namespace"])
-    help = "Argo is not installed: run the post_k8s playbook."
-    out = kubectl(lab, f"get workflowtemplates -n {ns} -o jsonpath={TEMPLATE_QUERY}", help)
-    have = {line.strip() for line in out.splitlines() if line.strip()}
-    crons: dict[str, list[str]] = {}
-    if cfg.get("cron"):
-        out = kubectl(lab, f"get cronworkflows -n {ns} -o jsonpath={CRON_QUERY}", help)
-        crons = parse_crons(out)
-    missing = [t for t in cfg["templates"] if t not in have]
+    found = setup(lab)
+    missing = [t for t in cfg["templates"] if t not in found.templates]
     lab.measure("templates", len(cfg["templates"]) - len(missing))
     lab.require(
         not missing,
@@ -72,11 +60,11 @@ def argo_templates(lab: Lab) -> ArgoSetup:
         "Run the workflow_templates_apply.yml playbook again.",
     )
     lab.require(
-        not cfg.get("cron") or cfg["cron"] in crons,
+        not cfg.get("cron") or cfg["cron"] in found.crons,
         f"no CronWorkflow {cfg.get('cron')} in namespace {cfg['namespace']}",
         "It comes with the workflow templates; apply cron-train.yaml.",
     )
-    return ArgoSetup(frozenset(have), crons)
+    return found
 
 
 @check(
@@ -89,13 +77,13 @@ def argo_workflows(lab: Lab) -> None:
     test-staging workflow Succeeded, or it is Part 3's deliberate failure: it tested the
     model that train-model with branch=mlops-bad registered, which stayed out of canary.
     Running and Pending workflows are left out when picking the newest."""
-    runs = lab.shared(_workflows)
+    runs = lab.shared(workflows)
     lab.note(f"{len(runs)} workflows, newest first", [r.summary() for r in runs[:40]])
     lab.measure("workflows", len(runs))
     lab.measure("succeeded", sum(r.phase == "Succeeded" for r in runs))
     lab.measure("failed", sum(r.phase in ("Failed", "Error") for r in runs))
     lab.measure("running", sum(not r.done for r in runs))
-    verdict = judge_workflows(runs, lab.config)
+    verdict = pipelines.judge_workflows(runs, lab.config)
     if verdict.note:
         lab.note(verdict.note)
     if verdict.newest_test:
@@ -115,7 +103,7 @@ def bad_model_stopped(lab: Lab) -> None:
     branch = lab.config["argo"].get("bad_branch")
     if not branch:
         raise Skip("this year's lab has no Part 3 (no mlops-bad run)")
-    verdict = judge_bad_run(lab.shared(_workflows), branch)
+    verdict = pipelines.judge_bad_run(lab.shared(workflows), branch)
     if verdict.note:
         lab.note(verdict.note)
     lab.require(not verdict.problem, verdict.problem, verdict.help)
@@ -140,7 +128,7 @@ def cron_schedule(lab: Lab, argo_templates: ArgoSetup) -> None:
         f"{cron} runs on {', '.join(schedules) or 'no schedule'}, not {want}",
         f"Part 3: open {cron} in the Argo UI, set the schedule to {want} and click Update.",
     )
-    made = cron_trainings(lab.shared(_workflows), cron)
+    made = cron_trainings(lab.shared(workflows), cron)
     lab.measure("cron_trainings", len(made))
     lab.require(
         made,
@@ -160,7 +148,7 @@ def argocd_apps(lab: Lab) -> None:
     -production, each Synced and Healthy; staging may be Degraded or Progressing while it
     runs Part 3's mlops-bad model, and an environment may be Progressing or OutOfSync while a
     deploy-container-image workflow rolls it out."""
-    apps = lab.shared(_apps)
+    apps = lab.shared(applications)
     problems, synced, excused = [], 0, []
     for name in lab.config["argocd"]["apps"]:
         app = apps.get(name)
@@ -169,7 +157,7 @@ def argocd_apps(lab: Lab) -> None:
             continue
         synced += (app.sync, app.health) == ("Synced", "Healthy")
         if (app.sync, app.health) != ("Synced", "Healthy"):
-            why = _excuse(lab, name, app)
+            why = pipelines.app_excuse(lab, name, app)
             if why:
                 excused.append(f"{name} is {app.sync}/{app.health}: {why}")
             else:
@@ -228,8 +216,7 @@ def env_staging(lab: Lab) -> str:
     except (Failure, TransportError) as err:
         if isinstance(err, TransportError) and " within " in err.message:
             raise  # a silent host: asking it over SSH as well would only wait again
-        runs, apps = _quietly(lab, _workflows), _quietly(lab, _apps)
-        version = _bad_in_staging(lab.config, runs or [], (apps or {}).get("gourmetgram-staging"))
+        version = pipelines.staging_bad_model(lab)
         if not version:
             raise
         lab.note(
@@ -270,8 +257,7 @@ def versions_agree(lab: Lab, env_canary: str, env_production: str, mlflow_model:
         if version == alias:
             continue
         text = f"{env} serves 1.0.{version}, its alias is on version {alias} (1.0.{alias})"
-        runs = _quietly(lab, _workflows)
-        run = rolling_out(runs, env, alias, datetime.now(timezone.utc)) if runs and alias else None
+        run = pipelines.promotion_in_flight(lab, env, alias)
         if run:
             excused.append(f"{text}: {run.template} {run.name} ({run.phase}) is rolling it out")
         else:
@@ -356,408 +342,6 @@ def github_actions(lab: Lab) -> None:
         f"the newest run of {repo}, {latest.summary()}",
         "Open the run on GitHub and fix the failing job.",
     )
-
-
-# --- helpers ----------------------------------------------------------------------------------
-# Structured queries ask only for the fields that are judged: a Workflow embeds its template's
-# whole spec and every node's status, so `-o json` of a finished lab runs to megabytes. Each
-# line is one object, fields split by tabs; names, phases and timestamps hold no tab or newline,
-# and the one free-form field (the parameters) comes last, as the compact JSON jsonpath prints
-# for a list, so a value cannot break a line.
-def _jsonpath(*fields: str) -> str:
-    tab, nl = '{"\\t"}', '{"\\n"}'
-    return shlex.quote("{range .items[*]}" + tab.join(f"{{{f}}}" for f in fields) + nl + "{end}")
-
-
-TEMPLATE_QUERY = _jsonpath(".metadata.name")
-CRON_QUERY = _jsonpath(".metadata.name", ".spec.schedule", ".spec.schedules")
-WORKFLOW_FIELDS = (
-    ".metadata.name",
-    ".spec.workflowTemplateRef.name",
-    ".metadata.labels.workflows\\.argoproj\\.io/workflow-template",
-    ".metadata.labels.workflows\\.argoproj\\.io/cron-workflow",
-    ".status.phase",
-    ".metadata.creationTimestamp",
-    ".status.startedAt",
-    ".status.finishedAt",
-    ".spec.arguments.parameters",
-)
-WORKFLOW_QUERY = _jsonpath(*WORKFLOW_FIELDS)
-APP_QUERY = _jsonpath(
-    ".metadata.name",
-    ".status.sync.status",
-    ".status.health.status",
-    ".spec.source.helm.parameters",
-)
-FINISHED = ("Succeeded", "Failed", "Error")
-# How long after its deploy-container-image workflow ended an environment may still be rolling
-# out: the workflow's `argocd app sync` returns before the new pod is up (a model to load), and
-# a Deployment gives up after progressDeadlineSeconds, 600 s.
-SETTLE = timedelta(minutes=10)
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class ArgoSetup:
-    """What argo_templates found: the WorkflowTemplates' names, each CronWorkflow's
-    schedules."""
-
-    templates: frozenset[str]
-    crons: dict[str, list[str]]
-
-
-@dataclass(frozen=True)
-class Run:
-    """One Workflow: its template (spec.workflowTemplateRef, or the label the Argo UI sets),
-    whether the UI submitted it, the CronWorkflow that made it, phase, times, parameters."""
-
-    name: str
-    template: str
-    from_ui: bool
-    cron: str
-    phase: str
-    created: str
-    started: str
-    finished: str
-    params: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def done(self) -> bool:
-        return self.phase in FINISHED
-
-    @property
-    def when(self) -> str:
-        return self.started or self.created
-
-    def param(self, name: str, default: str = "") -> str:
-        return self.params.get(name, default)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "template": self.template or (f"(cron {self.cron})" if self.cron else ""),
-            "phase": self.phase,
-            "started": self.when,
-            "finished": self.finished,
-            **({"parameters": self.params} if self.params else {}),
-        }
-
-
-@dataclass(frozen=True)
-class App:
-    sync: str
-    health: str
-    tag: str  # the image.tag helm parameter deploy-container-image sets ("staging-1.0.N")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    problem: str = ""
-    help: str = ""
-    note: str = ""
-    newest_test: str = ""
-
-
-def _time(stamp: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def parse_crons(out: str) -> dict[str, list[str]]:
-    """CRON_QUERY's lines: each CronWorkflow's schedules (spec.schedule, or the list
-    spec.schedules of Argo 3.6), whitespace normalised."""
-    crons: dict[str, list[str]] = {}
-    for line in out.splitlines():
-        name, _, rest = line.partition("\t")
-        single, _, many = rest.partition("\t")
-        schedules = [single] if single.strip() else []
-        try:
-            listed = json.loads(many) if many.strip() else []
-        except ValueError:
-            listed = []
-        schedules += [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else []
-        if _NAME.match(name):
-            crons[name] = [" ".join(s.split()) for s in schedules]
-    return crons
-
-
-def parse_workflows(out: str) -> list[Run]:
-    """WORKFLOW_QUERY's lines as Runs, newest first; a line that is not one Workflow's
-    fields is left out."""
-    runs = []
-    for line in out.splitlines():
-        cells = line.split("\t")
-        if len(cells) != len(WORKFLOW_FIELDS) or not _NAME.match(cells[0]):
-            continue
-        name, ref, label, cron, phase, created, started, finished, raw = cells
-        params: dict[str, str] = {}
-        try:
-            listed = json.loads(raw) if raw else []
-        except ValueError:
-            listed = []
-        for p in listed if isinstance(listed, list) else []:
-            if isinstance(p, dict) and isinstance(p.get("name"), str):
-                params[p["name"]] = str(p.get("value", ""))
-        runs.append(
-            Run(
-                name,
-                ref or label,
-                bool(label),
-                cron,
-                phase or "Pending",
-                created,
-                started,
-                finished,
-                params,
-            )
-        )
-    return sorted(runs, key=lambda r: r.when, reverse=True)
-
-
-def parse_apps(out: str) -> dict[str, App]:
-    apps = {}
-    for line in out.splitlines():
-        cells = line.split("\t")
-        if len(cells) != 4 or not _NAME.match(cells[0]):
-            continue
-        try:
-            params = json.loads(cells[3]) if cells[3] else []
-        except ValueError:
-            params = []
-        tag = (
-            next(
-                (
-                    str(p.get("value"))
-                    for p in params
-                    if isinstance(p, dict) and p.get("name") == "image.tag"
-                ),
-                "",
-            )
-            if isinstance(params, list)
-            else ""
-        )
-        apps[cells[0]] = App(cells[1] or "Unknown", cells[2] or "Unknown", tag)
-    return apps
-
-
-def _workflows(lab: Lab) -> list[Run]:
-    """The Workflows of namespace argo, newest first: one kubectl call that several checks
-    share."""
-    ns = shlex.quote(lab.config["argo"]["namespace"])
-    out = kubectl(
-        lab,
-        f"get workflows -n {ns} -o jsonpath={WORKFLOW_QUERY}",
-        "Argo is not installed: run the post_k8s playbook.",
-    )
-    return parse_workflows(out)
-
-
-def _apps(lab: Lab) -> dict[str, App]:
-    ns = shlex.quote(lab.config["argocd"]["namespace"])
-    return parse_apps(kubectl(lab, f"get applications.argoproj.io -n {ns} -o jsonpath={APP_QUERY}"))
-
-
-def bad_versions(runs: list[Run], branch: str | None) -> dict[str, Run]:
-    """The model versions that train-model runs with `branch` registered: each such run's
-    last step creates the build-container-image workflow of its version, so that build is
-    the one created while the training ran, nearest its end."""
-    if not branch:
-        return {}
-    builds = [(r, _time(r.created)) for r in runs if r.template == "build-container-image"]
-    found: dict[str, Run] = {}
-    for train in runs:
-        if train.template != "train-model" or train.param("branch", "mlops") != branch:
-            continue
-        start, end = _time(train.when), _time(train.finished)
-        if not train.done or start is None or end is None:
-            continue
-        made = [
-            (t, b) for b, t in builds if t is not None and start <= t <= end + timedelta(minutes=1)
-        ]
-        if made:
-            build = max(made, key=lambda m: m[0])[1]
-            found[build.param("model-version")] = train
-    return found
-
-
-def judge_workflows(runs: list[Run], config: dict[str, Any]) -> Verdict:
-    """argo_workflows' verdict on the runs (newest first) under the lab's `argo` settings."""
-    cfg = config["argo"]
-    never = [
-        t
-        for t in cfg["pipeline"]
-        if not any(r.template == t and r.phase == "Succeeded" for r in runs)
-    ]
-    if never:
-        return Verdict(
-            f"no Succeeded workflow of {', '.join(never)} ({len(runs)} workflows in all)",
-            "Submit train-model from the Argo UI and follow what it triggers.",
-        )
-    gate = cfg.get("gate")
-    tests = [r for r in runs if gate and r.template == gate and r.done]
-    if not tests:
-        return Verdict()
-    newest = tests[0]
-    if newest.phase == "Succeeded":
-        return Verdict(newest_test=newest.phase)
-    version = newest.param("model-version")
-    bad = bad_versions(runs, cfg.get("bad_branch"))
-    if version in bad:
-        return Verdict(
-            note=f"the newest finished {gate} workflow {newest.name} ended {newest.phase}: it "
-            f"tested version {version}, which {bad[version].name} trained from branch "
-            f"{cfg['bad_branch']} (Part 3's deliberate failure, stopped in staging)",
-            newest_test=newest.phase,
-        )
-    return Verdict(
-        f"the newest finished {gate} workflow {newest.name} (started {newest.when}) ended "
-        f"{newest.phase}: model version {version or '?'} stayed out of canary",
-        "Look at its integration-test step's log; once staging serves a good model, "
-        "cron-train (every 15 min) or a new train-model run tests it again.",
-        newest_test=newest.phase,
-    )
-
-
-def judge_bad_run(runs: list[Run], branch: str) -> Verdict:
-    """bad_model_stopped's verdict: the `branch` training, its staging test and canary."""
-    trains = [r for r in runs if r.template == "train-model" and r.param("branch") == branch]
-    if not trains:
-        return Verdict(
-            f"no train-model workflow ran with branch={branch}",
-            f"Part 3: submit train-model from the Argo UI with the branch parameter {branch}.",
-        )
-    bad = bad_versions(runs, branch)
-    if not bad:
-        newest = trains[0]
-        if not newest.done:
-            return Verdict(
-                f"train-model {newest.name} (branch={branch}) is still {newest.phase}",
-                "Grade again once it and its staging test have finished.",
-            )
-        return Verdict(
-            f"train-model {newest.name} (branch={branch}) ended {newest.phase} without "
-            "registering a model for staging to test",
-            "Its training tests pass; submit it again and follow the downstream workflows.",
-        )
-    problems = []
-    for version, train in bad.items():
-        tests = [
-            r for r in runs if r.template == "test-staging" and r.param("model-version") == version
-        ]
-        promoted = [
-            r
-            for r in runs
-            if r.template == "promote-model"
-            and r.phase == "Succeeded"
-            and r.param("model-version") == version
-            and r.param("target-environment") == "canary"
-        ]
-        failed = [t for t in tests if t.phase in ("Failed", "Error")]
-        if failed and not promoted:
-            return Verdict(
-                note=f"{train.name} (branch={branch}) registered version {version}; "
-                f"test-staging {failed[0].name} ended {failed[0].phase}, and no promote-model "
-                f"took version {version} to canary"
-            )
-        if promoted:
-            problems.append(
-                f"version {version} from {train.name} reached canary ({promoted[0].name})"
-            )
-        elif any(t.phase == "Succeeded" for t in tests):
-            problems.append(f"test-staging passed version {version} from {train.name}")
-        else:
-            problems.append(f"no finished test-staging of version {version} ({train.name}) yet")
-    return Verdict(
-        "; ".join(problems),
-        "Staging's integration test should stop the mlops-bad model: look at test-staging's "
-        "integration-test step.",
-    )
-
-
-def cron_trainings(runs: list[Run], cron: str) -> list[Run]:
-    """train-model workflows that `cron`'s runs created: the lab's cron-train runs an inline
-    step that creates a train-model workflow (no template label: not from the UI), so each is
-    created while a cron run runs; a cron workflow that runs train-model itself counts too."""
-    made = [r for r in runs if r.cron == cron and r.template == "train-model"]
-    candidates = [r for r in runs if r.template == "train-model" and not r.cron and not r.from_ui]
-    for c in (r for r in runs if r.cron == cron):
-        start = _time(c.when)
-        end = _time(c.finished) or (start + timedelta(minutes=5) if start else None)
-        if start is None or end is None:
-            continue
-        made += [
-            t
-            for t in candidates
-            if (when := _time(t.created))
-            and start <= when <= end + timedelta(minutes=1)
-            and t not in made
-        ]
-    return made
-
-
-def rolling_out(runs: list[Run], env: str, version: str | None, now: datetime) -> Run | None:
-    """A promote-model or deploy-container-image workflow for `env` (and `version`, if
-    given) that runs now or ended less than SETTLE ago: its rollout may still be under way."""
-    for r in runs:
-        target = {
-            "deploy-container-image": "environment",
-            "promote-model": "target-environment",
-        }.get(r.template)
-        if not target or r.param(target) != env:
-            continue
-        if version is not None and r.param("model-version") != version:
-            continue
-        end = _time(r.finished)
-        if not r.done or (end is not None and now - end < SETTLE):
-            return r
-    return None
-
-
-def _quietly(lab: Lab, read: Callable[[Lab], T]) -> T | None:
-    """What `read` finds on the cluster, or None where it cannot be read: used only to
-    excuse a state the lab itself produces, so a failure to read leaves the verdict as is."""
-    try:
-        return lab.shared(read)
-    except (Failure, TransportError, GraderFault):
-        return None
-
-
-def _excuse(lab: Lab, name: str, app: App) -> str:
-    """Why an application that is not Synced/Healthy is as the lab leaves it, or ""."""
-    env = name.removeprefix("gourmetgram-")
-    runs = _quietly(lab, _workflows)
-    if runs is None:
-        return ""
-    if app.health in ("Degraded", "Progressing") and env == "staging":
-        version = _bad_in_staging(lab.config, runs, app)
-        if version:
-            return (
-                f"it runs version {version}, Part 3's mlops-bad model, whose pod crashes "
-                "as the lab says"
-            )
-    if app.health in ("Progressing", "Healthy") and app.sync in ("Synced", "OutOfSync"):
-        run = rolling_out(runs, env, None, datetime.now(timezone.utc))
-        if run:
-            return f"{run.template} {run.name} ({run.phase}) is rolling it out"
-    return ""
-
-
-def _bad_in_staging(config: dict[str, Any], runs: list[Run], app: App | None) -> str:
-    """The version staging's image carries when it is a model of the lab's bad branch whose
-    staging test failed, else ""."""
-    m = re.fullmatch(r"staging-1\.0\.(\d+)", app.tag) if app else None
-    if not m:
-        return ""
-    bad = bad_versions(runs, config["argo"].get("bad_branch"))
-    failed = any(
-        r.template == "test-staging"
-        and r.param("model-version") == m.group(1)
-        and r.phase in ("Failed", "Error")
-        for r in runs
-    )
-    return m.group(1) if m.group(1) in bad and failed else ""
 
 
 def _environment(lab: Lab, env: str) -> str:
