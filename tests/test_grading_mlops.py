@@ -116,11 +116,12 @@ def test_real_size_workflows_are_over_a_mebibyte_as_json(room) -> None:
     )
     assert len(whole.stdout) > MAX_OUTPUT
     items = json.loads(whole.stdout)["items"]
-    train = next(
+    trains = [
         w for w in items if w["spec"].get("workflowTemplateRef", {}).get("name") == "train-model"
-    )
-    assert train["status"]["storedWorkflowTemplateSpec"]["entrypoint"] == "training-and-build"
-    assert len(train["status"]["nodes"]) >= 10
+    ]
+    for train in trains:  # every one embeds its template; a finished one has its whole tree
+        assert train["status"]["storedWorkflowTemplateSpec"]["entrypoint"] == "training-and-build"
+    assert max(len(t["status"]["nodes"]) for t in trains) >= 10
     lean = subprocess.run(
         [
             *kubectl,
