@@ -28,6 +28,11 @@ PROFILES = {
         "amd_gpus",
         "host_down",
         "lease_expired",
+        "ray_train_v2",
+        "ray_train_v1",
+        "true_ray_job",
+        "worker1_no_gpu",
+        "monitoring_down",
     ],
 }
 
