@@ -28,6 +28,11 @@ PROFILES = {
         "amd_gpus",
         "host_down",
         "lease_expired",
+        "ray_train_v2",
+        "ray_train_v1",
+        "true_ray_job",
+        "worker1_no_gpu",
+        "monitoring_down",
     ],
 }
 
@@ -71,3 +76,38 @@ def test_the_lease_check_says_the_lease_ended(lab_room) -> None:
     lease = next(i for i in result.items if i.check == "lease")
     assert lease.observed == "failed" and lease.max_score == 0
     assert "TERMINATED" in lease.feedback and "no longer answer" in lease.feedback
+
+
+def test_mltrain_recognises_the_manuals_entry_points_and_rays_layouts() -> None:
+    """Pure: which job entrypoints run the lab's train.py, which bucket keys are checkpoints."""
+    from graders.labs import load_lab
+
+    checks = {c.id: c for c in load_lab("mltrain-chi").checks}
+    module = __import__(checks["ray_jobs"].func.__module__, fromlist=["runs_script"])
+    runs, layout = module.runs_script, module.checkpoint_run
+    for entry in (
+        "python gourmetgram-train/train.py",
+        "python3 -u ./gourmetgram-train/train.py",
+        "cd gourmetgram-train && python train.py",
+    ):
+        assert runs(entry, "train.py"), entry
+    for entry in ("true", "python -c 'import ray; ray.init()'", "echo train.py", "python 'x", None):
+        assert not runs(entry, "train.py"), entry
+    assert layout(
+        "ray_train_run-2026-03-10_14-02-11/checkpoint_2026-03-10_14-03-06.004158/checkpoint.ckpt"
+    ) == ("train_v2", "ray_train_run-2026-03-10_14-02-11")
+    assert layout(
+        "TorchTrainer_2025-02-25_17-47-34/TorchTrainer_a64e2_00000_0_2025-02-25_17-47-34/"
+        "checkpoint_000004/checkpoint.ckpt"
+    ) == ("train_v1", "TorchTrainer_2025-02-25_17-47-34")
+    assert layout(
+        "train_func_2026-03-10_15-01-58/train_func_11f00_00000_0_batch_size=32,"
+        "dropout_probability=0.4340_2026-03-10_15-02-10/checkpoint_000000/checkpoint"
+    ) == ("tune", "train_func_2026-03-10_15-01-58")
+    for key in (
+        "TorchTrainer_x",
+        "ray_train_run-2026-03-10_14-02-11/.validate_storage_marker",
+        "checkpoint_000001/checkpoint.ckpt",
+        "run/checkpoint_2026-03-10_14-03-06.004158/",
+    ):
+        assert layout(key) is None, key

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -42,6 +45,10 @@ MLTRAIN_PROFILES = [
     "amd_gpus",
     "host_down",
     "tarpit",
+    "ray_train_v1",
+    "true_ray_job",
+    "worker1_no_gpu",
+    "monitoring_down",
 ]
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
@@ -293,13 +300,123 @@ def test_ray_deviations(ray_room: Classroom) -> None:
 
 
 def test_ray_checkpoints(ray_room: Classroom) -> None:
+    """Ray 2.54's layouts: Train V2 (the default) `ray_train_run-<date>/checkpoint_<date>/`,
+    Tune `train_func_<date>/<trial>/checkpoint_00000N/`; V1's TorchTrainer_* only with
+    RAY_TRAIN_V2_ENABLED=0."""
     objects = keys(address_of(ray_room, "healthy", MLTRAIN), "ray")
-    assert objects and all(k.startswith("TorchTrainer_") for k in objects)
-    checkpoints = [k for k in objects if k.endswith("/checkpoint.ckpt")]
-    assert len(checkpoints) == 36
-    assert any("/checkpoint_000000/checkpoint.ckpt" in k for k in checkpoints)
+    assert not [k for k in objects if "TorchTrainer" in k]
+    runs = {k.split("/")[0] for k in objects}
+    train = sorted(r for r in runs if r.startswith("ray_train_run-"))
+    assert len(train) == 6 and len([r for r in runs if r.startswith("train_func_")]) == 1
+    v2 = [k for k in objects if k.startswith("ray_train_run-") and k.endswith("/checkpoint.ckpt")]
+    assert len(v2) == 12 + 10 + 9 + 9 + 8 + 14
+    assert all(
+        re.fullmatch(r"ray_train_run-[0-9_-]{19}/checkpoint_[0-9_-]{19}\.\d{6}/checkpoint.ckpt", k)
+        for k in v2
+    ), v2[:3]
+    assert f"{train[0]}/.validate_storage_marker" in objects
+    assert f"{train[0]}/checkpoint_manager_snapshot.json" in objects
+    tune = [k for k in objects if k.startswith("train_func_") and "/checkpoint_0" in k]
+    assert len(tune) == 8 * 1 + 4 * 2 + 2 * 4 + 8 + 20
+    assert all(
+        re.search(
+            r"/train_func_[0-9a-f]{5}_\d{5}_\d+_batch_size=\d+,dropout_probability="
+            r"0\.\d{4}_[0-9_-]{19}/checkpoint_\d{6}/checkpoint$",
+            k,
+        )
+        for k in tune
+    )
+    v1 = keys(address_of(ray_room, "ray_train_v1", MLTRAIN), "ray")
+    assert {k.split("/")[0].split("_")[0] for k in v1} == {"TorchTrainer", "train"}
+    assert keys(address_of(ray_room, "true_ray_job", MLTRAIN), "ray") == ["TorchTrainer_x"]
     assert keys(address_of(ray_room, "no_checkpoints", MLTRAIN), "ray") == []
     assert keys(address_of(ray_room, "job_failed", MLTRAIN), "ray")  # epochs before the crash
+
+
+def test_ray_job_logs_and_drivers(ray_room: Classroom) -> None:
+    """`/api/jobs/{id}/logs` as job_head.py answers it; DRIVER jobs as utils.py lists them."""
+    base = f"http://{address_of(ray_room, 'healthy', MLTRAIN)}:8265"
+    first = requests.get(base + "/api/jobs/", timeout=5).json()[0]
+    logs = requests.get(f"{base}/api/jobs/{first['submission_id']}/logs", timeout=5)
+    assert logs.status_code == 200 and set(logs.json()) == {"logs"}
+    assert "python gourmetgram-train/train.py" in logs.json()["logs"]
+    by_job_id = requests.get(f"{base}/api/jobs/{first['job_id']}/logs", timeout=5).json()
+    assert by_job_id == logs.json()
+    missing = requests.get(base + "/api/jobs/raysubmit_nope/logs", timeout=5)
+    assert (missing.status_code, missing.text) == (404, "Job raysubmit_nope does not exist")
+    cheap = f"http://{address_of(ray_room, 'true_ray_job', MLTRAIN)}:8265"
+    jobs = requests.get(cheap + "/api/jobs/", timeout=5).json()
+    assert [(j["type"], j["status"], j["entrypoint"]) for j in jobs] == [
+        ("SUBMISSION", "SUCCEEDED", "true"),
+        ("DRIVER", "SUCCEEDED", '/home/ray/anaconda3/bin/python -c "import ray; ray.init()"'),
+    ]
+    driver = jobs[1]
+    assert driver["submission_id"] is None and driver["driver_info"]["id"] == driver["job_id"]
+    refused = requests.get(f"{cheap}/api/jobs/{driver['job_id']}/logs", timeout=5)
+    assert (refused.status_code, refused.text) == (400, "Can only get logs of submission type jobs")
+    assert requests.get(f"{cheap}/api/jobs/{jobs[0]['submission_id']}/logs", timeout=5).json() == {
+        "logs": ""
+    }
+
+
+def test_ray_grafana_and_prometheus(ray_room: Classroom, tmp_path: Path) -> None:
+    """Grafana's /api/health on 3000; the Prometheus stand-in on 9090 answers as a real
+    Prometheus does (Debian's, started here on loopback) for the paths a grader reads."""
+    address = address_of(ray_room, "healthy", MLTRAIN)
+    health = requests.get(f"http://{address}:3000/api/health", timeout=5).json()
+    assert set(health) == {"commit", "database", "version"} and health["database"] == "ok"
+    real = _real_prometheus(tmp_path)
+    try:
+        for path in ("/-/ready", "/-/healthy", "/api/v1/status/buildinfo", "/nope"):
+            ours = requests.get(f"http://{address}:9090{path}", timeout=5)
+            theirs = requests.get(f"{real[0]}{path}", timeout=5)
+            assert ours.status_code == theirs.status_code, path
+            assert ours.headers["Content-Type"] == theirs.headers["Content-Type"], path
+            if path == "/api/v1/status/buildinfo":
+                assert ours.json()["status"] == theirs.json()["status"] == "success"
+                assert set(ours.json()["data"]) == set(theirs.json()["data"])
+            else:
+                assert ours.text == theirs.text, path
+    finally:
+        real[1].terminate()
+        real[1].wait(10)
+    for port in (3000, 9090):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(
+                (address_of(ray_room, "monitoring_down", MLTRAIN), port), timeout=2
+            )
+    names = ssh_run(ray_room, "monitoring_down", MLTRAIN, "docker ps --format '{{.Names}}'")
+    assert "grafana" not in names.stdout.split() and "ray-head" in names.stdout.split()
+
+
+def _real_prometheus(tmp_path: Path) -> tuple[str, subprocess.Popen]:
+    exe = shutil.which("prometheus")
+    if exe is None:
+        pytest.skip("no prometheus binary (apt-get install prometheus)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "prometheus.yml"
+    (tmp_path / "sd.json").write_text("[]")
+    cfg.write_text(  # Ray's own prometheus.yml, its service-discovery file here
+        "global:\n  scrape_interval: 10s\nscrape_configs:\n- job_name: 'ray'\n"
+        f"  file_sd_configs:\n  - files:\n    - '{tmp_path / 'sd.json'}'\n"
+    )
+    proc = subprocess.Popen(
+        [exe, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle", "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if requests.get(url + "/-/ready", timeout=1).status_code == 200:
+                return url, proc
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    proc.terminate()
+    raise AssertionError("the real Prometheus did not get ready")
 
 
 def test_ray_containers_and_gpus(ray_room: Classroom) -> None:
@@ -341,6 +458,10 @@ def test_ray_containers_and_gpus(ray_room: Classroom) -> None:
     assert (tty.exited, tty.stderr) == (1, "the input device is not a TTY\n")
     stopped = ssh_run(ray_room, "worker_missing", MLTRAIN, "docker ps --format '{{.Names}}'")
     assert "ray-worker-1" not in stopped.stdout.split() and "ray-worker-0" in stopped.stdout
+    bare = ssh_run(ray_room, "worker1_no_gpu", MLTRAIN, "docker exec ray-worker-1 nvidia-smi -L")
+    assert bare.exited == 127 and "executable file not found" in bare.stdout + bare.stderr
+    kept = ssh_run(ray_room, "worker1_no_gpu", MLTRAIN, "docker exec ray-worker-0 nvidia-smi -L")
+    assert kept.exited == 0 and kept.stdout.startswith("GPU 0: NVIDIA A100"), kept.stderr
     amd = ssh_run(
         ray_room, "amd_gpus", MLTRAIN, "docker exec ray-worker-1 rocm-smi --showproductname --json"
     )
@@ -352,7 +473,7 @@ def test_ray_containers_and_gpus(ray_room: Classroom) -> None:
 
 
 def test_ray_unreachable_hosts(ray_room: Classroom) -> None:
-    for port in (8265, 9000):
+    for port in (8265, 9000, 3000, 9090):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((address_of(ray_room, "host_down", MLTRAIN), port), timeout=2)
         with socket.create_connection((address_of(ray_room, "tarpit", MLTRAIN), port), 2) as sock:

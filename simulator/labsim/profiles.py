@@ -50,6 +50,11 @@ TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
     "no_checkpoints",  # bucket ray holds no Ray Train checkpoints
     "infeasible_pending",  # the infeasible 2-GPU job still PENDING
     "amd",  # gpu_mi100 nodes: ROCm and rocm-smi
+    "train_v1",  # mltrain: RAY_TRAIN_V2_ENABLED=0, Ray Train V1's TorchTrainer_* layout
+    "train_v2_only",  # mltrain: bucket ray holds the Train V2 runs only (no Tune run)
+    "cheap_passes",  # mltrain: `ray job submit -- true`, a ray.init() driver, a fake object
+    "worker1_no_gpu",  # mltrain: ray-worker-1 started without its GPU reservation
+    "monitoring_down",  # mltrain: `docker stop grafana`, ray-head's Prometheus killed
 ]
 MlopsKnob = Literal[  # mlops-chi (mlops.py)
     "staging_test_failed",
@@ -195,6 +200,8 @@ _MLTRAIN_UNREACHABLE = {
     "ray_jobs": SKIPPED,
     "checkpoints": UNREACHABLE,
     "worker_gpus": SKIPPED,
+    "ray_grafana": UNREACHABLE,
+    "ray_prometheus": UNREACHABLE,
 }
 _SERVE_SYSTEM_UNREACHABLE = {
     "ssh_login": UNREACHABLE,
@@ -585,6 +592,42 @@ _ALL = [
         "The infeasible 2-GPU job was submitted last, six minutes ago, and is still PENDING "
         "(in `healthy` it has long since FAILED: Ray gives up after 15 minutes).",
         training=frozenset({"infeasible_pending"}),
+    ),
+    Profile(
+        "ray_train_v2",
+        "mltrain: the manual to its last step on Ray 2.54, whose Ray Train is V2 by default: "
+        "bucket `ray` holds the Train runs as `ray_train_run-<date>/checkpoint_<date>/"
+        "checkpoint.ckpt` only (the Tune run's folder deleted in the MinIO browser).",
+        training=frozenset({"train_v2_only"}),
+    ),
+    Profile(
+        "ray_train_v1",
+        "mltrain: the manual to its last step with RAY_TRAIN_V2_ENABLED=0 in runtime.json: "
+        "Ray Train V1's `TorchTrainer_<date>/TorchTrainer_<id>_00000_0_<date>/checkpoint_"
+        "00000N/` layout (as the manual's 2025 log excerpt shows), and the Tune run.",
+        training=frozenset({"train_v1"}),
+    ),
+    Profile(
+        "true_ray_job",
+        "mltrain: the cluster is up, but the only jobs are `ray job submit -- true` "
+        '(SUCCEEDED) and a driver `python -c "import ray; ray.init()"` run in ray-head '
+        "(DRIVER, SUCCEEDED); bucket `ray` holds one object `TorchTrainer_x` (`mc cp`).",
+        {"mltrain-chi": {"ray_jobs": FAILED, "checkpoints": FAILED}},
+        training=frozenset({"cheap_passes"}),
+    ),
+    Profile(
+        "worker1_no_gpu",
+        "mltrain: ray-worker-1 runs without its GPU reservation (the deploy block removed "
+        "from the compose file): no nvidia-smi inside it; ray-worker-0 has its GPU.",
+        {"mltrain-chi": {"worker_gpus": FAILED}},
+        training=frozenset({"worker1_no_gpu"}),
+    ),
+    Profile(
+        "monitoring_down",
+        "mltrain: `docker stop grafana` and ray-head's Prometheus killed: nothing listens on "
+        "3000 or 9090; the Ray cluster, its jobs and checkpoints are fine.",
+        {"mltrain-chi": {"ray_grafana": UNREACHABLE, "ray_prometheus": UNREACHABLE}},
+        training=frozenset({"monitoring_down"}),
     ),
     Profile(
         "amd_gpus",

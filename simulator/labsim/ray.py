@@ -10,7 +10,11 @@ grader uses, with the bodies Ray 2.54 builds (ray `python/ray/dashboard`):
   `error_type`, `start_time`, `end_time`, `metadata`, `runtime_env`,
   `driver_agent_http_address`, `driver_node_id`, `driver_exit_code`; `GET
   /api/jobs/{submission_id or job_id}` one of them, or 404 text `Job X does not exist`.
-  Note the trailing slash: `/api/jobs` (no slash) is aiohttp's 404, as on a real head;
+  Note the trailing slash: `/api/jobs` (no slash) is aiohttp's 404, as on a real head.
+  Submission jobs come first, then DRIVER jobs (a script that called `ray.init()` on the
+  cluster: no submission_id, SUCCEEDED once the driver is dead; utils.py `get_driver_jobs`);
+* `GET /api/jobs/{id}/logs` (job_head.py `get_job_logs`): `{"logs": "..."}` for a submission
+  job, 400 text `Can only get logs of submission type jobs` for a driver job;
 * `GET /api/v0/nodes` (state API, state_head.py + state_api_utils.py): `{"result": true, "msg":
   "", "data": {"result": ListApiResponse}}` where ListApiResponse is `{"total",
   "num_after_truncation", "num_filtered", "result": [NodeState], "partial_failure_warning",
@@ -19,7 +23,12 @@ grader uses, with the bodies Ray 2.54 builds (ray `python/ray/dashboard`):
   `detail=1`). Dead nodes stay listed (GCS keeps them), so a cluster with a stopped worker shows it
   DEAD. `filter_keys`/`filter_predicates`/`filter_values` and `limit` work as there;
 * `GET /` the dashboard's HTML; anything else aiohttp's `404: Not Found`.
-The cluster itself (nodes, jobs) is data in the host's state (built by training.py).
+The cluster itself (nodes, jobs, logs) is data in the host's state (built by training.py).
+
+`RayPrometheus` stands in for the Prometheus that `ray metrics launch-prometheus` downloads
+(the latest release, 3.x in 2026) and runs in ray-head on 9090: `/-/ready`, `/-/healthy`,
+`/api/v1/status/buildinfo`, Prometheus's texts and JSON (tests compare them with a real
+Prometheus), and Go's `404 page not found` elsewhere.
 """
 
 from __future__ import annotations
@@ -122,6 +131,13 @@ def list_nodes(nodes: list[Json], query: dict[str, list[str]]) -> tuple[int, Jso
     return 200, {"result": True, "msg": "", "data": {"result": body}}
 
 
+def _find_job(jobs: list[Json], wanted: str) -> Json | None:
+    for job in jobs:
+        if wanted in (job["submission_id"], job["job_id"]):
+            return job
+    return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -160,10 +176,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, cluster["jobs"])
         if path.startswith("/api/jobs/") and path.count("/") == 3:
             wanted = path.rsplit("/", 1)[1]
-            for job in cluster["jobs"]:
-                if wanted in (job["submission_id"], job["job_id"]):
-                    return self._json(200, job)
-            return self._text(404, f"Job {wanted} does not exist")
+            found = _find_job(cluster["jobs"], wanted)
+            if found is None:
+                return self._text(404, f"Job {wanted} does not exist")
+            return self._json(200, found)
+        if path.startswith("/api/jobs/") and path.endswith("/logs") and path.count("/") == 4:
+            wanted = path.split("/")[3]
+            found = _find_job(cluster["jobs"], wanted)
+            if found is None:
+                return self._text(404, f"Job {wanted} does not exist")
+            if found["type"] != "SUBMISSION":
+                return self._text(400, "Can only get logs of submission type jobs")
+            logs = cluster.get("logs", {}).get(found["submission_id"], "")
+            return self._json(200, {"logs": logs})
         if path == "/api/v0/nodes":
             return self._json(*list_nodes(cluster["nodes"], query))
         if path in ("/", "/index.html"):
@@ -250,9 +275,11 @@ def job(
     num_gpus: float | None = None,
     num_cpus: float | None = None,
     failure: str | None = None,
+    entrypoint: str = ENTRYPOINT,
 ) -> Json:
     """One JobDetails as `ray job submit --runtime-env runtime.json --working-dir . -- python
-    gourmetgram-train/train.py` leaves it (`n`: the submission's order in the cluster)."""
+    gourmetgram-train/train.py` leaves it (`n`: the submission's order in the cluster), or
+    `ray job submit -- <entrypoint>`."""
     import random
 
     rng = random.Random(f"{key}:job:{n}")
@@ -307,7 +334,7 @@ def job(
             else None
         ),
         "status": status,
-        "entrypoint": ENTRYPOINT,
+        "entrypoint": entrypoint,
         "message": message,
         "error_type": error_type,
         "start_time": epoch_ms(start),
@@ -326,6 +353,34 @@ def job(
     }
 
 
+def driver_job(key: str, n: int, entrypoint: str, start: Any, end: Any, node: Json) -> Json:
+    """A DRIVER job: a script run on the cluster that called `ray.init()` (not submitted),
+    e.g. `docker exec ray-head python -c "import ray; ray.init()"`; `entrypoint` is its
+    command line (list2cmdline of the process's argv). SUCCEEDED once the driver exited."""
+    job_id = f"{n + 1:02x}000000"
+    return {
+        "type": "DRIVER",
+        "job_id": job_id,
+        "submission_id": None,
+        "driver_info": {
+            "id": job_id,
+            "node_ip_address": node["node_ip"],
+            "pid": str(int(stable_hex(key, "driver", str(n), n=4), 16) % 3700 + 300),
+        },
+        "status": "SUCCEEDED" if end is not None else "RUNNING",
+        "entrypoint": entrypoint,
+        "message": None,
+        "error_type": None,
+        "start_time": epoch_ms(start),
+        "end_time": epoch_ms(end) if end is not None else 0,
+        "metadata": {},
+        "runtime_env": {},
+        "driver_agent_http_address": None,
+        "driver_node_id": None,
+        "driver_exit_code": None,
+    }
+
+
 def version(key: str, started: Any) -> Json:
     stamp = started.strftime("%Y-%m-%d_%H-%M-%S")
     micro = int(stable_hex(key, "session", n=5), 16) % 1000000
@@ -335,3 +390,68 @@ def version(key: str, started: Any) -> Json:
         "ray_commit": stable_hex("ray", RAY_VERSION, n=40),  # a stand-in: 40 hex digits, not Ray's
         "session_name": f"session_{stamp}_{micro:06d}_1",
     }
+
+
+# ---- ray-head's Prometheus (port 9090) -------------------------------------------------------
+PROMETHEUS_PORT = 9090
+PROMETHEUS_VERSION = "3.5.0"  # the release `ray metrics launch-prometheus` fetched
+
+
+def prometheus_buildinfo() -> Json:
+    return {
+        "status": "success",
+        "data": {
+            "version": PROMETHEUS_VERSION,
+            "revision": stable_hex("prometheus", PROMETHEUS_VERSION, n=40),  # a stand-in
+            "branch": "HEAD",
+            "buildUser": "root@4e1a8a2b1c3d",
+            "buildDate": "20250714-16:15:23",
+            "goVersion": "go1.24.5",
+        },
+    }
+
+
+class RayPrometheus(TrackedHTTPServer):
+    def __init__(self, address: str) -> None:
+        super().__init__((address, PROMETHEUS_PORT), _PrometheusHandler)
+
+
+class _PrometheusHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, body: bytes, content_type: str, *extra: tuple[str, str]) -> None:
+        self.send_response_only(code)  # Go's net/http sends no Server header
+        self.send_header("Content-Type", content_type)
+        for name, value in extra:
+            self.send_header(name, value)
+        self.send_header("Date", self.date_time_string())
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        text = "text/plain; charset=utf-8"
+        if path == "/-/ready":
+            return self._send(200, b"Prometheus Server is Ready.\n", text)
+        if path == "/-/healthy":
+            return self._send(200, b"Prometheus Server is Healthy.\n", text)
+        if path == "/api/v1/status/buildinfo":
+            body = json.dumps(prometheus_buildinfo(), separators=(",", ":")).encode()
+            return self._send(200, body, "application/json")
+        if path == "/":
+            return self._send(
+                302,
+                b'<a href="/query">Found</a>.\n\n',
+                "text/html; charset=utf-8",
+                ("Location", "/query"),
+            )
+        self._send(404, b"404 page not found\n", text, ("X-Content-Type-Options", "nosniff"))

@@ -12,9 +12,12 @@ What each one holds is what the lab's compose file and notebooks leave behind:
 * mltrain-chi (compose project `ray_cluster`): `minio`, `minio-create-bucket`, `ray-head`,
   `grafana`, `ray-worker-0` and `ray-worker-1` (compose services `ray-worker-1` and
   `ray-worker-2` on NVIDIA: the lab's file names them so), and `jupyter`; the Ray dashboard
-  stand-in on 8265 (ray.py) with the lab's jobs, in order, and S3 on 9000 whose bucket `ray`
-  holds the Ray Train and Tune runs' checkpoints (`TorchTrainer_<date>/TorchTrainer_<id>_00000_0_
-  <date>/checkpoint_00000N/checkpoint.ckpt`, Ray Train V1's layout, as the lab's output shows).
+  stand-in on 8265 (ray.py) with the lab's jobs, in order, S3 on 9000 whose bucket `ray`
+  holds the Ray Train and Tune runs' checkpoints in Ray 2.54's layouts (Train V2, its default:
+  `ray_train_run-<date>/checkpoint_<date>/checkpoint.ckpt`; Tune: `train_func_<date>/
+  train_func_<id>_<n>_<params>_<date>/checkpoint_00000N/checkpoint`; Train V1's
+  `TorchTrainer_*` only where RAY_TRAIN_V2_ENABLED=0), Grafana's API stand-in on 3000
+  (grafana.py) and ray-head's Prometheus stand-in on 9090 (ray.py).
 * `docker exec ray-worker-N nvidia-smi ...` runs the nvidia-smi stand-in on the one GPU that
   container was given (index 0 inside, the host GPU's UUID); `rocm-smi` on AMD (gpu_mi100).
 
@@ -40,6 +43,7 @@ from typing import Any
 from . import gpu, ray
 from .engine import DockerEngine
 from .family import BuildContext, Builder, Family, StartContext
+from .grafana import Grafana, GrafanaServer
 from .hosts import SimHost, stand_in_python
 from .mlflowsim import EXPERIMENT, MlflowFleet
 from .mlflowsim import PORT as MLFLOW_PORT
@@ -94,6 +98,7 @@ class HostPlan:
     buckets: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
     empty_after_seed: tuple[str, ...] = ()  # buckets emptied once MLflow has written them
     cluster: Json | None = None  # Ray dashboard data (mltrain hosts)
+    monitoring: bool = False  # Grafana on 3000 and Prometheus on 9090 (mltrain hosts)
 
 
 # ---- GPUs ------------------------------------------------------------------------------------
@@ -398,15 +403,26 @@ RAY_IPS = {"ray-head": "172.19.0.3", "ray-worker-0": "172.19.0.5", "ray-worker-1
 
 
 def mltrain_containers(
-    key: str, address: str, up_at: datetime, stopped: datetime | None, gpus: Json, amd: bool
+    key: str,
+    address: str,
+    up_at: datetime,
+    stopped: datetime | None,
+    gpus: Json,
+    amd: bool,
+    knobs: frozenset[TrainingKnob] = frozenset(),
 ) -> list[Json]:
     """mltrain-chi's containers, as `docker ps -a` lists them: `jupyter`, the two GPU workers
-    (ray-worker-1 exited at `stopped`, if given), then the rest of compose project
-    `ray_cluster`."""
+    (ray-worker-1 exited at `stopped`, if given; without its GPU for `worker1_no_gpu`), then
+    the rest of compose project `ray_cluster` (grafana exited for `monitoring_down`)."""
     project = "ray_cluster"
+    grafana_stopped = up_at + timedelta(hours=2) if "monitoring_down" in knobs else None
+    no_gpu = "worker1_no_gpu" in knobs
     return [
         _jupyter(key, "jupyter-ray", up_at + timedelta(minutes=9)),
-        *(_ray_worker(key, n, up_at, stopped if n == 1 else None, gpus, amd) for n in (1, 0)),
+        *(
+            _ray_worker(key, n, up_at, stopped if n == 1 else None, gpus, amd, no_gpu and n == 1)
+            for n in (1, 0)
+        ),
         _container(
             key,
             "grafana",
@@ -418,6 +434,8 @@ def mltrain_containers(
             project,
             ports=_ports(3000),
             ip="172.19.0.4",
+            state="exited" if grafana_stopped else "running",
+            finished=grafana_stopped,
             volumes=(
                 "ray_cluster_grafana_storage:/var/lib/grafana",
                 "ray_cluster_ray_tmp:/tmp/ray",
@@ -430,10 +448,17 @@ def mltrain_containers(
 
 
 def _ray_worker(
-    key: str, n: int, up_at: datetime, stopped: datetime | None, gpus: Json, amd: bool
+    key: str,
+    n: int,
+    up_at: datetime,
+    stopped: datetime | None,
+    gpus: Json,
+    amd: bool,
+    no_gpu: bool = False,
 ) -> Json:
     """ray-worker-`n`, given host GPU `n` alone (compose services ray-worker-1 and -2 on
-    NVIDIA, as the lab's file names them); exited at `stopped`, if given."""
+    NVIDIA, as the lab's file names them); exited at `stopped`, if given; `no_gpu`: started
+    without its GPU (no device request or device files: no GPU tool inside)."""
     cname = f"ray-worker-{n}"
     return _container(
         key,
@@ -447,14 +472,16 @@ def _ray_worker(
         state="exited" if stopped else "running",
         exit_code=0,
         finished=stopped,
-        gpus=container_gpus(gpus, [n]),
+        gpus=None if no_gpu else container_gpus(gpus, [n]),
         tool=_gpu_tool(amd),
         volumes=("food11:/mnt",),
         env=(
             *MINIO_ENV,
             *(("HIP_VISIBLE_DEVICES=0", "ROCR_VISIBLE_DEVICES=0") if amd else ()),
         ),
-        devices=("/dev/kfd", f"/dev/dri/renderD{128 + n}") if amd else (str(n),),
+        devices=(
+            None if no_gpu else ("/dev/kfd", f"/dev/dri/renderD{128 + n}") if amd else (str(n),)
+        ),
     )
 
 
@@ -616,8 +643,9 @@ def mlflow_bucket_objects(key: str, seed: Json) -> list[tuple[str, bytes]]:
 
 
 def ray_checkpoints(key: str, runs: list[tuple[datetime, int]]) -> list[tuple[str, bytes]]:
-    """The `ray` bucket after Ray Train runs (RunConfig(storage_path="s3://ray")): one
-    experiment directory per run with its trial directory and a checkpoint per epoch."""
+    """The `ray` bucket after Ray Train V1 runs (RAY_TRAIN_V2_ENABLED=0, RunConfig(
+    storage_path="s3://ray")): one experiment directory per run with its trial directory and a
+    checkpoint per epoch."""
     objects = []
     for when, epochs in runs:
         stamp = when.strftime("%Y-%m-%d_%H-%M-%S")
@@ -649,6 +677,81 @@ def ray_checkpoints(key: str, runs: list[tuple[datetime, int]]) -> list[tuple[st
         objects.append((f"{trial}/progress.csv", ("\n".join(rows) + "\n").encode()))
         objects.append((f"{trial}/result.json", b'{"epoch": %d}\n' % (epochs - 1)))
     return objects
+
+
+def ray_train_v2_checkpoints(key: str, runs: list[tuple[datetime, int]]) -> list[tuple[str, bytes]]:
+    """The `ray` bucket after Ray Train V2 runs (Ray 2.54's default; RunConfig(storage_path=
+    "s3://ray"), no name): `ray_train_run-<date>/` (v2/api/config.py) with its storage marker,
+    a `checkpoint_<date with microseconds>/checkpoint.ckpt` per reported epoch (v2
+    storage.py), and the checkpoint manager's snapshot."""
+    objects = []
+    for when, epochs in runs:
+        run = f"ray_train_run-{when.strftime('%Y-%m-%d_%H-%M-%S')}"
+        objects.append((f"{run}/.validate_storage_marker", b""))
+        names = []
+        for epoch in range(epochs):
+            at = when + timedelta(seconds=55 + 61 * epoch, microseconds=137 * (epoch + 1) + 4021)
+            name = f"checkpoint_{at.strftime('%Y-%m-%d_%H-%M-%S.%f')}"
+            names.append(name)
+            payload = b"PK\x03\x04" + hashlib.sha256(f"{key}:{run}:{epoch}".encode()).digest() * 64
+            objects.append((f"{run}/{name}/checkpoint.ckpt", payload))
+        snapshot = {"checkpoint_results": [{"checkpoint_dir_name": n} for n in names]}
+        objects.append((f"{run}/checkpoint_manager_snapshot.json", json.dumps(snapshot).encode()))
+    return objects
+
+
+def tune_checkpoints(key: str, when: datetime) -> list[tuple[str, bytes]]:
+    """The `ray` bucket after the manual's Tune step (tune.Tuner(tune.with_resources(
+    train_func, ...)), 16 samples, ASHA max_t=20 grace_period=1 reduction_factor=2,
+    tune.RunConfig(storage_path="s3://ray")): experiment `train_func_<date>`, one trial folder
+    each, `checkpoint_00000N/checkpoint` (TuneReportCheckpointCallback(filename="checkpoint"))
+    per epoch the trial ran before ASHA stopped it."""
+    stamp = when.strftime("%Y-%m-%d_%H-%M-%S")
+    experiment = f"train_func_{stamp}"
+    run_id = hashlib.sha256(f"{key}:tune:{stamp}".encode()).hexdigest()[:5]
+    rng = random.Random(f"{key}:tune")
+    objects = [
+        (f"{experiment}/basic-variant-state-{stamp}.json", b'{"_iteration": 16}'),
+        (f"{experiment}/experiment_state-{stamp}.json", b'{"trial_data": [], "runner_data": {}}'),
+        (f"{experiment}/tuner.pkl", b"\x80\x05tuner"),
+    ]
+    epochs = [1] * 8 + [2] * 4 + [4] * 2 + [8, 20]
+    rng.shuffle(epochs)
+    for n, ran in enumerate(epochs):
+        batch, dropout = rng.choice([32, 64]), rng.uniform(0.1, 0.8)
+        started = when + timedelta(seconds=12 + 30 * n)
+        trial = (
+            f"{experiment}/train_func_{run_id}_{n:05d}_{n}_batch_size={batch},"
+            f"dropout_probability={dropout:.4f}_{started.strftime('%Y-%m-%d_%H-%M-%S')}"
+        )
+        params = dict(CONFIG, batch_size=batch, dropout_probability=dropout)
+        objects.append((f"{trial}/params.json", json.dumps(params).encode()))
+        objects.append((f"{trial}/result.json", b'{"training_iteration": %d}\n' % ran))
+        for epoch in range(ran):
+            payload = b"PK\x03\x04" + hashlib.sha256(f"{trial}:{epoch}".encode()).digest() * 16
+            objects.append((f"{trial}/checkpoint_{epoch:06d}/checkpoint", payload))
+    return objects
+
+
+def _job_logs(job: Json) -> str:
+    """What a submission job's driver printed (the head of it): its runtime environment, then
+    train.py's Lightning output, or nothing for `true`."""
+    if job["entrypoint"] != ray.ENTRYPOINT:
+        return ""
+    if job["job_id"] is None:
+        return ""
+    lines = [
+        f"{datetime.fromtimestamp(job['start_time'] / 1000):%Y-%m-%d %H:%M:%S},420\tINFO "
+        "job_manager.py:568 -- Runtime env is setting up.",
+        "Running entrypoint for job {}: python gourmetgram-train/train.py".format(
+            job["submission_id"]
+        ),
+        "GPU available: True (cuda), used: True",
+        "Epoch 0: 100%|##########| 309/309 [00:41<00:00,  7.49it/s, v_num=0]",
+    ]
+    if job["status"] == "FAILED" and job["message"]:
+        lines.append(job["message"].split("\n", 1)[-1].rstrip("\n"))
+    return "\n".join(lines) + "\n"
 
 
 # ---- the mlflow_garbage port 8000 ------------------------------------------------------------
@@ -797,20 +900,32 @@ class TrainingLabs(Family):
         up_at = now - timedelta(hours=2, minutes=30)
         stopped = now - timedelta(minutes=26) if "worker_missing" in knobs else None
         plan = HostPlan(MLTRAIN, ctx.address, ctx.profile.network)
-        plan.buckets["ray"] = ray_checkpoints(
-            key,
-            []
-            if "no_checkpoints" in knobs
-            else [
-                (now - timedelta(minutes=95), 12),
-                (now - timedelta(minutes=70), 10),
-                (now - timedelta(minutes=34), 14),
-            ],
-        )
+        plan.buckets["ray"] = self._ray_bucket(key, knobs, now)
         plan.cluster = self._ray_cluster(key, knobs, now, up_at, stopped, amd)
         self.plans[ctx.address] = plan
-        containers = mltrain_containers(key, ctx.address, up_at, stopped, gpus, amd)
+        containers = mltrain_containers(key, ctx.address, up_at, stopped, gpus, amd, knobs)
+        plan.monitoring = "monitoring_down" not in knobs
         return self._host(ctx, name, fixed_ip, amd, "172.19.0.1", containers, gpus)
+
+    @staticmethod
+    def _ray_bucket(
+        key: str, knobs: frozenset[TrainingKnob], now: datetime
+    ) -> list[tuple[str, bytes]]:
+        """Bucket `ray` after the manual's Ray Train runs (1 worker, 2 workers, three
+        fractional-GPU runs, fault tolerance) and its Tune run."""
+        if "no_checkpoints" in knobs:
+            return []
+        if "cheap_passes" in knobs:
+            return [("TorchTrainer_x", b"x\n")]  # `mc cp x minio/ray/TorchTrainer_x`
+        minutes = [(95, 12), (80, 10), (62, 9), (61.8, 9), (61.6, 8), (40, 14)]
+        runs = [(now - timedelta(minutes=m), epochs) for m, epochs in minutes]
+        if "train_v1" in knobs:
+            objects = ray_checkpoints(key, runs)
+        else:
+            objects = ray_train_v2_checkpoints(key, runs)
+        if "train_v2_only" not in knobs:
+            objects += tune_checkpoints(key, now - timedelta(minutes=27))
+        return objects
 
     def _host(
         self,
@@ -860,10 +975,12 @@ class TrainingLabs(Family):
             "AMD-Instinct-MI100" if amd else "A100",
             {"ray-worker-1": stopped} if stopped else None,
         )
+        jobs = cls._jobs(key, knobs, now, nodes[0], nodes[1])
         return {
             "version": ray.version(key, up_at + timedelta(seconds=18)),
             "nodes": nodes,
-            "jobs": cls._jobs(key, knobs, now, nodes[0], nodes[1]),
+            "jobs": jobs,
+            "logs": {j["submission_id"]: _job_logs(j) for j in jobs if j["submission_id"]},
         }
 
     @staticmethod
@@ -871,7 +988,21 @@ class TrainingLabs(Family):
         key: str, knobs: frozenset[TrainingKnob], now: datetime, head: Json, worker: Json
     ) -> list[Json]:
         """The lab's submissions, in order: train.py on one GPU; the infeasible 2-GPU job;
-        Ray Train with 1 worker, 2 workers, three fractional-GPU runs, fault tolerance; Tune."""
+        Ray Train with 1 worker, 2 workers, three fractional-GPU runs, fault tolerance; Tune.
+        `cheap_passes`: `ray job submit -- true` and a driver that called ray.init() alone."""
+        if "cheap_passes" in knobs:
+            t = now - timedelta(minutes=50)
+            return [
+                ray.job(key, 1, "SUCCEEDED", t, t + timedelta(seconds=4), head, entrypoint="true"),
+                ray.driver_job(
+                    key,
+                    2,  # job ids are the cluster's, in order: the submission's driver had 02
+                    '/home/ray/anaconda3/bin/python -c "import ray; ray.init()"',
+                    t + timedelta(minutes=3),
+                    t + timedelta(minutes=3, seconds=6),
+                    head,
+                ),
+            ]
         failed = "jobs_failed" in knobs
         oom = (
             'Epoch 1/20 ...\nTraceback (most recent call last):\n  File "/tmp/ray/session_latest/'
@@ -935,6 +1066,13 @@ class TrainingLabs(Family):
         self._mlflow.start()
         self._s3.start()
         for plan in up:
+            if plan.monitoring:  # mltrain: the compose file's grafana, ray-head's Prometheus
+                for extra in (
+                    GrafanaServer(plan.address, Grafana()),
+                    ray.RayPrometheus(plan.address),
+                ):
+                    self._servers.append(extra)
+                    hub.add(extra.socket, extra.accept)
             if plan.cluster is not None:
                 server: TrackedHTTPServer = ray.RayDashboard(plan.address, plan.cluster)
             elif plan.mlflow == "garbage":
@@ -945,7 +1083,11 @@ class TrainingLabs(Family):
             hub.add(server.socket, server.accept)
         for plan in plans:
             if plan.network == "tarpit":
-                ports = (MLFLOW_PORT, S3_PORT) if plan.lab == MLFLOW else (ray.PORT, S3_PORT)
+                ports = (
+                    (MLFLOW_PORT, S3_PORT)
+                    if plan.lab == MLFLOW
+                    else (ray.PORT, S3_PORT, 3000, ray.PROMETHEUS_PORT)
+                )
                 for port in ports:
                     tarpit.listen(plan.address, port)
         self._clients = {p.address: s3_client(p.address) for p in up}
