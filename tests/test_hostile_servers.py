@@ -352,6 +352,7 @@ def test_a_listing_of_several_pages_is_read_whole(minio: str) -> None:
     assert "22 objects in 3 pages" in seen[-1].summary
     cut = s3.objects("many", max_pages=2)
     assert len(cut) == 20 and not cut.complete and "at most 2 pages" in cut.stopped
+    assert cut.at_limit and not listing.at_limit
 
 
 def _page(token: str, more: bool, next_token: str | None) -> Route:
@@ -373,5 +374,5 @@ def test_a_listing_that_never_ends_stops_where_it_loops(
     grader stops after the page that repeats itself, and says why."""
     port = hostile({"/production": _page("same", True, next_token)})
     listing = s3_of(port).objects("production")
-    assert not listing.complete and words in listing.stopped
+    assert not listing.complete and not listing.at_limit and words in listing.stopped
     assert listing.pages == (2 if next_token else 1)

@@ -103,6 +103,7 @@ class S3:
                     "the same continuation token again" if token else "no continuation token"
                 )
             elif listing.pages >= max_pages:
+                listing.at_limit = True
                 listing.stopped = (
                     f"the grader reads at most {max_pages} pages of {self.page_keys} keys"
                 )
@@ -199,10 +200,12 @@ class S3:
 
 class Listing(list[dict[str, Any]]):
     """A bucket's objects ({key, size}) as far as they were read: `pages` read, and `stopped`
-    saying why the grader stopped before the end ("" when it read them all)."""
+    saying why the grader stopped before the end ("" when it read them all); `at_limit`: it
+    stopped at its own bound on pages (the store answered as S3 does, there were just more)."""
 
     pages: int = 0
     stopped: str = ""
+    at_limit: bool = False
 
     @property
     def complete(self) -> bool:
