@@ -331,3 +331,48 @@ def test_signed_requests_read_minio_listings_and_tags(minio: str) -> None:
         s3.objects("nothing-here")
     with pytest.raises(Failure, match="SignatureDoesNotMatch"):
         s3_of(9000, secret="minioadmin", host=minio).objects("production")
+
+
+def test_a_listing_of_several_pages_is_read_whole(minio: str) -> None:
+    """More keys than a page holds (S3's 1,000; 10 here, to keep the test quick): every page is
+    read (continuation tokens), and the record says how many objects in how many pages."""
+    from labsim.s3sim import client
+
+    store = client(minio)
+    store.create_bucket(Bucket="many")
+    keys = [f"1/{n:04d}/artifacts/checkpoint.pth" for n in range(21)] + ["1/zz/gpu-info.txt"]
+    for key in keys:
+        store.put_object(Bucket="many", Key=key, Body=b"x")
+    seen: list[Evidence] = []
+    s3 = S3(f"http://{minio}:9000", "your-access-key", "your-secret-key", seen.append,
+            page_keys=10)  # fmt: skip
+    listing = s3.objects("many")
+    assert [o["key"] for o in listing] == keys  # the last key is on the third page
+    assert listing.complete and listing.pages == 3
+    assert "22 objects in 3 pages" in seen[-1].summary
+    cut = s3.objects("many", max_pages=2)
+    assert len(cut) == 20 and not cut.complete and "at most 2 pages" in cut.stopped
+    assert cut.at_limit and not listing.at_limit
+
+
+def _page(token: str, more: bool, next_token: str | None) -> Route:
+    then = f"<NextContinuationToken>{next_token}</NextContinuationToken>" if next_token else ""
+    more_ = f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>"
+    body = LISTING + ENTRY.format(n=token or "first") + more_ + then + "</ListBucketResult>"
+    return answer(200, body.encode())
+
+
+@pytest.mark.parametrize(
+    "next_token, words",
+    [("same", "the same continuation token again"), (None, "no continuation token")],
+    ids=["repeated-token", "no-token"],
+)
+def test_a_listing_that_never_ends_stops_where_it_loops(
+    hostile, next_token: str | None, words: str
+) -> None:
+    """A store that always says there is more, with its one token again or with none: the
+    grader stops after the page that repeats itself, and says why."""
+    port = hostile({"/production": _page("same", True, next_token)})
+    listing = s3_of(port).objects("production")
+    assert not listing.complete and not listing.at_limit and words in listing.stopped
+    assert listing.pages == (2 if next_token else 1)

@@ -1,15 +1,17 @@
 """S3 APIs of the labs' object stores (MinIO on the instance): signed requests, bounded answers.
 
 The store is the student's, so its answers are untrusted: an endless listing, a drip, or an
-XML bomb must cost the grader a few MiB and a few seconds, no more. Each request is signed
-with botocore's SigV4 (MinIO checks it as S3 does) and sent through the HTTP probe, which
-gives it a connect timeout, a total deadline and a byte cap; the answer is parsed by expat
-with every DTD feature refused (graders/probes/xmlsafe.py). No retries here: the runner
-retries transport faults itself.
+XML bomb must cost the grader a few MiB and a few seconds, no more. A listing is followed page
+after page (continuation tokens), within a number of pages and a time for them all. Each
+request is signed with botocore's SigV4 (MinIO checks it as S3 does) and sent through the HTTP
+probe, which gives it a connect timeout, a total deadline and a byte cap; the answer is parsed
+by expat with every DTD feature refused (graders/probes/xmlsafe.py). No retries here: the
+runner retries transport faults itself.
 """
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +22,9 @@ from graders.evidence import Evidence
 from graders.probes import xmlsafe
 from graders.probes.http import Http
 
-MAX_KEYS = 1000  # objects asked for, and accepted, per listing (S3's own page size)
+MAX_KEYS = 1000  # objects asked for, and accepted, per page of a listing (S3's page size)
+MAX_PAGES = 50  # pages followed per listing: 50,000 keys, far more than any lab's bucket holds
+LIST_DEADLINE_S = 60.0  # for all the pages of one listing together
 MAX_BYTES = 2 << 20  # of one answer: a page of 1,000 keys of 1 KiB each is about 1.5 MiB
 REGION = "us-east-1"  # MinIO's default, which the labs keep
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 3.0, 5.0  # the whole answer within their sum
@@ -37,6 +41,7 @@ class S3:
         connect_timeout: float = CONNECT_TIMEOUT_S,
         read_timeout: float = READ_TIMEOUT_S,
         max_bytes: int = MAX_BYTES,
+        page_keys: int = MAX_KEYS,
     ) -> None:
         from botocore.credentials import Credentials
 
@@ -44,6 +49,7 @@ class S3:
         self.record = record
         self.credentials = Credentials(access_key, secret_key)
         self.max_bytes = max_bytes
+        self.page_keys = page_keys  # keys asked for per page (S3's default page; tests: fewer)
         self._exchange: list[Evidence] = []  # the HTTP probe's record of the last exchange
         self.http = Http(
             self._exchange.append,
@@ -62,30 +68,59 @@ class S3:
         self.record(Evidence.make("api", f"S3 {self.endpoint}: {len(names)} buckets", names))
         return names
 
-    def objects(self, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
-        """Up to MAX_KEYS objects (key, size) of a bucket; a missing bucket is a Failure, and
-        so is a listing of more than MAX_KEYS objects or MAX_BYTES."""
+    def objects(self, bucket: str, prefix: str = "", *, max_pages: int = MAX_PAGES) -> Listing:
+        """The objects (key, size) of a bucket, page after page (continuation tokens), up to
+        `max_pages` pages of MAX_KEYS keys and LIST_DEADLINE_S in all. A missing bucket is a
+        Failure, and so is a page of more than MAX_KEYS objects or MAX_BYTES. A listing the
+        grader stopped reading (too many pages, too slow, a continuation token repeated or
+        missing) is returned as far as it was read, `complete` False and `stopped` saying why:
+        the caller judges whether what it looks for could lie beyond."""
         what = f"list {bucket}"
-        query = {"list-type": "2", "max-keys": str(MAX_KEYS)}
-        if prefix:
-            query["prefix"] = prefix
-        root = self._get(what, f"/{quote(bucket, safe='')}", query)
-        contents = xmlsafe.children(root, "Contents")
-        if len(contents) > MAX_KEYS:
-            raise self._failure(
-                what, f"listed {len(contents)} objects when asked for at most {MAX_KEYS}"
-            )
-        objs = [self._object(what, c) for c in contents]
-        truncated = xmlsafe.text_of(root, "IsTruncated") == "true"
+        listing = Listing()
+        token, seen = "", set()
+        deadline = time.monotonic() + LIST_DEADLINE_S
+        while True:
+            query = {"list-type": "2", "max-keys": str(self.page_keys)}
+            if prefix:
+                query["prefix"] = prefix
+            if token:
+                query["continuation-token"] = token
+            root = self._get(what, f"/{quote(bucket, safe='')}", query)
+            contents = xmlsafe.children(root, "Contents")
+            if len(contents) > self.page_keys:
+                raise self._failure(
+                    what,
+                    f"listed {len(contents)} objects when asked for at most {self.page_keys}",
+                )
+            listing.extend(self._object(what, c) for c in contents)
+            listing.pages += 1
+            if xmlsafe.text_of(root, "IsTruncated") != "true":
+                break
+            seen.add(token)
+            token = xmlsafe.text_of(root, "NextContinuationToken") or ""
+            if not token or token in seen:
+                listing.stopped = "it said there was more but gave " + (
+                    "the same continuation token again" if token else "no continuation token"
+                )
+            elif listing.pages >= max_pages:
+                listing.at_limit = True
+                listing.stopped = (
+                    f"the grader reads at most {max_pages} pages of {self.page_keys} keys"
+                )
+            elif time.monotonic() > deadline:
+                listing.stopped = f"the grader reads for at most {LIST_DEADLINE_S:.0f} s"
+            if listing.stopped:
+                break
         self.record(
             Evidence.make(
                 "api",
-                f"S3 {self.endpoint}/{bucket}: {len(objs)} objects"
-                + (" (first page)" if truncated else ""),
-                objs[:200],
+                f"S3 {self.endpoint}/{bucket}: {len(listing)} objects in {listing.pages} "
+                f"page{'s' if listing.pages != 1 else ''}"
+                + (f"; stopped reading: {listing.stopped}" if listing.stopped else ""),
+                listing[:200],
             )
         )
-        return objs
+        return listing
 
     def tags(self, bucket: str, key: str) -> dict[str, str]:
         """An object's tags (GetObjectTagging), as a dict; recorded by the caller."""
@@ -161,6 +196,20 @@ class S3:
         for ev in self._exchange:
             self.record(ev)
         self._exchange.clear()
+
+
+class Listing(list[dict[str, Any]]):
+    """A bucket's objects ({key, size}) as far as they were read: `pages` read, and `stopped`
+    saying why the grader stopped before the end ("" when it read them all); `at_limit`: it
+    stopped at its own bound on pages (the store answered as S3 does, there were just more)."""
+
+    pages: int = 0
+    stopped: str = ""
+    at_limit: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return not self.stopped
 
 
 def _query(params: dict[str, str]) -> str:

@@ -45,6 +45,7 @@ TrainingKnob = Literal[  # mlflow-chi and mltrain-chi (training.py)
     "mlflow_down",  # `docker stop mlflow`
     "empty_bucket",  # mlflow-artifacts emptied after MLflow wrote it
     "mlflow_garbage",  # port 8000 answers an HTML page, not MLflow's API
+    "one_liner_run",  # no training: one log_metrics run, food11-staging from it, gpu-info mc cp'd
     "jobs_failed",  # every Ray job FAILED
     "worker_missing",  # `docker stop ray-worker-1`, never restarted
     "no_checkpoints",  # bucket ray holds no Ray Train checkpoints
@@ -189,6 +190,7 @@ _MLFLOW_UNREACHABLE = {
     "containers": SKIPPED,
     "mlflow_up": UNREACHABLE,
     "experiment_runs": SKIPPED,
+    "ui_model": SKIPPED,
     "registered_model": SKIPPED,
     "artifact_bucket": UNREACHABLE,
 }
@@ -541,6 +543,7 @@ _ALL = [
                 "containers": FAILED,
                 "mlflow_up": UNREACHABLE,
                 "experiment_runs": SKIPPED,
+                "ui_model": SKIPPED,
                 "registered_model": SKIPPED,
             }
         },
@@ -549,16 +552,38 @@ _ALL = [
     Profile(
         "empty_bucket",
         "MLflow has the runs, but bucket `mlflow-artifacts` is empty (the MinIO volume was "
-        "recreated): no gpu-info.txt, no models.",
-        {"mlflow-chi": {"artifact_bucket": FAILED}},
+        "recreated): no gpu-info.txt, no models; the runs' artifacts MLflow lists are gone too.",
+        {"mlflow-chi": {"experiment_runs": FAILED, "artifact_bucket": FAILED}},
         training=frozenset({"empty_bucket"}),
     ),
     Profile(
         "mlflow_garbage",
         "Port 8000 answers /health with OK, and every other path with a 200 text/html page "
         "(bytes that are neither UTF-8 nor JSON): not MLflow's REST API.",
-        {"mlflow-chi": {"experiment_runs": FAILED, "registered_model": FAILED}},
+        {
+            "mlflow-chi": {
+                "experiment_runs": FAILED,
+                "ui_model": FAILED,
+                "registered_model": FAILED,
+            }
+        },
         training=frozenset({"mlflow_garbage"}),
+    ),
+    Profile(
+        "one_liner_run",
+        "Cheap pass, no training: in food11-classifier one run of a single "
+        "mlflow.log_metrics({'test_accuracy': .91, 'test_loss': .31}) (no epochs, no system "
+        "metrics, no gpu-info.txt), food11-staging registered from it, no food11, and a "
+        "gpu-info.txt put in the bucket with `mc cp`, outside any run.",
+        {
+            "mlflow-chi": {
+                "experiment_runs": FAILED,
+                "ui_model": FAILED,
+                "registered_model": FAILED,
+                "artifact_bucket": FAILED,
+            }
+        },
+        training=frozenset({"one_liner_run"}),
     ),
     Profile(
         "job_failed",

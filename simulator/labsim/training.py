@@ -6,8 +6,9 @@ What each one holds is what the lab's compose file and notebooks leave behind:
   `mlflow` (8000), the exited `minio-create-bucket`, and `jupyter` (a plain `docker run`: no
   compose labels). Port 8000 is a real MLflow server (mlflowsim.py) whose experiment
   `food11-classifier` holds the runs train.py logged (params, per-epoch and system metrics,
-  `gpu-info.txt`, logged models) and the registered models `food11` (made in the UI) and
-  `food11-staging` (the API notebook); port 9000 a real S3 API (s3sim.py) whose bucket
+  `gpu-info.txt`, logged models), the Lightning autolog runs, and the registered models `food11`
+  (made in the UI) and `food11-staging` (the API notebook: the best test_accuracy, Lightning's
+  run); port 9000 a real S3 API (s3sim.py) whose bucket
   `mlflow-artifacts` holds what MLflow wrote there.
 * mltrain-chi (compose project `ray_cluster`): `minio`, `minio-create-bucket`, `ray-head`,
   `grafana`, `ray-worker-0` and `ray-worker-1` (compose services `ray-worker-1` and
@@ -589,10 +590,49 @@ def _training_run(
     }
 
 
+LIGHTNING_PARAMS: Json = {  # what mlflow.pytorch.autolog() logs of the lightning branch's Trainer
+    "epochs": 20,
+    "optimizer_name": "Adam",
+    "lr": 0.0001,
+    "betas": "(0.9, 0.999)",
+    "eps": 1e-08,
+    "weight_decay": 0,
+    "amsgrad": False,
+    "monitor": "val_loss",
+    "mode": "min",
+    "patience": 5,
+    "save_top_k": 1,
+}
+
+
+def _lightning_run(
+    rng: random.Random, start: datetime, gpu_info: str, key: str, n: int, epochs: int, finish: bool
+) -> Json:
+    """A run of the lightning branch's train.py with mlflow.pytorch.autolog(): the epoch
+    metrics Lightning's progress bar shows (no epoch_time, no gpu-info.txt), system metrics,
+    the test metrics (trainer.test, through the TensorBoard logger autolog patches)."""
+    commit = hashlib.sha1(f"{key}:l{n}".encode()).hexdigest()
+    params = dict(LIGHTNING_PARAMS)
+    run = _training_run(
+        rng, _run_name(rng), start, epochs, 15.0, 95, params, gpu_info, commit, finish
+    )
+    run["metrics"] = [m for m in run["metrics"] if m[0] not in ("epoch_time", "trainable_params")]
+    for m in run["metrics"]:
+        if m[0] == "test_accuracy":  # BackboneFinetuning's aligned learning rates: a bit better
+            m[1] = round(min(0.95, m[1] + 0.012), 4)
+    run["gpu_info"] = None
+    run["model_steps"] = run["model_steps"][-1:]  # autolog logs the model once, after fit
+    run["tags"]["mlflow.source.git.branch"] = "lightning"
+    run["tags"]["mlflow.autologging"] = "pytorch"
+    return run
+
+
 def mlflow_seed(key: str, start: datetime, gpu_info: str, registered: bool) -> Json:
     """The lab's MLflow work: a first run interrupted after two epochs (GPU poorly used), a
-    second with `num_workers: 16` to completion; `food11` registered from the UI and, unless
-    `registered` is False, `food11-staging` from the API notebook."""
+    second with `num_workers: 16` to completion; `food11` registered from the UI; the
+    Lightning runs (the DDP pair stopped with Ctrl+C: rank 0's with epoch metrics, rank 1's
+    with system metrics only; then rank 0 alone to completion); unless `registered` is False,
+    `food11-staging` from the API notebook: the run of the best test_accuracy."""
     rng = random.Random(f"{key}:mlflow")
     first = _training_run(
         rng,
@@ -618,10 +658,44 @@ def mlflow_seed(key: str, start: datetime, gpu_info: str, registered: bool) -> J
         hashlib.sha1(f"{key}:c2".encode()).hexdigest(),
         finish=True,
     )
+    ddp = _lightning_run(rng, start + timedelta(minutes=40), gpu_info, key, 0, 2, finish=False)
+    secondary = _lightning_run(rng, start + timedelta(minutes=40), gpu_info, key, 1, 2, False)
+    secondary["metrics"] = [m for m in secondary["metrics"] if m[0].startswith("system/")]
+    secondary["model_steps"] = []
+    lightning = _lightning_run(rng, start + timedelta(minutes=50), gpu_info, key, 2, 20, True)
+    runs = [first, second, ddp, secondary, lightning]
     models = [{"name": "food11", "run": 1}]
-    if registered:
-        models.append({"name": "food11-staging", "run": 1})
-    return {"experiment": EXPERIMENT, "runs": [first, second], "registered": models}
+    if registered:  # mlflow_api.md: search_runs(order_by=["metrics.test_accuracy DESC"])[0]
+        best = max(
+            (n for n, r in enumerate(runs) if r["model_steps"]),
+            key=lambda n: next(m[1] for m in runs[n]["metrics"] if m[0] == "test_accuracy"),
+        )
+        models.append({"name": "food11-staging", "run": best})
+    return {"experiment": EXPERIMENT, "runs": runs, "registered": models}
+
+
+def one_liner_seed(key: str, start: datetime) -> Json:
+    """No training: a run of one `mlflow.log_metrics({"test_accuracy": ..., "test_loss": ...})`
+    in the experiment, and `food11-staging` registered from it with
+    `mlflow.register_model(f"runs:/{run_id}/model", ...)` (no logged model behind it)."""
+    t = ray.epoch_ms(start)
+    run = {
+        "name": "one-liner",
+        "status": "FINISHED",
+        "start_ms": t,
+        "end_ms": t + 900,
+        "tags": {
+            "mlflow.user": "jovyan",
+            "mlflow.source.name": "ipykernel_launcher.py",
+            "mlflow.source.type": "LOCAL",
+        },
+        "params": {},
+        "metrics": [["test_accuracy", 0.91, t + 400, 0], ["test_loss", 0.31, t + 400, 0]],
+        "gpu_info": None,
+        "model_steps": [],
+    }
+    staging = {"name": "food11-staging", "run": 0, "from_run": True}
+    return {"experiment": EXPERIMENT, "runs": [run], "registered": [staging]}
 
 
 def mlflow_bucket_objects(key: str, seed: Json) -> list[tuple[str, bytes]]:
@@ -630,7 +704,8 @@ def mlflow_bucket_objects(key: str, seed: Json) -> list[tuple[str, bytes]]:
     objects = []
     for n, run in enumerate(seed["runs"]):
         run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{key}:run:{n}").hex
-        objects.append((f"1/{run_id}/artifacts/gpu-info.txt", run["gpu_info"].encode()))
+        if run["gpu_info"] is not None:
+            objects.append((f"1/{run_id}/artifacts/gpu-info.txt", run["gpu_info"].encode()))
         for step in run["model_steps"]:
             model = "m-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{key}:model:{n}:{step}").hex
             base = f"1/models/{model}/artifacts"
@@ -875,6 +950,8 @@ class TrainingLabs(Family):
             gpu_table(gpus),
             "no_registered_model" not in knobs,
         )
+        if "one_liner_run" in knobs:
+            seed = one_liner_seed(key, ctx.now - timedelta(minutes=30))
         mode = (
             "down" if "mlflow_down" in knobs else "garbage" if "mlflow_garbage" in knobs else "real"
         )
@@ -886,6 +963,8 @@ class TrainingLabs(Family):
         )
         if "empty_bucket" in knobs:
             plan.empty_after_seed = ("mlflow-artifacts",)
+        if "one_liner_run" in knobs:  # `mc cp gpu-info.txt minio/mlflow-artifacts/`
+            plan.buckets["mlflow-artifacts"].append(("gpu-info.txt", gpu_table(gpus).encode()))
         self.plans[ctx.address] = plan
         containers = mlflow_containers(key, ctx.address, ctx.now, mode, gpus, amd)
         return self._host(ctx, name, fixed_ip, amd, "172.18.0.1", containers, gpus)
