@@ -11,8 +11,11 @@ PROFILES = {
     "eval-offline-chi": [
         "tarpit",
         "healthy",
-        "tests_failing",
-        "tests_collection_error",
+        "offline_terminal_run",
+        "offline_template_unlucky",
+        "clone_only",
+        "offline_no_data",
+        "tests_tampered",
         "host_down",
     ],
     "eval-loop-chi": [
@@ -33,13 +36,24 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
     graded = {s.profile: result for s, result in graded_as_expected(lab_id, r.students)}
     checks = {p: {c.id: c for c in result.items} for p, result in graded.items()}
     if lab_id == "eval-offline-chi":
-        healthy = checks["healthy"]["suite_runs"].measurements
-        assert (healthy["tests"], healthy["passed"], healthy["failures"]) == (5, 5, 0)
-        failing = checks["tests_failing"]["tests_pass"]
-        assert failing.measurements["pass_rate"] == 0.6
-        assert "test_cake_looks_like_accuracy" in failing.feedback
-        broken = checks["tests_collection_error"]["suite_runs"].feedback
-        assert "test_food11_test_cases.py" in broken and "SyntaxError" in broken
+        healthy = checks["healthy"]
+        assert sum(i.score for i in healthy.values()) == sum(i.max_score for i in healthy.values())
+        # The lab's real tests ran on the simulated course model: 2 pass, 3 fail on their own
+        # assertions (as the manual expects), and each scores for its verdict.
+        run = healthy["suite_runs"].measurements
+        assert (run["tests"], run["passed"], run["failures"], run["errors"]) == (5, 2, 3, 0)
+        cake = healthy["verdict_cake_looks_like_accuracy"]
+        assert cake.measurements["outcome"] == "failed" and cake.score == cake.max_score
+        assert "cake_looks_like accuracy too low: 40.00%" in cake.measurements["message"]
+        assert healthy["food11_data"].measurements["images"] == 66
+        unlucky = checks["offline_template_unlucky"]["verdict_template_permutations"]
+        assert unlucky.measurements["outcome"] == "failed" and unlucky.score == unlucky.max_score
+        cheap = checks["clone_only"]
+        assert sum(i.score for i in cheap.values()) <= 4  # server, login, container, the clone
+        assert "0 of its 6 code cells" in cheap["notebook_executed"].feedback
+        nodata = checks["offline_no_data"]["verdict_overall_accuracy"]
+        assert nodata.measurements["outcome"] == "error" and "no verdict" in nodata.feedback
+        assert "test_food11_test_cases.py" in checks["tests_tampered"]["test_files"].feedback
     else:
         bucket = checks["healthy"]["production_bucket"]
         assert bucket.measurements["tagged_objects"] == 12 and bucket.score == bucket.max_score

@@ -23,6 +23,8 @@ A profile's `evaluation` knobs (profiles.EvaluationKnob) break one thing each:
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,85 +51,149 @@ S3_PORT, LS_PORT, AIRFLOW_PORT = 9000, 8080, 8081
 Json = dict[str, Any]
 
 
-# ---- eval-offline-chi: the student's suite ---------------------------------------------------
-CONFTEST = '''"""Fixtures of the suite: the model's predictions, precomputed (no torch here)."""
-import pytest
-
-CAKE_DESSERT = {cake}  # of 10 cake-looks-like images, how many were predicted Dessert
-INDIAN_DESSERT = {indian}
-
-
-@pytest.fixture(scope="session")
-def predictions():
-    labels = [i % 11 for i in range(330)]
-    preds = [c if i % 12 else (c + 1) % 11 for i, c in enumerate(labels)]
-    return labels, preds
-
-
-@pytest.fixture(scope="session")
-def model():
-    return {{
-        "cake_looks_like": [2] * CAKE_DESSERT + [5] * (10 - CAKE_DESSERT),
-        "indian_dessert": [2] * INDIAN_DESSERT + [1] * (10 - INDIAN_DESSERT),
-        "templates": [(c, c) for c in (5, 9, 10) for _ in range(4)] + [(5, 8)],
-    }}
+# ---- eval-offline-chi: the lab's suite, the course model, the data, the notebook ---------------
+ASSETS = Path(__file__).with_name("assets") / "eval-offline-chi" / "tests"
+FAKEML = Path(__file__).with_name("fakeml")  # torch/torchvision stand-ins (fakeml/README.md)
+TEST_FILES = (
+    "conftest.py",
+    "test_food11_accuracy.py",
+    "test_food11_template.py",
+    "test_food11_test_cases.py",
+)
+LAB_TESTS = {
+    "test_overall_accuracy": "test_food11_accuracy.py",
+    "test_per_class_accuracy": "test_food11_accuracy.py",
+    "test_template_permutations": "test_food11_template.py",
+    "test_cake_looks_like_accuracy": "test_food11_test_cases.py",
+    "test_indian_dessert_accuracy": "test_food11_test_cases.py",
+}
+EVAL_PER_CLASS = 6  # images per class in the simulated Food-11 evaluation set
+DESSERT = 2
 
 
-@pytest.fixture(scope="session")
-def predict():
-    return lambda model, image: image
-'''
-ACCURACY = """def test_overall_accuracy(predictions):
-    labels, preds = predictions
-    acc = sum(a == b for a, b in zip(labels, preds)) / len(labels) * 100
-    assert acc > 85, f"Overall accuracy too low: {acc:.2f}%"
+def _image(cls: int, size: int = 16, fmt: str = "JPEG", mode: str = "RGB") -> bytes:
+    """A solid image the simulated course model (fakeml) labels `cls`: red = 11 + 23 * cls."""
+    from PIL import Image
+
+    colour = (11 + 23 * cls, 90, 160) + ((255,) if mode == "RGBA" else ())
+    out = io.BytesIO()
+    Image.new(mode, (size, size), colour).save(out, fmt)
+    return out.getvalue()
 
 
-def test_per_class_accuracy(predictions):
-    labels, preds = predictions
-    failed = []
-    for cls in range(11):
-        pairs = [(a, b) for a, b in zip(labels, preds) if a == cls]
-        acc = sum(a == b for a, b in pairs) / len(pairs) * 100
-        if acc < 75:
-            failed.append(f"{cls} ({acc:.2f}%)")
-    assert not failed, "Some classes have low accuracy: " + ", ".join(failed)
-"""
-TEMPLATE = """def test_template_permutations(model, predict):
-    cases = model["templates"]
-    passed = sum(predict(model, pred) == true for true, pred in cases)
-    assert passed / len(cases) >= 0.80, f"Only {passed}/{len(cases)} permutations passed"
-"""
-TEST_CASES = """def evaluate_folder(model, folder, predict):
-    preds = [predict(model, p) for p in model[folder]]
-    return sum(p == 2 for p in preds) / len(preds) * 100
+def offline_workspace(knobs: frozenset[EvaluationKnob]) -> dict[str, str | bytes]:
+    """~/eval-offline-chi/workspace as the clone left it, then the student's work (home-relative
+    path -> content): the lab's own test files, the model, the image folders, the notebook and,
+    where the student ran the suite, pytest's cache."""
+    ws = WORKSPACE
+    files: dict[str, str | bytes] = {}
+    for name in TEST_FILES:
+        text = (ASSETS / name).read_text()
+        if name == "test_food11_test_cases.py" and "offline_tampered" in knobs:
+            text = text.replace("assert acc >= 60", "assert acc >= 0")  # "now it passes"
+        files[f"{ws}/tests/{name}"] = text
+    files[f"{ws}/models/food11.pth"] = b"PK\x03\x04" + hashlib.sha256(b"food11").digest() * 64
+    # The course model on the lab's image folders: 2 of 5 cake-looks-like images and 4 of 10
+    # Indian desserts predicted Dessert (the manual: "much lower accuracy" on both).
+    for n, name in enumerate(("burger", "butter", "egg", "fish", "watermelon")):
+        files[f"{ws}/cake_looks_like/{name}.jpg"] = _image(DESSERT if n < 2 else 1 + n)
+    for n in range(10):
+        files[f"{ws}/indian_dessert/dessert_{n}.jpg"] = _image(DESSERT if n < 4 else 1)
+    unlucky = "offline_template_unlucky" in knobs  # its random draw: a food the model misreads
+    for food in (5, 9, 10):
+        for n in range(1, 4):
+            cls = 8 if unlucky and food == 10 else food
+            files[f"{ws}/templates/food/{food:02d}/{n:03d}.png"] = _image(cls, 32, "PNG", "RGBA")
+    for n in range(1, 4):
+        files[f"{ws}/templates/background/{n:03d}.jpg"] = _image(0, 64)
+    for name in ("fork", "plastic_fork", "spoon"):
+        files[f"{ws}/templates/extras/{name}.png"] = _image(4, 16, "PNG", "RGBA")
+    worked = "offline_clone_only" not in knobs
+    in_notebook = worked and "offline_terminal_run" not in knobs
+    files[f"{ws}/4_eval_offline.ipynb"] = notebook(executed=worked, pytest_cell=in_notebook)
+    if worked:  # `pytest --verbose --tb=no tests/`, then the manual's `--lf`
+        ids = [f"tests/{f}::{t}" for t, f in LAB_TESTS.items()]
+        failed = [i for i in ids if i.rsplit("::", 1)[1] in _FAILING]
+        files[f"{ws}/.pytest_cache/v/cache/nodeids"] = json.dumps(ids, indent=2)
+        files[f"{ws}/.pytest_cache/v/cache/lastfailed"] = json.dumps(
+            dict.fromkeys(failed, True), indent=2
+        )
+    return files
 
 
-def test_cake_looks_like_accuracy(model, predict){colon}
-    acc = evaluate_folder(model, "cake_looks_like", predict)
-    assert acc >= 60, f"cake_looks_like accuracy too low: {{acc:.2f}}%"
+_FAILING = (
+    "test_per_class_accuracy",
+    "test_cake_looks_like_accuracy",
+    "test_indian_dessert_accuracy",
+)
 
 
-def test_indian_dessert_accuracy(model, predict):
-    acc = evaluate_folder(model, "indian_dessert", predict)
-    assert acc >= 60, f"indian_dessert accuracy too low: {{acc:.2f}}%"
-"""
+def evaluation_set(knobs: frozenset[EvaluationKnob]) -> dict[str, bytes]:
+    """The food11 volume's Food-11/evaluation (volume-relative path -> bytes): class_NN
+    folders; the course model right on all but two Dairy product images (called Dessert):
+    overall above 85%, Dairy product below the 75% per-class floor."""
+    if "offline_no_data" in knobs or "offline_clone_only" in knobs:
+        return {}
+    data = {}
+    for cls in range(len(CLASSES)):
+        for n in range(EVAL_PER_CLASS):
+            predicted = DESSERT if cls == 1 and n < 2 else cls
+            data[f"Food-11/evaluation/class_{cls:02d}/{cls}_{n}.jpg"] = _image(predicted)
+    return data
 
 
-def suite(knobs: frozenset[EvaluationKnob]) -> dict[str, str]:
-    """workspace/tests/ as the student left it (home-relative path -> text)."""
-    failing = "tests_failing" in knobs
-    tests = f"{WORKSPACE}/tests"
-    return {
-        f"{tests}/conftest.py": CONFTEST.format(
-            cake=4 if failing else 7, indian=5 if failing else 8
-        ),
-        f"{tests}/test_food11_accuracy.py": ACCURACY,
-        f"{tests}/test_food11_template.py": TEMPLATE,
-        f"{tests}/test_food11_test_cases.py": TEST_CASES.format(
-            colon="" if "collection_error" in knobs else ":"
-        ),
-    }
+def notebook(executed: bool, pytest_cell: bool) -> str:
+    """A notebook in Jupyter's nbformat 4 shape: the lab's steps as code cells (our own short
+    stand-ins for its code), executed and saved with outputs, or as the clone has it."""
+    steps = [
+        ('model_path = "models/food11.pth"\nmodel = torch.load(model_path)', None),
+        ("overall_accuracy = (all_predictions == all_labels).mean() * 100", "Overall: 97.0%"),
+        ("plt.show()  # confusion matrix", "image"),
+        ("plt.show()  # GradCAM", "image"),
+        ("plt.show()  # templates", "image"),
+        ("!pytest --verbose --tb=no tests/", "pytest"),
+    ]
+    cells = []
+    count = 0
+    for source, kind in steps:
+        run = executed and (kind != "pytest" or pytest_cell)
+        outputs: list[Json] = []
+        if run:
+            count += 1
+            if kind == "image":
+                outputs.append(
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": "iVBORw0KGgo=", "text/plain": ["<Figure>"]},
+                    }
+                )
+            elif kind == "pytest":
+                text = [
+                    f"tests/{f}::{t} {'FAILED' if t in _FAILING else 'PASSED'}\n"
+                    for t, f in LAB_TESTS.items()
+                ]
+                outputs.append({"output_type": "stream", "name": "stdout", "text": text})
+            elif kind:
+                outputs.append({"output_type": "stream", "name": "stdout", "text": [kind]})
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": count if run else None,
+                "metadata": {},
+                "outputs": outputs,
+                "source": source.splitlines(keepends=True),
+            }
+        )
+    return json.dumps(
+        {
+            "cells": cells,
+            "metadata": {"kernelspec": {"name": "python3"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+        indent=1,
+    )
 
 
 # ---- eval-loop-chi: what the services hold ---------------------------------------------------
@@ -229,6 +295,7 @@ class EvaluationLabs(Family):
     def __init__(self) -> None:
         self.engine: DockerEngine | None = None
         self.offline: list[SimHost] = []
+        self.volumes: list[tuple[Path, dict[str, bytes]]] = []  # eval-offline's food11 volumes
         self.loops: list[LoopPlan] = []
         self._servers: list[TrackedHTTPServer] = []
         self._s3: S3Fleet | None = None
@@ -252,13 +319,25 @@ class EvaluationLabs(Family):
         student, profile, address, now = ctx.student, ctx.profile, ctx.address, ctx.now
         name = f"node-eval-offline-{student.chameleon_user}"
         fixed_ip = self._server(ctx, name, (8888,))
+        # The food11 volume, its data under the host's tree (Docker keeps it under
+        # /var/lib/docker/volumes); written when the classroom starts (start()).
+        volume = ctx.root / "docker-volumes" / "food11" / "_data"
         jupyter = jupyter_container(
             student.netid,
             "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
             now - timedelta(hours=1),
-            [bind_mount(ctx.home / WORKSPACE, "/home/jovyan/work"), volume_mount("food11", "/mnt")],
+            [
+                bind_mount(ctx.home / WORKSPACE, "/home/jovyan/work"),
+                {**volume_mount("food11", "/mnt"), "Source": str(volume)},
+            ],
             False,
-            env=("FOOD11_DATA_DIR=/mnt/Food-11",),
+            # PYTHONPATH, LABSIM_MOUNTS: the simulator's torch stand-ins (the image has the real
+            # PyTorch) and where they find the volume (fakeml/torchvision/datasets.py)
+            env=(
+                "FOOD11_DATA_DIR=/mnt/Food-11",
+                f"PYTHONPATH={FAKEML}",
+                f"LABSIM_MOUNTS=/mnt={volume}",
+            ),
         )
         host = SimHost(
             name,
@@ -268,11 +347,12 @@ class EvaluationLabs(Family):
             ctx.root,
             profile.network,
             ("hostname", "docker"),
-            files=suite(profile.evaluation),
+            files=offline_workspace(profile.evaluation),
             state={
                 "docker": {"containers": [jupyter], "engine": self._engine_path(ctx.hosts_dir)},
             },
         )
+        self.volumes.append((volume, evaluation_set(profile.evaluation)))
         self.offline.append(host)
         return host
 
@@ -324,6 +404,11 @@ class EvaluationLabs(Family):
     def start(self, ctx: StartContext) -> None:
         """Serve every evaluation host: the docker engine, S3, Label Studio, Airflow, tarpits."""
         hub, tarpit = ctx.hub, ctx.tarpit
+        for volume, data in self.volumes:
+            volume.mkdir(parents=True, exist_ok=True)
+            for rel, body in data.items():
+                (volume / rel).parent.mkdir(parents=True, exist_ok=True)
+                (volume / rel).write_bytes(body)
         if self.engine is not None:
             for host in self.offline:
                 self.engine.register(host.state_file, host.root, host.bin_dir)
@@ -376,4 +461,4 @@ class EvaluationLabs(Family):
         if self._s3 is not None:
             self._s3.stop()
             self._s3 = None
-        self.offline, self.loops = [], []
+        self.offline, self.loops, self.volumes = [], [], []
