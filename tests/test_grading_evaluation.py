@@ -23,8 +23,12 @@ PROFILES = {
         "healthy",
         "production_empty",
         "production_untagged",
+        "loop_no_feedback",
         "labelstudio_no_project",
-        "airflow_dag_failed",
+        "empty_ls_projects",
+        "airflow_later_run_failed",
+        "airflow_never_succeeded",
+        "pipelines_unrun",
         "loop_api_garbage",
         "host_down",
     ],
@@ -55,11 +59,27 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
         assert nodata.measurements["outcome"] == "error" and "no verdict" in nodata.feedback
         assert "test_food11_test_cases.py" in checks["tests_tampered"]["test_files"].feedback
     else:
-        bucket = checks["healthy"]["production_bucket"]
+        healthy = checks["healthy"]
+        assert sum(i.score for i in healthy.values()) == sum(i.max_score for i in healthy.values())
+        bucket = healthy["production_bucket"]
         assert bucket.measurements["tagged_objects"] == 12 and bucket.score == bucket.max_score
-        assert bucket.measurements["flagged"] == 2 and bucket.measurements["corrected"] == 1
-        assert checks["healthy"]["labelstudio_projects"].measurements["projects"] == 12
+        tags = healthy["feedback_tags"].measurements
+        assert (tags["flagged"], tags["corrected"]) == (2, 1)
+        assert healthy["labelstudio_projects"].measurements["projects"] == 12
+        assert healthy["labelstudio_annotated"].measurements["continuous_x_annotated"] == 4
+        assert healthy["fastapi_server"].measurements["title"] == "Food Classification API"
+        assert healthy["flask_app"].measurements["test_answer"] == "Vegetable/Fruit"
+        buckets = healthy["pipeline_buckets"].measurements
+        assert (buckets["production-noisy"], buckets["production-clean"]) == (9, 4)
+        later = checks["airflow_later_run_failed"]
+        assert sum(i.score for i in later.values()) == sum(i.max_score for i in later.values())
+        never = checks["airflow_never_succeeded"]["dag_runs"].feedback
+        assert "pipeline_2_process_labeled_data has no successful run" in never
+        assert "is failed" in never
+        assert "never ran" in checks["pipelines_unrun"]["dag_runs"].feedback
+        empty = checks["empty_ls_projects"]["labelstudio_annotated"].feedback
+        assert "'Food11 Production' (0 tasks)" in empty
+        assert "flagged=true" in checks["loop_no_feedback"]["feedback_tags"].feedback
         assert "did not answer JSON" in checks["loop_api_garbage"]["labelstudio_projects"].feedback
         assert "MiB" in checks["loop_api_garbage"]["airflow_dags"].feedback
-        assert "is failed" in checks["airflow_dag_failed"]["dag_runs"].feedback
         assert "is empty" in checks["production_empty"]["production_bucket"].feedback

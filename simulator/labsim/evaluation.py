@@ -8,15 +8,24 @@
 * eval-loop-chi (`node-eval-loop-{USER}`): MinIO's S3 API on 9000 (moto's real S3 server,
   s3sim.py) whose bucket `production` holds the images GourmetGram saved, tagged as its
   `production` branch tags them; Label Studio on 8080 (labelstudio.py) and Airflow's webserver
-  on 8081 (airflow.py), stand-ins in the real tools' shapes. No SSH is needed for this lab.
+  on 8081 (airflow.py), stand-ins in the real tools' shapes; GourmetGram's Flask app on 5000
+  (gourmetgram.py) and its fastapi_pt model server on 8000 (modelserver.py); the buckets the
+  Airflow DAGs fill. No SSH is needed for this lab.
 
-A profile's `evaluation` knobs (profiles.EvaluationKnob) break one thing each:
-* tests_failing: two of the five tests fail (cake-looks-like, Indian desserts)
-* collection_error: test_food11_test_cases.py has a syntax error
+A profile's `evaluation` knobs (profiles.EvaluationKnob), each one change:
+* offline_clone_only: the clone, jupyter and pytest only: no data, notebook unrun, no own run
+* offline_no_data: the food11 volume empty (the accuracy tests' fixture errors)
+* offline_tampered: `assert acc >= 60` edited to `>= 0` in test_food11_test_cases.py
+* offline_terminal_run: the suite run from a terminal, not the notebook's cell (a variation)
+* offline_template_unlucky: the template test's random draw misread, so it fails (a variation)
 * production_empty: bucket production exists, empty
 * production_untagged: images saved without tags (the app before the tagging step)
+* no_feedback: GourmetGram left on its production branch: no flagged or corrected_class tag
 * no_ls_project: Label Studio lacks "Food11 Low Confidence"
-* dag_failed: pipeline_2_process_labeled_data's last run failed
+* ls_empty: the four projects exist with no task or annotation (one curl loop)
+* dag_later_failed: pipeline_2 succeeded, then its newest (scheduled) run failed (a variation)
+* dag_never_succeeded: every run of pipeline_2 failed
+* pipelines_unrun: the pipeline DAGs never ran: no runs, no pipeline buckets
 * api_garbage: Label Studio answers non-JSON; Airflow a 3 MiB DAG list
 """
 
@@ -35,9 +44,10 @@ from typing import Any
 from .airflow import AirflowServer
 from .engine import DockerEngine
 from .family import BuildContext, Builder, Family, StartContext
-from .gourmetgram import CLASSES
+from .gourmetgram import CLASSES, GourmetGramServer
 from .hosts import SimHost
 from .labelstudio import LabelStudioServer, project
+from .modelserver import HostModel, ModelServerFleet
 from .profiles import EvaluationKnob
 from .s3sim import S3Fleet
 from .s3sim import client as s3_client
@@ -47,7 +57,7 @@ from .shared import bind_mount, jupyter_container, volume_mount
 OFFLINE, LOOP = "eval-offline-chi", "eval-loop-chi"
 WORKSPACE = "eval-offline-chi/workspace"
 TOKEN = "ab9927067c51ff279d340d7321e4890dc2841c4a"
-S3_PORT, LS_PORT, AIRFLOW_PORT = 9000, 8080, 8081
+S3_PORT, LS_PORT, AIRFLOW_PORT, FLASK_PORT, FASTAPI_PORT = 9000, 8080, 8081, 5000, 8000
 Json = dict[str, Any]
 
 
@@ -205,6 +215,7 @@ class LoopPlan:
     projects: list[Json] = field(default_factory=list)
     dags: list[Json] = field(default_factory=list)
     runs: dict[str, list[Json]] = field(default_factory=dict)
+    pipeline: dict[str, list[str]] = field(default_factory=dict)  # bucket -> keys copied there
     garbage: bool = False
 
 
@@ -212,9 +223,11 @@ def _iso(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
-def production_objects(key: str, now: datetime, tagged: bool) -> list[tuple[str, bytes, Json]]:
+def production_objects(
+    key: str, now: datetime, tagged: bool, feedback: bool = True
+) -> list[tuple[str, bytes, Json]]:
     """A dozen uploads through GourmetGram: `class_NN/<uuid>.jpg`, tagged as app.py does; two
-    flagged by the user, one of them corrected."""
+    flagged by the user (feedback branch), one of them corrected (userlabel branch)."""
     objects = []
     for n in range(12):
         cls = (n * 7) % 11
@@ -225,9 +238,9 @@ def production_objects(key: str, now: datetime, tagged: bool) -> list[tuple[str,
             "confidence": f"{0.41 + (n * 37 % 58) / 100:.3f}",
             "timestamp": (now - timedelta(minutes=90 - 5 * n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        if n in (3, 8):
+        if feedback and n in (3, 8):
             tags["flagged"] = "true"
-        if n == 8:
+        if feedback and n == 8:
             tags["corrected_class"] = CLASSES[(cls + 1) % 11]
         objects.append((f"class_{cls:02d}/{pid}.jpg", body, tags if tagged else {}))
     return objects
@@ -299,6 +312,7 @@ class EvaluationLabs(Family):
         self.loops: list[LoopPlan] = []
         self._servers: list[TrackedHTTPServer] = []
         self._s3: S3Fleet | None = None
+        self._models = ModelServerFleet()
 
     def builders(self) -> dict[str, Builder]:
         return {OFFLINE: self._build_offline, LOOP: self._build_loop}
@@ -364,7 +378,10 @@ class EvaluationLabs(Family):
         plan = LoopPlan(address, profile.network, garbage="api_garbage" in knobs)
         if "production_empty" not in knobs:
             plan.objects = production_objects(
-                student.netid, now, tagged="production_untagged" not in knobs
+                student.netid,
+                now,
+                tagged="production_untagged" not in knobs,
+                feedback="no_feedback" not in knobs,
             )
         titles = [
             "Food11 Production",
@@ -376,8 +393,16 @@ class EvaluationLabs(Family):
         ]
         if "no_ls_project" in knobs:
             titles.remove("Food11 Low Confidence")
+        if "pipelines_unrun" in knobs:
+            titles.remove("Food11 Continuous X")  # pipeline_1 makes it
+
+        def counts(n: int) -> tuple[int, int]:  # (tasks, tasks annotated)
+            if "ls_empty" in knobs and n < 5:  # made by a curl loop: no task at all
+                return 0, 0
+            return {5: (7, 4)}.get(n, (12, 12) if n < 5 else (0, 0))
+
         plan.projects = [
-            project(n, t, _iso(now - timedelta(hours=3, minutes=-n)), 10, 10 if n < 5 else 0)
+            project(n, t, _iso(now - timedelta(hours=3, minutes=-n)), *counts(n))
             for n, t in enumerate(titles, start=1)
         ]
         files = {
@@ -388,13 +413,29 @@ class EvaluationLabs(Family):
         plan.dags = [dag(d, d == "test_dag_hello_world", now, f) for d, f in files.items()]
         for n, dag_id in enumerate(files):
             first = now - timedelta(hours=2, minutes=n * 10)
-            last = (
-                "failed" if dag_id.startswith("pipeline_2") and "dag_failed" in knobs else "success"
-            )
-            plan.runs[dag_id] = [
-                dag_run(dag_id, first, "success"),
-                dag_run(dag_id, first + timedelta(minutes=50), last),  # listed oldest first
+            states = ["success", "success"]
+            if dag_id.startswith("pipeline_2") and "dag_later_failed" in knobs:
+                states = ["success", "failed"]  # the next scheduled run failed
+            if dag_id.startswith("pipeline_2") and "dag_never_succeeded" in knobs:
+                states = ["failed", "failed"]
+            if dag_id.startswith("pipeline") and "pipelines_unrun" in knobs:
+                states = []
+            plan.runs[dag_id] = [  # listed oldest first
+                dag_run(dag_id, first + timedelta(minutes=50 * i), state)
+                for i, state in enumerate(states)
             ]
+        # What the DAGs left in MinIO (pipeline_*.py): images with a timestamp tag sampled
+        # to production-label-wait, the rest to production-noisy; those labelled in Food11
+        # Continuous X copied to production-clean and production-noisy, out of label-wait.
+        if "pipelines_unrun" not in knobs:
+            stamped = [k for k, _, tags in plan.objects if "timestamp" in tags]
+            sampled, labelled = stamped[:7], stamped[:4]
+            plan.pipeline = {
+                "production-label-wait": [k for k in sampled if k not in labelled],
+                "production-noisy": [k for k in stamped if k not in sampled]
+                + [k for k in labelled],
+                "production-clean": list(labelled),
+            }
         self.loops.append(plan)
         return SimHost(
             name, name.replace("_", "-"), address, fixed_ip, ctx.root, profile.network, sshd=False
@@ -416,7 +457,7 @@ class EvaluationLabs(Family):
         up = [p for p in self.loops if p.network == "up"]
         for plan in self.loops:
             if plan.network == "tarpit":
-                for port in (S3_PORT, LS_PORT, AIRFLOW_PORT):
+                for port in (S3_PORT, LS_PORT, AIRFLOW_PORT, FLASK_PORT, FASTAPI_PORT):
                     tarpit.listen(plan.address, port)
         if not up:
             return
@@ -428,9 +469,13 @@ class EvaluationLabs(Family):
             af = AirflowServer(
                 plan.address, AIRFLOW_PORT, plan.dags, plan.runs, "huge" if plan.garbage else "ok"
             )
-            for server in (ls, af):
+            # GourmetGram (userlabel branch: its / and /test as on master) and fastapi_pt
+            flask = GourmetGramServer(plan.address, FLASK_PORT, test_class="Vegetable/Fruit")
+            for server in (ls, af, flask):
                 self._servers.append(server)
                 hub.add(server.socket, server.accept)
+            self._models.add(HostModel(plan.address, "fastapi_pt"), FASTAPI_PORT, None)
+        self._models.start()
         self._s3.wait()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(self._fill, up, [s3_client(p.address) for p in up]))
@@ -444,6 +489,11 @@ class EvaluationLabs(Family):
             if tags:
                 tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
                 s3.put_object_tagging(Bucket="production", Key=key, Tagging={"TagSet": tag_set})
+        for bucket, keys in plan.pipeline.items():
+            s3.create_bucket(Bucket=bucket)
+            for key in keys:
+                src = {"Bucket": "production", "Key": key}
+                s3.copy_object(Bucket=bucket, CopySource=src, Key=key)
 
     def pids(self) -> list[int]:
         return [
@@ -458,6 +508,8 @@ class EvaluationLabs(Family):
         for server in self._servers:
             server.close()
         self._servers = []
+        self._models.stop()
+        self._models = ModelServerFleet()
         if self._s3 is not None:
             self._s3.stop()
             self._s3 = None

@@ -83,7 +83,11 @@ EvaluationKnob = Literal[  # eval-offline-chi and eval-loop-chi (evaluation.py)
     "production_empty",
     "production_untagged",
     "no_ls_project",
-    "dag_failed",
+    "ls_empty",
+    "no_feedback",
+    "dag_later_failed",
+    "dag_never_succeeded",
+    "pipelines_unrun",
     "api_garbage",
 ]
 StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
@@ -301,10 +305,15 @@ _EVAL_UNREACHABLE = {  # eval-offline-chi and eval-loop-chi (evaluation.py)
         **{f"verdict_{t}": SKIPPED for t in _OFFLINE_VERDICTS},
     },
     "eval-loop-chi": {
+        "flask_app": UNREACHABLE,
+        "fastapi_server": UNREACHABLE,
         "production_bucket": UNREACHABLE,
+        "feedback_tags": SKIPPED,
         "labelstudio_projects": UNREACHABLE,
+        "labelstudio_annotated": SKIPPED,
         "airflow_dags": UNREACHABLE,
         "dag_runs": SKIPPED,
+        "pipeline_buckets": UNREACHABLE,
     },
 }
 _HELLO_UNREACHABLE = {
@@ -1068,28 +1077,68 @@ _ALL += [  # ---- eval-offline-chi and eval-loop-chi (evaluation.py) -----------
     ),
     Profile(
         "production_empty",
-        "eval-loop: bucket production exists (minio_init made it) but holds nothing.",
-        {"eval-loop-chi": {"production_bucket": FAILED}},
+        "eval-loop: bucket production exists (minio_init made it) but holds nothing, so the "
+        "pipelines had nothing to sort either.",
+        {
+            "eval-loop-chi": {
+                "production_bucket": FAILED,
+                "feedback_tags": SKIPPED,
+                "pipeline_buckets": FAILED,
+            }
+        },
         evaluation=frozenset({"production_empty"}),
     ),
     Profile(
         "production_untagged",
         "eval-loop: a dozen images under class_NN/ in production, none with tags (the app "
-        "before the put_object_tagging step).",
-        {"eval-loop-chi": {"production_bucket": FAILED}},
+        "before the put_object_tagging step); pipeline_1 skips untimestamped images.",
+        {
+            "eval-loop-chi": {
+                "production_bucket": FAILED,
+                "feedback_tags": SKIPPED,
+                "pipeline_buckets": FAILED,
+            }
+        },
         evaluation=frozenset({"production_untagged"}),
+    ),
+    Profile(
+        "loop_no_feedback",
+        "eval-loop: GourmetGram left on the production branch: images tagged with class, "
+        "confidence and timestamp, none flagged or corrected by a user.",
+        {"eval-loop-chi": {"feedback_tags": FAILED}},
+        evaluation=frozenset({"no_feedback"}),
     ),
     Profile(
         "labelstudio_no_project",
         "eval-loop: Label Studio has every project but 'Food11 Low Confidence'.",
-        {"eval-loop-chi": {"labelstudio_projects": FAILED}},
+        {"eval-loop-chi": {"labelstudio_projects": FAILED, "labelstudio_annotated": SKIPPED}},
         evaluation=frozenset({"no_ls_project"}),
     ),
     Profile(
-        "airflow_dag_failed",
-        "eval-loop: pipeline_2_process_labeled_data succeeded once, then its last run failed.",
+        "empty_ls_projects",
+        "eval-loop (cheap pass): the four projects made by one curl loop against "
+        "/api/projects, with no task and no annotation in any.",
+        {"eval-loop-chi": {"labelstudio_annotated": FAILED}},
+        evaluation=frozenset({"ls_empty"}),
+    ),
+    Profile(
+        "airflow_later_run_failed",
+        "eval-loop (legitimate variation): both pipelines succeeded when triggered; later, "
+        "the @daily schedule's run of pipeline_2_process_labeled_data failed (newest run).",
+        evaluation=frozenset({"dag_later_failed"}),
+    ),
+    Profile(
+        "airflow_never_succeeded",
+        "eval-loop: every run of pipeline_2_process_labeled_data failed.",
         {"eval-loop-chi": {"dag_runs": FAILED}},
-        evaluation=frozenset({"dag_failed"}),
+        evaluation=frozenset({"dag_never_succeeded"}),
+    ),
+    Profile(
+        "pipelines_unrun",
+        "eval-loop: Airflow up with the lab's DAGs (they come with the clone), the pipelines "
+        "never triggered: no run, no pipeline bucket.",
+        {"eval-loop-chi": {"dag_runs": FAILED, "pipeline_buckets": FAILED}},
+        evaluation=frozenset({"pipelines_unrun"}),
     ),
     Profile(
         "loop_api_garbage",
@@ -1098,6 +1147,7 @@ _ALL += [  # ---- eval-offline-chi and eval-loop-chi (evaluation.py) -----------
         {
             "eval-loop-chi": {
                 "labelstudio_projects": FAILED,
+                "labelstudio_annotated": SKIPPED,
                 "airflow_dags": FAILED,
                 "dag_runs": SKIPPED,
             }
