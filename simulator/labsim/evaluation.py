@@ -163,7 +163,7 @@ def notebook(executed: bool, pytest_cell: bool) -> str:
         ("plt.show()  # templates", "image"),
         ("!pytest --verbose --tb=no tests/", "pytest"),
     ]
-    cells = []
+    cells: list[Json] = []
     count = 0
     for source, kind in steps:
         run = executed and (kind != "pytest" or pytest_cell)
