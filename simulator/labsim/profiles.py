@@ -81,12 +81,19 @@ MonitoringKnob = Literal[  # eval-online-chi (monitoring.py)
     "grafana_huge",
 ]
 EvaluationKnob = Literal[  # eval-offline-chi and eval-loop-chi (evaluation.py)
-    "tests_failing",
-    "collection_error",
+    "offline_clone_only",
+    "offline_no_data",
+    "offline_tampered",
+    "offline_terminal_run",
+    "offline_template_unlucky",
     "production_empty",
     "production_untagged",
     "no_ls_project",
-    "dag_failed",
+    "ls_empty",
+    "no_feedback",
+    "dag_later_failed",
+    "dag_never_succeeded",
+    "pipelines_unrun",
     "api_garbage",
 ]
 StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
@@ -288,20 +295,34 @@ _MLOPS_UNREACHABLE = {  # GitHub answers all the same: CI records outlive the in
     "versions_agree": SKIPPED,
     "gateway_split": SKIPPED,
 }
+_OFFLINE_VERDICTS = (  # eval-offline-chi's five tests, each scored by reaching a verdict
+    "overall_accuracy",
+    "per_class_accuracy",
+    "template_permutations",
+    "cake_looks_like_accuracy",
+    "indian_dessert_accuracy",
+)
 _EVAL_UNREACHABLE = {  # eval-offline-chi and eval-loop-chi (evaluation.py)
     "eval-offline-chi": {
         "ssh_login": UNREACHABLE,
         "jupyter_container": SKIPPED,
         "test_files": SKIPPED,
+        "food11_data": SKIPPED,
+        "notebook_executed": SKIPPED,
+        "tests_run": SKIPPED,
         "suite_runs": SKIPPED,
-        "lab_tests": SKIPPED,
-        "tests_pass": SKIPPED,
+        **{f"verdict_{t}": SKIPPED for t in _OFFLINE_VERDICTS},
     },
     "eval-loop-chi": {
+        "flask_app": UNREACHABLE,
+        "fastapi_server": UNREACHABLE,
         "production_bucket": UNREACHABLE,
+        "feedback_tags": SKIPPED,
         "labelstudio_projects": UNREACHABLE,
+        "labelstudio_annotated": SKIPPED,
         "airflow_dags": UNREACHABLE,
         "dag_runs": SKIPPED,
+        "pipeline_buckets": UNREACHABLE,
     },
 }
 _HELLO_UNREACHABLE = {
@@ -1067,43 +1088,125 @@ _ALL = [
 
 _ALL += [  # ---- eval-offline-chi and eval-loop-chi (evaluation.py) -----------------------------
     Profile(
-        "tests_failing",
-        "eval-offline: the suite runs; test_cake_looks_like_accuracy (40%) and "
-        "test_indian_dessert_accuracy (50%) fail, the other three pass.",
-        {"eval-offline-chi": {"tests_pass": FAILED}},
-        evaluation=frozenset({"tests_failing"}),
+        "clone_only",
+        "eval-offline (cheap pass): the clone, the jupyter container and `pip install pytest`, "
+        "nothing more: no Food-11 in the volume, the notebook as cloned (never run), no run "
+        "of the suite. The grader's own pytest run would report tests; it earns nothing.",
+        {
+            "eval-offline-chi": {
+                "food11_data": FAILED,
+                "notebook_executed": FAILED,
+                "tests_run": FAILED,
+                "suite_runs": SKIPPED,
+                **{f"verdict_{t}": SKIPPED for t in _OFFLINE_VERDICTS},
+            }
+        },
+        evaluation=frozenset({"offline_clone_only"}),
     ),
     Profile(
-        "tests_collection_error",
-        "eval-offline: test_food11_test_cases.py has a syntax error (a missing colon): pytest "
-        "stops at collection (exit 2) and its report holds a 'collection failure'.",
-        {"eval-offline-chi": {"suite_runs": FAILED, "lab_tests": SKIPPED, "tests_pass": SKIPPED}},
-        evaluation=frozenset({"collection_error"}),
+        "offline_no_data",
+        "eval-offline: everything but the data step: the food11 volume is empty, so the "
+        "`predictions` fixture errors and the two accuracy tests reach no verdict; the "
+        "template and failure-mode tests (the repository's images) still do.",
+        {
+            "eval-offline-chi": {
+                "food11_data": FAILED,
+                "verdict_overall_accuracy": FAILED,
+                "verdict_per_class_accuracy": FAILED,
+            }
+        },
+        evaluation=frozenset({"offline_no_data"}),
+    ),
+    Profile(
+        "tests_tampered",
+        "eval-offline (cheap pass): the lab done, then `assert acc >= 60` edited to "
+        "`>= 0` in test_food11_test_cases.py so that the failure-mode tests pass.",
+        {
+            "eval-offline-chi": {
+                "test_files": FAILED,
+                "suite_runs": SKIPPED,
+                **{f"verdict_{t}": SKIPPED for t in _OFFLINE_VERDICTS},
+            }
+        },
+        evaluation=frozenset({"offline_tampered"}),
+    ),
+    Profile(
+        "offline_terminal_run",
+        "eval-offline (legitimate variation): the notebook run and saved, but the suite run "
+        "from a terminal in Jupyter (the pytest cell left unrun): pytest's cache shows it.",
+        evaluation=frozenset({"offline_terminal_run"}),
+    ),
+    Profile(
+        "offline_template_unlucky",
+        "eval-offline (legitimate variation): test_template_permutations' random draw picks "
+        "a food image the course model misreads, so it fails too (4 of 5 tests fail): every "
+        "test still reaches a verdict.",
+        evaluation=frozenset({"offline_template_unlucky"}),
     ),
     Profile(
         "production_empty",
-        "eval-loop: bucket production exists (minio_init made it) but holds nothing.",
-        {"eval-loop-chi": {"production_bucket": FAILED}},
+        "eval-loop: bucket production exists (minio_init made it) but holds nothing, so the "
+        "pipelines had nothing to sort either.",
+        {
+            "eval-loop-chi": {
+                "production_bucket": FAILED,
+                "feedback_tags": SKIPPED,
+                "pipeline_buckets": FAILED,
+            }
+        },
         evaluation=frozenset({"production_empty"}),
     ),
     Profile(
         "production_untagged",
         "eval-loop: a dozen images under class_NN/ in production, none with tags (the app "
-        "before the put_object_tagging step).",
-        {"eval-loop-chi": {"production_bucket": FAILED}},
+        "before the put_object_tagging step); pipeline_1 skips untimestamped images.",
+        {
+            "eval-loop-chi": {
+                "production_bucket": FAILED,
+                "feedback_tags": SKIPPED,
+                "pipeline_buckets": FAILED,
+            }
+        },
         evaluation=frozenset({"production_untagged"}),
+    ),
+    Profile(
+        "loop_no_feedback",
+        "eval-loop: GourmetGram left on the production branch: images tagged with class, "
+        "confidence and timestamp, none flagged or corrected by a user.",
+        {"eval-loop-chi": {"feedback_tags": FAILED}},
+        evaluation=frozenset({"no_feedback"}),
     ),
     Profile(
         "labelstudio_no_project",
         "eval-loop: Label Studio has every project but 'Food11 Low Confidence'.",
-        {"eval-loop-chi": {"labelstudio_projects": FAILED}},
+        {"eval-loop-chi": {"labelstudio_projects": FAILED, "labelstudio_annotated": SKIPPED}},
         evaluation=frozenset({"no_ls_project"}),
     ),
     Profile(
-        "airflow_dag_failed",
-        "eval-loop: pipeline_2_process_labeled_data succeeded once, then its last run failed.",
+        "empty_ls_projects",
+        "eval-loop (cheap pass): the four projects made by one curl loop against "
+        "/api/projects, with no task and no annotation in any.",
+        {"eval-loop-chi": {"labelstudio_annotated": FAILED}},
+        evaluation=frozenset({"ls_empty"}),
+    ),
+    Profile(
+        "airflow_later_run_failed",
+        "eval-loop (legitimate variation): both pipelines succeeded when triggered; later, "
+        "the @daily schedule's run of pipeline_2_process_labeled_data failed (newest run).",
+        evaluation=frozenset({"dag_later_failed"}),
+    ),
+    Profile(
+        "airflow_never_succeeded",
+        "eval-loop: every run of pipeline_2_process_labeled_data failed.",
         {"eval-loop-chi": {"dag_runs": FAILED}},
-        evaluation=frozenset({"dag_failed"}),
+        evaluation=frozenset({"dag_never_succeeded"}),
+    ),
+    Profile(
+        "pipelines_unrun",
+        "eval-loop: Airflow up with the lab's DAGs (they come with the clone), the pipelines "
+        "never triggered: no run, no pipeline bucket.",
+        {"eval-loop-chi": {"dag_runs": FAILED, "pipeline_buckets": FAILED}},
+        evaluation=frozenset({"pipelines_unrun"}),
     ),
     Profile(
         "loop_api_garbage",
@@ -1112,6 +1215,7 @@ _ALL += [  # ---- eval-offline-chi and eval-loop-chi (evaluation.py) -----------
         {
             "eval-loop-chi": {
                 "labelstudio_projects": FAILED,
+                "labelstudio_annotated": SKIPPED,
                 "airflow_dags": FAILED,
                 "dag_runs": SKIPPED,
             }
