@@ -20,6 +20,10 @@ PROFILES = {
         "volume_detached",
         "empty_object_container",
         "no_object_container",
+        "dummy_objects",
+        "never_recreated",
+        "postgres18",
+        "mlflow_data_lost",
         "host_down",
         "tarpit",
     ],
@@ -40,7 +44,7 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
     if lab_id == "data-persist-chi":  # the durable record: the listing with sizes and MD5s
         result = next(res for s, res in graded if s.profile == "healthy")
         listing = next(c for c in result.items if c.check == "object_container")
-        assert listing.measurements["objects"] == 66
+        assert listing.measurements["objects"] == 16643  # Food-11: 9,866 + 3,430 + 3,347
         assert len(listing.measurements["listing_sha256"]) == 64
 
 

@@ -88,6 +88,10 @@ StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
     "volume_detached",
     "empty_object_container",
     "no_object_container",
+    "dummy_objects",
+    "never_recreated",
+    "postgres18",
+    "mlflow_data_lost",
     "compose_service_down",
     "health_garbage",
     "health_huge",
@@ -320,7 +324,9 @@ _STORAGE_UNREACHABLE = {
     "data-persist-chi": {
         "ssh_login": UNREACHABLE,
         "block_mounted": SKIPPED,
+        "object_mounted": SKIPPED,
         "mlflow_on_volume": SKIPPED,
+        "mlflow_runs_survived": UNREACHABLE,
     },
     "data-platform-chi": {
         "ssh_login": UNREACHABLE,
@@ -360,11 +366,17 @@ LEASE_CHECKS: dict[str, tuple[str, ...]] = {
     "serve-edge-chi": ("lease",),
 }
 
+# data-persist-chi's re-created instance (the manual's end) never mounts the object store again:
+# the rclone mount (0 points) is observed only on the first instance, and skipped here
+_PERSIST_RECREATED = {"object_mounted": SKIPPED}
+
 _ALL = [
     Profile(
         "healthy",
         "Everything done as the labs ask: hello.txt written and then edited; cloud-chi "
-        "cluster, app, registry all up.",
+        "cluster, app, registry all up; data-persist's instance re-created, the volume "
+        "re-attached, MLflow's earlier run still there.",
+        {"data-persist-chi": _PERSIST_RECREATED},
     ),
     Profile(
         "missing_file",
@@ -1056,8 +1068,16 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
     Profile(
         "block_not_mounted",
         "data-persist: the new instance never ran `mount /dev/vdb1 /mnt/block`: /mnt/block is "
-        "a plain directory on the root disk, where compose made minio_data and postgres_data.",
-        {"data-persist-chi": {"block_mounted": FAILED, "mlflow_on_volume": SKIPPED}},
+        "a plain directory on the root disk, where compose made minio_data and postgres_data; "
+        "MLflow started with an empty database (no experiment).",
+        {
+            "data-persist-chi": {
+                **_PERSIST_RECREATED,
+                "block_mounted": FAILED,
+                "mlflow_on_volume": SKIPPED,
+                "mlflow_runs_survived": FAILED,
+            }
+        },
         storage=frozenset({"block_not_mounted"}),
     ),
     Profile(
@@ -1066,9 +1086,12 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
         "re-attach cell never ran); /mnt/block is a plain directory.",
         {
             "data-persist-chi": {
+                **_PERSIST_RECREATED,
                 "volume_attached": FAILED,
+                "server_recreated": SKIPPED,
                 "block_mounted": SKIPPED,
                 "mlflow_on_volume": SKIPPED,
+                "mlflow_runs_survived": SKIPPED,
             }
         },
         storage=frozenset({"volume_detached"}),
@@ -1077,14 +1100,45 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
         "empty_object_container",
         "data-persist: object-persist-<netid> exists at CHI@TACC but holds nothing (the ETL "
         "load stage never ran).",
-        {"data-persist-chi": {"object_container": FAILED}},
+        {"data-persist-chi": {**_PERSIST_RECREATED, "object_container": FAILED}},
         storage=frozenset({"empty_object_container"}),
     ),
     Profile(
         "no_object_container",
         "data-persist: there is no container object-persist-<netid> at CHI@TACC.",
-        {"data-persist-chi": {"object_container": FAILED}},
+        {"data-persist-chi": {**_PERSIST_RECREATED, "object_container": FAILED}},
         storage=frozenset({"no_object_container"}),
+    ),
+    Profile(
+        "dummy_objects",
+        "data-persist: object-persist-<netid> holds three objects, training/, validation/ and "
+        "evaluation/class_00/0_0.jpg: every split present, but not Food-11 (10 classes "
+        "missing, 3 objects of 16,643).",
+        {"data-persist-chi": {**_PERSIST_RECREATED, "object_container": FAILED}},
+        storage=frozenset({"dummy_objects"}),
+    ),
+    Profile(
+        "never_recreated",
+        "data-persist: stopped before the lab's point: the first instance (created before the "
+        "volume) still runs, with the volume, MLflow and the rclone mount of the object store.",
+        {"data-persist-chi": {"server_recreated": FAILED, "mlflow_runs_survived": SKIPPED}},
+        storage=frozenset({"never_recreated"}),
+    ),
+    Profile(
+        "postgres18",
+        "data-persist, legitimately varied: postgres:latest is 18, so (as the course's own "
+        "mlflow-chi fix does) the compose file binds /mnt/block/postgres_data at "
+        "/var/lib/postgresql, and PGDATA is /var/lib/postgresql/18/docker below it.",
+        {"data-persist-chi": _PERSIST_RECREATED},
+        storage=frozenset({"postgres18"}),
+    ),
+    Profile(
+        "mlflow_data_lost",
+        "data-persist: re-created and re-attached, but MLflow's database on the new instance "
+        "holds only a run logged after the re-creation (the notebook run again): the first "
+        "instance's run did not survive.",
+        {"data-persist-chi": {**_PERSIST_RECREATED, "mlflow_runs_survived": FAILED}},
+        storage=frozenset({"mlflow_data_lost"}),
     ),
     Profile(
         "compose_service_down",

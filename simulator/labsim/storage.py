@@ -1,13 +1,15 @@
 """The data labs' resources: data-persist-chi and data-platform-chi, both on KVM@TACC VMs.
 
-* data-persist-chi: server `node-persist-{USER}` (m1.large); the Cinder volume
-  `block-persist-{netid}` (2 GiB, attached as /dev/vdb, partition /dev/vdb1 ext4 mounted at
-  /mnt/block: the findmnt stand-in reads the mounts); the Swift container
-  `object-persist-{netid}` at CHI@TACC holding Food-11 as `rclone copy` left it
-  (`{training,validation,evaluation}/class_NN/<i>_<n>.jpg`, a few per class); compose project
-  `persist_block` whose minio and postgres keep their data in /mnt/block/minio_data and
-  /mnt/block/postgres_data (docker-compose-block.yaml's bind mounts), plus the rclone FUSE
-  mount of the container at /mnt/object.
+* data-persist-chi, as the manual leaves it before its clean-up: the first instance was deleted
+  and `node-persist-{USER}` (m1.large) re-created after the Cinder volume `block-persist-{netid}`
+  was made (2 GiB, re-attached as /dev/vdb, partition /dev/vdb1 ext4 mounted at /mnt/block: the
+  findmnt stand-in reads the mounts); the Swift container `object-persist-{netid}` at CHI@TACC
+  holds Food-11 as `rclone copy` left it (`{training,validation,evaluation}/class_NN/<c>_<n>.jpg`,
+  the real split sizes); compose project `persist_block` whose minio and postgres keep their
+  data in /mnt/block/minio_data and /mnt/block/postgres_data (docker-compose-block.yaml's bind
+  mounts; postgres:18's at /var/lib/postgresql with `postgres18`); jupyter could not start
+  (the new instance has no /mnt/object: only the first one mounted the object store); MLflow's
+  REST API on 8000 (MLflow 2.20's shapes) still has the demo's run, logged on the first instance.
 * data-platform-chi: server `node-data-{USER}` (m1.xlarge) with compose project `docker` in
   the state the lab ends in (api_v1 stopped, api_v2 and the streaming, Airflow, Nimtable and
   Jupyter services up; the one-shot services exited 0), and HTTP stand-ins on the published
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 from . import blockobject
 from .family import BuildContext, Builder, Family, StartContext
@@ -36,7 +39,7 @@ Json = dict[str, Any]
 PERSIST, PLATFORM = "data-persist-chi", "data-platform-chi"
 OBJECT_SITE = "CHI@TACC"
 SPLITS = ("training", "validation", "evaluation")
-PER_CLASS = 2  # objects per class and split (the real set has 16,643 images)
+FOOD11 = {"training": 9866, "validation": 3430, "evaluation": 3347}  # images per split
 ROOT_MOUNTS = [
     {
         "target": "/",
@@ -171,9 +174,10 @@ def _container(
     return item
 
 
-def persist_mounts(netid: str, block_mounted: bool) -> list[Json]:
+def persist_mounts(netid: str, block_mounted: bool, object_mounted: bool = True) -> list[Json]:
     """data-persist-chi's mounts as findmnt lists them: the root disk's, the volume's
-    partition on /mnt/block (where the student mounted it), rclone's mount of the container."""
+    partition on /mnt/block (where the student mounted it), rclone's mount of the container
+    (on the first instance)."""
     mounts = list(ROOT_MOUNTS)
     if block_mounted:
         mounts.append(
@@ -184,6 +188,8 @@ def persist_mounts(netid: str, block_mounted: bool) -> list[Json]:
                 "options": "rw,relatime",
             }
         )
+    if not object_mounted:
+        return mounts
     mounts.append(
         {
             "target": "/mnt/object",
@@ -195,10 +201,64 @@ def persist_mounts(netid: str, block_mounted: bool) -> list[Json]:
     return mounts
 
 
-def persist_containers(netid: str, up: datetime) -> list[Json]:
+PG_ENV = [  # the postgres image's own environment (17; 18 differs in versions and PGDATA)
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/17/bin",
+    "GOSU_VERSION=1.17",
+    "LANG=en_US.utf8",
+    "PG_MAJOR=17",
+    "PG_VERSION=17.6-1.pgdg13+1",
+    "PGDATA=/var/lib/postgresql/data",
+]
+PG18_ENV = [
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/18/bin",
+    "GOSU_VERSION=1.19",
+    "LANG=en_US.utf8",
+    "PG_MAJOR=18",
+    "PG_VERSION=18.1-1.pgdg13+2",
+    "PGDATA=/var/lib/postgresql/18/docker",
+]
+PG_COMPOSE_ENV = ["POSTGRES_USER=user", "POSTGRES_PASSWORD=password", "POSTGRES_DB=mlflowdb"]
+
+
+def persist_containers(
+    netid: str, up: datetime, postgres18: bool = False, object_mounted: bool = False
+) -> list[Json]:
     """Compose project persist_block (docker-compose-block.yaml): MinIO and Postgres keep
-    their data on /mnt/block, Jupyter reads Food-11 through /mnt/object."""
+    their data on /mnt/block. Jupyter reads Food-11 through /mnt/object where the object store
+    is mounted; elsewhere (the re-created instance) compose created it but could not start it."""
     project, data = "persist_block", "/mnt/block"
+    postgres = _container(
+        netid,
+        "postgres",
+        "postgres:latest",
+        up,
+        project,
+        "postgres",
+        ((5432, 5432),),
+        (
+            (f"{data}/postgres_data", "/var/lib/postgresql")
+            if postgres18
+            else (f"{data}/postgres_data", "/var/lib/postgresql/data"),
+        ),
+    )
+    postgres["_inspect"] = {
+        "Config": {"Env": [*PG_COMPOSE_ENV, *(PG18_ENV if postgres18 else PG_ENV)]}
+    }
+    jupyter = _container(
+        netid,
+        "jupyter",
+        "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
+        up,
+        project,
+        "jupyter",
+        ((8888, 8888),),
+        (
+            ("/home/cc/data-persist-chi/workspace", "/home/jovyan/work"),
+            ("/mnt/object", "/mnt/Food-11"),
+        ),
+    )
+    if not object_mounted:  # the long-syntax bind of a missing /mnt/object: never started
+        jupyter.update(State="created", Status="Created", _exit_code=127)
     return [
         _container(
             netid,
@@ -220,38 +280,85 @@ def persist_containers(netid: str, up: datetime) -> list[Json]:
             "minio-create-bucket",
             state="exited",
         ),
-        _container(
-            netid,
-            "postgres",
-            "postgres:latest",
-            up,
-            project,
-            "postgres",
-            ((5432, 5432),),
-            ((f"{data}/postgres_data", "/var/lib/postgresql/data"),),
-        ),
+        postgres,
         _container(
             netid, "mlflow", "ghcr.io/mlflow/mlflow:v2.20.2", up, project, "mlflow", ((8000, 8000),)
         ),
-        _container(
-            netid,
-            "jupyter",
-            "quay.io/jupyter/pytorch-notebook:pytorch-2.5.1",
-            up,
-            project,
-            "jupyter",
-            ((8888, 8888),),
-            (
-                ("/home/cc/data-persist-chi/workspace", "/home/jovyan/work"),
-                ("/mnt/object", "/mnt/Food-11"),
-            ),
-        ),
+        jupyter,
     ]
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _mlflow_run(netid: str, n: int, start: datetime) -> Json:
+    """A run of the demo notebook's MLflow cell as MLflow 2.20's REST API returns it: the
+    metric eval_accuracy and `mlflow.pytorch.log_model(model, "food11")` (its history tag)."""
+    run_id = hashlib.md5(f"{netid}:run:{n}".encode()).hexdigest()
+    end = start + timedelta(seconds=41)
+    history = [
+        {
+            "run_id": run_id,
+            "artifact_path": "food11",
+            "utc_time_created": (end - timedelta(seconds=6)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "model_uuid": hashlib.md5(f"{run_id}:model".encode()).hexdigest(),
+            "flavors": {
+                "pytorch": {"model_data": "data", "pytorch_version": "2.5.1", "code": None},
+                "python_function": {
+                    "pickle_module_name": "mlflow.pytorch.pickle_module",
+                    "loader_module": "mlflow.pytorch",
+                    "python_version": "3.11.10",
+                    "data": "data",
+                    "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
+                },
+            },
+        }
+    ]
+    tags = {
+        "mlflow.user": "jovyan",
+        "mlflow.source.name": "/opt/conda/lib/python3.11/site-packages/ipykernel_launcher.py",
+        "mlflow.source.type": "LOCAL",
+        "mlflow.runName": ("bemused-gull-512", "fearless-owl-93")[n % 2],
+        "mlflow.log-model.history": json.dumps(history),
+    }
+    return {
+        "info": {
+            "run_uuid": run_id,
+            "experiment_id": "1",
+            "run_name": tags["mlflow.runName"],
+            "user_id": "jovyan",
+            "status": "FINISHED",
+            "start_time": _ms(start),
+            "end_time": _ms(end),
+            "artifact_uri": f"mlflow-artifacts:/1/{run_id}/artifacts",
+            "lifecycle_stage": "active",
+            "run_id": run_id,
+        },
+        "data": {
+            "metrics": [
+                {"key": "eval_accuracy", "value": 0.6123, "timestamp": _ms(end), "step": 0}
+            ],
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        },
+        "inputs": {},
+    }
+
+
+@dataclass
+class MlflowPlan:
+    """data-persist-chi's MLflow on a host: the runs Postgres holds now (none: no experiment),
+    and when the experiment was made (the first instance, right after the volume)."""
+
+    host: SimHost
+    runs: list[Json]
+    made: datetime
 
 
 @dataclass
 class StorageLabs(Family):
     plans: list[KnobbedHost[StorageKnob]] = field(default_factory=list)
+    mlflow: list[MlflowPlan] = field(default_factory=list)
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
     def builders(self) -> dict[str, Builder]:
@@ -259,27 +366,54 @@ class StorageLabs(Family):
 
     # -- data-persist-chi
     def _persist(self, ctx: BuildContext) -> SimHost:
-        knobs, netid, fixed_ip = ctx.profile.storage, ctx.student.netid, ctx.next_fixed()
+        """The manual's story, back from the classroom's start: the first instance (6 h ago),
+        the volume (5 h), the demo's MLflow run (4 h), the re-created instance (3 h) and the
+        volume re-attached to it; `never_recreated` stops before the deletion."""
+        knobs, netid, fixed_ip, now = (
+            ctx.profile.storage,
+            ctx.student.netid,
+            ctx.next_fixed(),
+            ctx.now,
+        )
         name = f"node-persist-{ctx.student.chameleon_user}"
         groups = ("default", "allow-ssh", "allow-8888", "allow-8000", "allow-9000", "allow-9001")
         server = ctx.cloud.add_instance(name, "m1.large", ctx.address, fixed_ip, groups)
-        created = ctx.now - timedelta(hours=3)
+        first = "never_recreated" in knobs
+        made, logged = now - timedelta(hours=5), now - timedelta(hours=4)
+        created = now - timedelta(hours=6 if first else 3)
+        server.update(
+            created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            updated=(created + timedelta(seconds=45)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        server["OS-SRV-USG:launched_at"] = (created + timedelta(seconds=40)).strftime(
+            "%Y-%m-%dT%H:%M:%S.%f"
+        )
         attached = "volume_detached" not in knobs
         blockobject.add_volume(
-            ctx.cloud, f"block-persist-{netid}", 2, created, server if attached else None
+            ctx.cloud,
+            f"block-persist-{netid}",
+            2,
+            made,
+            server if attached else None,
+            attached_at=made + timedelta(minutes=3) if first else created + timedelta(minutes=8),
         )
         if "no_object_container" not in knobs:
-            objects = [] if "empty_object_container" in knobs else self._food11(netid, created)
+            objects = [] if "empty_object_container" in knobs else self._food11(netid, knobs, made)
             blockobject.add_container(ctx.cloud, OBJECT_SITE, f"object-persist-{netid}", objects)
-        mounts = persist_mounts(netid, attached and "block_not_mounted" not in knobs)
+        block = attached and "block_not_mounted" not in knobs
+        mounts = persist_mounts(netid, block, object_mounted=first)
         dirs = [
             "/mnt/block/lost+found",
             "/mnt/block/minio_data/mlflow-artifacts",
-            "/mnt/block/postgres_data/base",
-            "/mnt/object/training",
+            "/mnt/block/postgres_data/18/docker/base"
+            if "postgres18" in knobs
+            else "/mnt/block/postgres_data/base",
         ]
-        containers = persist_containers(netid, created + timedelta(minutes=30))
-        return SimHost(
+        if first:
+            dirs.append("/mnt/object/training")
+        up = created + timedelta(minutes=20)
+        containers = persist_containers(netid, up, "postgres18" in knobs, object_mounted=first)
+        host = SimHost(
             name,
             name,
             ctx.address,
@@ -289,16 +423,30 @@ class StorageLabs(Family):
             ("hostname", "docker", "findmnt"),
             state={"docker": {"containers": containers}, "fs": {"mounts": mounts, "dirs": dirs}},
         )
+        # What MLflow's Postgres holds now: the demo's run of the first instance, unless the
+        # data never reached the volume (then only what was logged on the new instance).
+        lost = not block or "mlflow_data_lost" in knobs
+        runs = [] if lost else [_mlflow_run(netid, 0, logged)]
+        if "mlflow_data_lost" in knobs:  # the notebook run again on the new instance
+            runs.append(_mlflow_run(netid, 1, up + timedelta(minutes=15)))
+        self.mlflow.append(MlflowPlan(host, runs, made))
+        return host
 
     @staticmethod
-    def _food11(netid: str, created: datetime) -> list[blockobject.SwiftObject]:
-        when = created + timedelta(minutes=20)
-        return [
-            blockobject.sample_object(netid, f"{split}/class_{c:02d}/{c}_{n}.jpg", when)
-            for split in SPLITS
-            for c in range(11)
-            for n in range(PER_CLASS)
-        ]
+    def _food11(
+        netid: str, knobs: frozenset[StorageKnob], made: datetime
+    ) -> list[blockobject.SwiftObject]:
+        """Food-11 after the transform stage: each split's images spread over 11 classes."""
+        when = made + timedelta(minutes=20)
+        if "dummy_objects" in knobs:  # one object per split: the old three-prefix test passes
+            names = [f"{split}/class_00/0_0.jpg" for split in SPLITS]
+        else:
+            names = [
+                f"{split}/class_{n % 11:02d}/{n % 11}_{n // 11}.jpg"
+                for split in SPLITS
+                for n in range(FOOD11[split])
+            ]
+        return [blockobject.sample_object(netid, name, when) for name in names]
 
     # -- data-platform-chi
     def _platform(self, ctx: BuildContext) -> SimHost:
@@ -359,8 +507,18 @@ class StorageLabs(Family):
 
     # ---- running ----------------------------------------------------------------------
     def start(self, ctx: StartContext) -> None:
-        """The data platform's web services on every data-platform-chi host that is up."""
+        """The data platform's web services on every data-platform-chi host that is up, and
+        MLflow on every data-persist-chi host."""
         hub, tarpit = ctx.hub, ctx.tarpit
+        for m in self.mlflow:
+            if m.host.network == "tarpit":
+                tarpit.listen(m.host.address, 8000)
+            if m.host.network != "up":
+                continue
+            mlflow = TrackedHTTPServer((m.host.address, 8000), _MlflowHandler)
+            mlflow.plan = m  # type: ignore[attr-defined]
+            self._servers.append(mlflow)
+            hub.add(mlflow.socket, mlflow.accept)
         for plan in self.plans:
             host = plan.host
             ports = [8000, 8080, *UI_TITLES]
@@ -380,6 +538,7 @@ class StorageLabs(Family):
             server.close()
         self._servers = []
         self.plans = []
+        self.mlflow = []
 
 
 class _PlatformHandler(BaseHTTPRequestHandler):
@@ -465,3 +624,72 @@ class _PlatformHandler(BaseHTTPRequestHandler):
             "dag_processor": {"latest_dag_processor_heartbeat": None, "status": None},
         }
         self._send(200, json.dumps(body).encode(), "application/json", server)
+
+
+class _MlflowHandler(BaseHTTPRequestHandler):
+    """MLflow 2.20's tracking server (gunicorn behind `mlflow server`), the two REST calls a
+    grader makes and /health; errors as MLflow answers them (`error_code`, `message`)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 30
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, doc: Any) -> None:
+        body = doc.encode() if isinstance(doc, str) else json.dumps(doc).encode()
+        self.send_response_only(code)
+        self.send_header("server", "gunicorn")
+        self.send_header("date", self.date_time_string())
+        ctype = "text/html; charset=utf-8" if isinstance(doc, str) else "application/json"
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _experiment(self) -> Json | None:
+        plan: MlflowPlan = self.server.plan  # type: ignore[attr-defined]
+        if not plan.runs:
+            return None
+        made = _ms(plan.made + timedelta(minutes=50))
+        return {
+            "experiment_id": "1",
+            "name": "food11-classifier",
+            "artifact_location": "mlflow-artifacts:/1",
+            "lifecycle_stage": "active",
+            "last_update_time": made,
+            "creation_time": made,
+        }
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/health":
+            return self._send(200, "OK")
+        if url.path == "/api/2.0/mlflow/experiments/get-by-name":
+            name = parse_qs(url.query).get("experiment_name", [""])[0]
+            exp = self._experiment()
+            if exp is None or name != exp["name"]:
+                message = f"Could not find experiment with name '{name}'"
+                return self._send(
+                    404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": message}
+                )
+            return self._send(200, {"experiment": exp})
+        self._send(404, "<!doctype html><title>404 Not Found</title><h1>Not Found</h1>")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        try:
+            query = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            query = None
+        if urlsplit(self.path).path != "/api/2.0/mlflow/runs/search":
+            return self._send(404, "<!doctype html><title>404 Not Found</title><h1>Not Found</h1>")
+        if not isinstance(query, dict):
+            message = "Invalid JSON in request body"
+            return self._send(400, {"error_code": "MALFORMED_REQUEST", "message": message})
+        plan: MlflowPlan = self.server.plan  # type: ignore[attr-defined]
+        ids = [str(i) for i in query.get("experiment_ids") or []]
+        runs = [r for r in plan.runs if r["info"]["experiment_id"] in ids]
+        runs.sort(key=lambda r: -r["info"]["start_time"])  # MLflow's default order
+        self._send(200, {"runs": runs} if runs else {})
