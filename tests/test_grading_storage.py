@@ -32,6 +32,11 @@ PROFILES = {
         "compose_service_down",
         "health_garbage",
         "health_huge",
+        "no_data_flowing",
+        "api_v1",
+        "ui_impostor",
+        "dag_rerun",
+        "training_failed",
         "host_down",
         "tarpit",
     ],
@@ -100,11 +105,12 @@ def test_deleted_resources_keep_their_durable_readings() -> None:
 
     lab = load_lab("data-persist-chi")
     durable = lab.config["durable"]
-    assert set(durable) == {"object_container", "volume_attached"}
+    assert set(durable) == {"object_container", "volume_attached", "server_recreated"}
     before = [Observation(c.id, "passed") for c in lab.checks]
     after = [Observation("server_active", "failed")] + [
         Observation(c.id, "skipped") for c in lab.checks if c.id != "server_active"
     ]
     kept = {o.check: o.status for o in carry_forward(after, [("t0", before)], durable)}
     assert kept["object_container"] == kept["volume_attached"] == "passed"
+    assert kept["server_recreated"] == "passed"
     assert kept["server_active"] == "failed" and kept["block_mounted"] == "skipped"

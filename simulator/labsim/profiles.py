@@ -92,6 +92,11 @@ StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
     "never_recreated",
     "postgres18",
     "mlflow_data_lost",
+    "no_data_flowing",
+    "api_v1",
+    "ui_impostor",
+    "dag_rerun",
+    "training_failed",
     "compose_service_down",
     "health_garbage",
     "health_huge",
@@ -334,6 +339,11 @@ _STORAGE_UNREACHABLE = {
         "api_health": UNREACHABLE,
         "airflow_health": UNREACHABLE,
         "web_uis": UNREACHABLE,
+        "airflow_dag_runs": UNREACHABLE,
+        "images_uploaded": SKIPPED,
+        "event_topics": SKIPPED,
+        "moderation_rows": SKIPPED,
+        "lakehouse_tables": SKIPPED,
     },
 }
 
@@ -1160,6 +1170,49 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
         "data-platform: port 8000 answers /health with a 20 MiB JSON document.",
         {"data-platform-chi": {"api_health": FAILED}},
         storage=frozenset({"health_huge"}),
+    ),
+    Profile(
+        "no_data_flowing",
+        "data-platform, the cheap pass: every service up and healthy, but the data generator "
+        "was never started and no DAG triggered: no uploads in gourmetgram-images, no "
+        "moderation rows, no DAG runs, no Iceberg tables. The topics exist all the same (the "
+        "consumers' subscriptions auto-create them in dev-container mode).",
+        {
+            "data-platform-chi": {
+                "images_uploaded": FAILED,
+                "moderation_rows": FAILED,
+                "airflow_dag_runs": FAILED,
+                "lakehouse_tables": FAILED,
+            }
+        },
+        storage=frozenset({"no_data_flowing"}),
+    ),
+    Profile(
+        "api_v1",
+        "data-platform: api_v1 still serves 8000 (api_v2 never started): /health says "
+        "{'status': 'healthy'} with no kafka_enabled.",
+        {"data-platform-chi": {"compose_services": FAILED, "api_health": FAILED}},
+        storage=frozenset({"api_v1"}),
+    ),
+    Profile(
+        "ui_impostor",
+        "data-platform: ports 9001 and 3000 answer 200 with nginx's welcome page, not the "
+        "MinIO console and Nimtable.",
+        {"data-platform-chi": {"web_uis": FAILED}},
+        storage=frozenset({"ui_impostor"}),
+    ),
+    Profile(
+        "dag_rerun",
+        "data-platform, legitimately varied: each DAG's first run failed and was triggered "
+        "again (green), and a later run failed too: each has a successful run.",
+        storage=frozenset({"dag_rerun"}),
+    ),
+    Profile(
+        "training_failed",
+        "data-platform: redpanda_event_aggregation ran green, moderation_training's only run "
+        "failed: no moderation.training_data in the warehouse.",
+        {"data-platform-chi": {"airflow_dag_runs": FAILED, "lakehouse_tables": FAILED}},
+        storage=frozenset({"training_failed"}),
     ),
 ]
 

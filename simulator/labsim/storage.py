@@ -13,8 +13,11 @@
 * data-platform-chi: server `node-data-{USER}` (m1.xlarge) with compose project `docker` in
   the state the lab ends in (api_v1 stopped, api_v2 and the streaming, Airflow, Nimtable and
   Jupyter services up; the one-shot services exited 0), and HTTP stand-ins on the published
-  ports: the FastAPI `/health` on 8000, Airflow 2.10's `/health` on 8080, and the web UIs
-  (Redpanda Console 8090, Adminer 5050, RedisInsight 8081, MinIO console 9001, Nimtable 3000).
+  ports: the FastAPI `/health` on 8000, Airflow 2.11 on 8080 (airflow.py, basic auth: the two
+  DAGs with their runs, `/health`), and the web UIs with their products' page titles (Redpanda
+  Console 8090, Adminer 5050, RedisInsight 8081, MinIO console 9001, Nimtable 3000). The
+  containers' own CLIs answer `docker exec` (engine.py, standins/imagetools): psql counts the
+  moderation rows, rpk lists the topics, mc lists the uploads and the Iceberg warehouse.
 
 A profile's `storage` knobs (profiles.StorageKnob) break one thing each.
 """
@@ -25,11 +28,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from . import blockobject
+from .airflow import AirflowServer
+from .engine import DockerEngine
+from .evaluation import dag, dag_run
 from .family import BuildContext, Builder, Family, StartContext
 from .hosts import KnobbedHost, SimHost
 from .profiles import StorageKnob
@@ -111,6 +118,120 @@ UI_TITLES = {  # port -> the page title its UI serves at /
     9001: "MinIO Console",
     3000: "Nimtable",
 }
+
+
+# service -> the image's CLI that `docker exec` runs there (standins/imagetools)
+PLATFORM_TOOLS = {"postgres": "psql", "redpanda": "rpk", "minio": "mc"}
+TOPICS = (
+    "gourmetgram.comments",
+    "gourmetgram.flags",
+    "gourmetgram.moderation_requests",
+    "gourmetgram.uploads",
+    "gourmetgram.views",
+)
+WINDOW_TABLES = ("view_windows_5min", "comment_windows_5min", "flag_windows_5min")
+
+
+def _iceberg_table(table: str, run: int, when: datetime) -> list[list[Any]]:
+    """The files PyIceberg 0.8 writes for one append to a table under the SQL catalog's
+    default location (`<warehouse>/<namespace>.db/<table>`): the data Parquet file, the
+    snapshot's manifest list and manifest, and the new metadata JSON."""
+    digest = hashlib.md5(f"{table}:{run}".encode()).hexdigest()
+    uid = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return [
+        [f"{table}/data/00000-0-{uid}.parquet", 18_000 + 97 * run, stamp],
+        [f"{table}/metadata/snap-{int(digest[:15], 16)}-0-{uid}.avro", 4_310, stamp],
+        [f"{table}/metadata/{uid}-m0.avro", 7_082, stamp],
+        [f"{table}/metadata/{run:05d}-{uid}.metadata.json", 2_950 + 400 * run, stamp],
+    ]
+
+
+def _platform_data(service: str, key: str, knobs: frozenset[StorageKnob], up: datetime) -> Json:
+    """What a container's CLI reports: Postgres's row counts, Redpanda's topics, MinIO's
+    buckets, as the lab leaves them (or, with `no_data_flowing`, with nothing generated: the
+    consumers' subscriptions auto-created the topics, nothing else happened)."""
+    flowing = "no_data_flowing" not in knobs
+    if service == "postgres":
+        app = {"users": 10, "images": 180, "comments": 702, "flags": 29, "moderation": 57}
+        if not flowing:
+            app = dict.fromkeys(app, 0)
+        return {"databases": {"gourmetgram": app, "airflow": {"variable": 1}}}
+    if service == "redpanda":
+        return {"topics": {"_schemas": 1, **dict.fromkeys(TOPICS, 1)}}
+    stamp = (up + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    images = [
+        [f"{hashlib.md5(f'{key}:img:{n}'.encode()).hexdigest()}.jpg", 30_000 + n, stamp]
+        for n in range(180 if flowing else 0)
+    ]
+    warehouse: list[list[Any]] = []
+    if flowing:
+        when = up + timedelta(minutes=70)
+        for table in WINDOW_TABLES:
+            warehouse += _iceberg_table(f"warehouse/event_aggregations.db/{table}", 1, when)
+        if "training_failed" not in knobs:
+            warehouse += _iceberg_table("warehouse/moderation.db/training_data", 1, when)
+        for table in ("comments", "flags", "images", "users"):
+            warehouse.append([f"raw/{table}/latest.parquet", 9_000, stamp])
+        warehouse.append(["processed/training_data.parquet", 41_000, stamp])
+    return {"buckets": {"gourmetgram-images": images, "gourmetgram-datalake": warehouse}}
+
+
+def _platform_dags(
+    knobs: frozenset[StorageKnob], up: datetime
+) -> tuple[list[Json], dict[str, list[Json]]]:
+    """The two DAGs of batch-etl-airflow/dags and their runs, as 5_iceberg leaves them:
+    each triggered once and green (paused; `dag_rerun`: a failed run before the green one and a
+    failed one after; `training_failed`: moderation_training's only run failed)."""
+    files = {
+        "redpanda_event_aggregation": ("redpanda_event_aggregation.py", 1),
+        "moderation_training": ("etl_moderation.py", 24),
+    }
+    dags, runs = [], {}
+    first = up + timedelta(minutes=60)
+    for n, (dag_id, (fileloc, hours)) in enumerate(files.items()):
+        d = dag(dag_id, True, up + timedelta(hours=2), fileloc)
+        d.update(
+            owners=["gourmetgram"],
+            schedule_interval={
+                "__type": "TimeDelta",
+                "days": hours // 24,
+                "seconds": 3600 * (hours % 24),
+                "microseconds": 0,
+            },
+        )
+        dags.append(d)
+        start = first + timedelta(minutes=10 * n)
+        if "no_data_flowing" in knobs:
+            runs[dag_id] = []
+        elif "training_failed" in knobs and dag_id == "moderation_training":
+            runs[dag_id] = [dag_run(dag_id, start, "failed")]
+        elif "dag_rerun" in knobs:
+            runs[dag_id] = [
+                dag_run(dag_id, start - timedelta(minutes=30), "failed"),
+                dag_run(dag_id, start, "success"),
+                dag_run(dag_id, start + timedelta(minutes=40), "failed"),
+            ]
+        else:
+            runs[dag_id] = [dag_run(dag_id, start, "success")]
+    return dags, runs
+
+
+def _airflow_health(knobs: frozenset[StorageKnob]) -> Json:
+    """Airflow 2.11's webserver /health; the scheduler stopped 20 minutes ago with
+    `compose_service_down`."""
+    now = datetime.now(UTC)
+    stopped = "compose_service_down" in knobs
+    beat = now - timedelta(minutes=20 if stopped else 0, seconds=3)
+    return {
+        "metadatabase": {"status": "healthy"},
+        "scheduler": {
+            "latest_scheduler_heartbeat": beat.isoformat(),
+            "status": "unhealthy" if stopped else "healthy",
+        },
+        "triggerer": {"latest_triggerer_heartbeat": None, "status": None},
+        "dag_processor": {"latest_dag_processor_heartbeat": None, "status": None},
+    }
 
 
 def _container(
@@ -359,6 +480,8 @@ class MlflowPlan:
 class StorageLabs(Family):
     plans: list[KnobbedHost[StorageKnob]] = field(default_factory=list)
     mlflow: list[MlflowPlan] = field(default_factory=list)
+    airflow: dict[str, tuple[list[Json], dict[str, list[Json]]]] = field(default_factory=dict)
+    engine: DockerEngine | None = None
     _servers: list[TrackedHTTPServer] = field(default_factory=list)
 
     def builders(self) -> dict[str, Builder]:
@@ -468,6 +591,7 @@ class StorageLabs(Family):
         ctx.cloud.add_instance(name, "m1.xlarge", address, fixed_ip, groups)
         up = now - timedelta(hours=2)
         down = "compose_service_down" in knobs
+        flowing = "no_data_flowing" not in knobs
         containers = []
         for service, (cname, image, ports, checked) in PLATFORM_SERVICES.items():
             c = _container(
@@ -486,8 +610,20 @@ class StorageLabs(Family):
                 c.update(State="restarting", Status="Restarting (1) 8 seconds ago")
             if down and service == "airflow-scheduler":
                 c.update(State="exited", _exit_code=0, _finished=int(now.timestamp()) - 1200)
+            if "api_v1" in knobs and service == "api_v2":
+                continue  # never started: api_v1 still serves 8000
+            if not flowing and service == "data_generator":
+                continue  # never brought up
+            tools = PLATFORM_TOOLS.get(service)
+            if tools:
+                c["_inspect"] = {"_tools": {tools: "imagetools"}}
+                c["_data"] = _platform_data(service, key, knobs, up)
             containers.append(c)
         for service, (cname, image) in PLATFORM_DONE.items():
+            if "api_v1" in knobs and service == "api_v1":
+                running = _container(key, cname, image, up, "docker", service, ((8000, 8000),))
+                containers.append(dict(running, _health="healthy"))
+                continue
             containers.append(_container(key, cname, image, up, "docker", service, state="exited"))
         host = SimHost(
             name,
@@ -498,12 +634,19 @@ class StorageLabs(Family):
             profile.network,
             ("hostname", "docker"),
             state={
-                "docker": {"containers": containers},
+                "docker": {"containers": containers, "engine": self._engine_path(ctx)},
                 "compose_files": {f"{PLATFORM_DIR}/docker-compose.yaml": "docker"},
             },
         )
         self.plans.append(KnobbedHost(host, knobs))
+        self.airflow[address] = _platform_dags(knobs, up)
         return host
+
+    def _engine_path(self, ctx: BuildContext) -> str:
+        """The classroom's `docker exec` engine for the data platform's containers' CLIs."""
+        if self.engine is None:
+            self.engine = DockerEngine.under(ctx.hosts_dir, "dockerd-data.sock")
+        return str(self.engine.socket_path)
 
     # ---- running ----------------------------------------------------------------------
     def start(self, ctx: StartContext) -> None:
@@ -519,6 +662,11 @@ class StorageLabs(Family):
             mlflow.plan = m  # type: ignore[attr-defined]
             self._servers.append(mlflow)
             hub.add(mlflow.socket, mlflow.accept)
+        if self.engine is not None:
+            for plan in self.plans:
+                host = plan.host
+                self.engine.register(host.state_file, host.root, host.bin_dir)
+            self.engine.start(hub)
         for plan in self.plans:
             host = plan.host
             ports = [8000, 8080, *UI_TITLES]
@@ -527,13 +675,33 @@ class StorageLabs(Family):
                     tarpit.listen(host.address, port)
             if host.network != "up":
                 continue
-            for port in ports:
+            dags, runs = self.airflow[host.address]
+            airflow = AirflowServer(
+                host.address,
+                8080,
+                dags,
+                runs,
+                "ok",
+                password="gourmetgram_airflow",
+                basic_auth=True,
+                health=partial(_airflow_health, plan.knobs),
+            )
+            self._servers.append(airflow)
+            hub.add(airflow.socket, airflow.accept)
+            for port in (8000, *UI_TITLES):
                 server = TrackedHTTPServer((host.address, port), _PlatformHandler)
                 server.knobs = plan.knobs  # type: ignore[attr-defined]
                 self._servers.append(server)
                 hub.add(server.socket, server.accept)
 
+    def pids(self) -> list[int]:
+        return self.engine.pids() if self.engine else []
+
     def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        self.airflow = {}
         for server in self._servers:
             server.close()
         self._servers = []
@@ -573,9 +741,9 @@ class _PlatformHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if port == 8000:
             return self._api(path, knobs)
-        if port == 8080:
-            return self._airflow(path, knobs)
         title = UI_TITLES[port]
+        if "ui_impostor" in knobs and port in (9001, 3000):  # some other web server's page
+            title = "Welcome to nginx!"
         page = f'<!doctype html><html><head><title>{title}</title></head><body><div id="root">'
         page += "</div></body></html>"
         self._send(200, page.encode(), "text/html; charset=utf-8", "nginx")
@@ -584,6 +752,8 @@ class _PlatformHandler(BaseHTTPRequestHandler):
         """api_v2 (FastAPI under uvicorn): /health reports the Kafka producer too."""
         if path != "/health":
             return self._send(404, b'{"detail":"Not Found"}', "application/json", "uvicorn")
+        if "api_v1" in knobs:  # api_v1/app/main.py's /health
+            return self._send(200, b'{"status":"healthy"}', "application/json", "uvicorn")
         if "health_garbage" in knobs:  # not JSON, not even UTF-8
             return self._send(200, bytes(range(128, 256)) * 8, "text/html", "uvicorn")
         if "health_huge" in knobs:  # 20 MiB of JSON
@@ -604,26 +774,6 @@ class _PlatformHandler(BaseHTTPRequestHandler):
         self._send(
             200, json.dumps(health, separators=(",", ":")).encode(), "application/json", "uvicorn"
         )
-
-    def _airflow(self, path: str, knobs: frozenset[StorageKnob]) -> None:
-        """Airflow 2.10's webserver: /health, and / redirecting to /home."""
-        server = "gunicorn"
-        if path == "/":
-            return self._send(302, b"", "text/html; charset=utf-8", server, {"location": "/home"})
-        if path != "/health":
-            return self._send(404, b"<h1>404 Not Found</h1>", "text/html; charset=utf-8", server)
-        now = datetime.now(UTC)
-        beat = now - timedelta(minutes=20 if "compose_service_down" in knobs else 0, seconds=3)
-        body = {
-            "metadatabase": {"status": "healthy"},
-            "scheduler": {
-                "latest_scheduler_heartbeat": beat.isoformat(),
-                "status": "unhealthy" if "compose_service_down" in knobs else "healthy",
-            },
-            "triggerer": {"latest_triggerer_heartbeat": None, "status": None},
-            "dag_processor": {"latest_dag_processor_heartbeat": None, "status": None},
-        }
-        self._send(200, json.dumps(body).encode(), "application/json", server)
 
 
 class _MlflowHandler(BaseHTTPRequestHandler):
