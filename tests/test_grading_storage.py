@@ -20,6 +20,10 @@ PROFILES = {
         "volume_detached",
         "empty_object_container",
         "no_object_container",
+        "dummy_objects",
+        "never_recreated",
+        "postgres18",
+        "mlflow_data_lost",
         "host_down",
         "tarpit",
     ],
@@ -28,6 +32,11 @@ PROFILES = {
         "compose_service_down",
         "health_garbage",
         "health_huge",
+        "no_data_flowing",
+        "api_v1",
+        "ui_impostor",
+        "dag_rerun",
+        "training_failed",
         "host_down",
         "tarpit",
     ],
@@ -40,7 +49,7 @@ def test_every_profile_is_graded_as_expected(lab_room) -> None:
     if lab_id == "data-persist-chi":  # the durable record: the listing with sizes and MD5s
         result = next(res for s, res in graded if s.profile == "healthy")
         listing = next(c for c in result.items if c.check == "object_container")
-        assert listing.measurements["objects"] == 66
+        assert listing.measurements["objects"] == 16643  # Food-11: 9,866 + 3,430 + 3,347
         assert len(listing.measurements["listing_sha256"]) == 64
 
 
@@ -96,11 +105,12 @@ def test_deleted_resources_keep_their_durable_readings() -> None:
 
     lab = load_lab("data-persist-chi")
     durable = lab.config["durable"]
-    assert set(durable) == {"object_container", "volume_attached"}
+    assert set(durable) == {"object_container", "volume_attached", "server_recreated"}
     before = [Observation(c.id, "passed") for c in lab.checks]
     after = [Observation("server_active", "failed")] + [
         Observation(c.id, "skipped") for c in lab.checks if c.id != "server_active"
     ]
     kept = {o.check: o.status for o in carry_forward(after, [("t0", before)], durable)}
     assert kept["object_container"] == kept["volume_attached"] == "passed"
+    assert kept["server_recreated"] == "passed"
     assert kept["server_active"] == "failed" and kept["block_mounted"] == "skipped"

@@ -11,10 +11,17 @@ It answers what a grader asks of the real one, in the real shapes:
   CSRF token and a cookie; `POST /login/` with username, password and csrf_token answers 302
   to `/` with the logged-in session cookie, or 302 back to `/login/`).
 `huge`: the DAG list comes back as a 3 MiB JSON document.
+
+data-platform-chi's Airflow 2.11 (port 8080) is this server with `basic_auth`: its compose file
+sets `AIRFLOW__API__AUTH_BACKENDS=airflow.api.auth.backend.basic_auth,...session`, so the API
+also takes `Authorization: Basic` (a wrong one is 401 with `WWW-Authenticate: Basic`), and with
+`health` it answers the webserver's `/health` (no login needed).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import secrets
 from http.server import BaseHTTPRequestHandler
@@ -40,11 +47,21 @@ LOGIN_PAGE = """<!DOCTYPE html>
 
 class AirflowServer(TrackedHTTPServer):
     def __init__(
-        self, address: str, port: int, dags: list[Json], runs: dict[str, list[Json]], mode: str
+        self,
+        address: str,
+        port: int,
+        dags: list[Json],
+        runs: dict[str, list[Json]],
+        mode: str,
+        *,
+        password: str = "airflow",
+        basic_auth: bool = False,
+        health: Any = None,  # () -> the /health JSON, or None: no such route
     ) -> None:
         super().__init__((address, port), _Handler)
         self.dags, self.runs, self.mode = dags, runs, mode
-        self.user, self.password = "admin", "airflow"
+        self.user, self.password = "admin", password
+        self.basic_auth, self.health = basic_auth, health
         self.csrf: dict[str, str] = {}  # anonymous session id -> its CSRF token
         self.logged_in: set[str] = set()  # session ids of logged-in users
 
@@ -83,6 +100,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return value
         return ""
 
+    def _basic(self) -> bool | None:
+        """Basic credentials where the basic_auth backend is on: True (the user's), False
+        (any others), None (none sent, or the backend is off)."""
+        header = self.headers.get("Authorization") or ""
+        if not self.server.basic_auth or not header.lower().startswith("basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return (user, password) == (self.server.user, self.server.password)
+
     def _redirect(self, where: str, cookie: str | None = None) -> None:
         host = self.headers.get("Host", "")
         headers = {"Location": f"http://{host}{where}"}
@@ -101,13 +130,26 @@ class _Handler(BaseHTTPRequestHandler):
             cookie = f"session={sid}; HttpOnly; Path=/; SameSite=Lax"
             page = LOGIN_PAGE.format(csrf=csrf).encode()
             return self._send(200, page, "text/html; charset=utf-8", {"Set-Cookie": cookie})
+        if url.path == "/health" and self.server.health is not None:
+            return self._json(200, self.server.health())
         if url.path in ("/", "/home"):
             if self._session() not in self.server.logged_in:
                 return self._redirect("/login/?next=%2Fhome")
             return self._send(200, b"<title>Airflow</title>", "text/html; charset=utf-8")
         if not url.path.startswith("/api/v1/"):
             return self._send(404, b"<title>404 Not Found</title>", "text/html; charset=utf-8")
-        if self._session() not in self.server.logged_in:
+        basic = self._basic()
+        if basic is False:
+            doc = {
+                "detail": None,
+                "status": 401,
+                "title": "Unauthorized",
+                "type": f"{ERRORS}#section/Errors/Unauthenticated",
+            }
+            body = json.dumps(doc).encode() + b"\n"
+            challenge = {"WWW-Authenticate": "Basic"}
+            return self._send(401, body, "application/problem+json", challenge)
+        if not basic and self._session() not in self.server.logged_in:
             return self._problem(401, "Unauthorized", "section/Errors/Unauthenticated", None)
         parts = [unquote(p) for p in url.path.split("/")[3:]]
         if parts == ["dags"]:
@@ -148,8 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
             detail = f"DAG with dag_id: '{dag_id}' not found"
             return self._problem(404, "DAG not found", "section/Errors/NotFound", detail)
         runs = list(self.server.runs.get(dag_id, []))
-        states = query.get("state")  # repeatable: state=success&state=failed (an OR)
-        if states:
+        states = [v for s in query.get("state", []) for v in s.split(",") if v]
+        if states:  # the `state` filter (an array: repeated, or comma-separated)
             runs = [r for r in runs if r.get("state") in states]
         order = query.get("order_by", ["id"])[0]
         field = order.lstrip("-")

@@ -94,9 +94,12 @@ def add_volume(
     server: Json | None = None,
     device: str = "/dev/vdb",
     region: str = "KVM@TACC",
+    attached_at: datetime | None = None,
 ) -> Json:
-    """A `ceph-ssd` volume, `in-use` with one attachment when `server` is given, else
-    `available`; the server's `os-extended-volumes:volumes_attached` agrees."""
+    """A `ceph-ssd` volume, `in-use` with one attachment when `server` is given (made at
+    `attached_at`, by default 3 minutes after the volume), else `available`; the server's
+    `os-extended-volumes:volumes_attached` agrees."""
+    attached_at = attached_at or created + timedelta(minutes=3)
     vid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"labgrader-sim:volume:{region}/{name}"))
     attachments = []
     if server is not None:
@@ -108,7 +111,7 @@ def add_volume(
                 "server_id": server["id"],
                 "host_name": None,
                 "device": device,
-                "attached_at": _stamp(created + timedelta(minutes=3)),
+                "attached_at": _stamp(attached_at),
             }
         )
         server["os-extended-volumes:volumes_attached"] = [
@@ -121,7 +124,7 @@ def add_volume(
         "size": size_gib,
         "availability_zone": "nova",
         "created_at": _stamp(created),
-        "updated_at": _stamp(created + timedelta(minutes=3)),
+        "updated_at": _stamp(attached_at if attachments else created + timedelta(minutes=3)),
         "attachments": attachments,
         "bootable": "false",
         "encrypted": False,

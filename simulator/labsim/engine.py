@@ -12,8 +12,9 @@ stdin until it half-closes; the engine answers with frames (1 byte stream: 1 std
 What runs, for a running container of that host (its spec is the host's state file):
 `python`/`python3` -> this process's interpreter (the venv), as root; `jupyter server list`
 -> the running server's line; `nvidia-smi` -> the host's stand-in if the container was given
-GPUs; anything else on the system PATH, as `cc`. Paths inside the container map to the host
-through the container's Mounts (`/home/jovyan/work/models/x.onnx` ->
+GPUs; a CLI of the image that the container's `_tools` names (psql, rpk, mc) -> its stand-in
+(standins/imagetools); anything else on the system PATH, as `cc`. Paths inside the container map
+to the host through the container's Mounts (`/home/jovyan/work/models/x.onnx` ->
 `~/serve-model-chi/workspace/models/x.onnx`) in the arguments and the working directory, so a
 script handed container paths opens the host's files. A child dies with its client (the SSH
 session ends) and with the engine; the engine reports every child's pid.
@@ -239,6 +240,13 @@ class DockerEngine:
             self._send(conn, STDOUT, text.encode())
             self._send(conn, EXIT, b'{"code": 0}')
             return None, None
+        tools = spec.get("_tools") or {}
+        if cmd[0] in tools:  # the image's own CLI (psql, rpk, mc): its stand-in, as cc
+            env["LABGRADER_SIM_STATE"] = state
+            env["LABGRADER_SIM_CONTAINER"] = c["Names"][0].lstrip("/")
+            env["LABGRADER_SIM_TOOL"] = cmd[0]
+            standins = Path(host["root"]).parent / "standins"  # installed per classroom
+            return [str(standins / tools[cmd[0]]), *cmd[1:]], self.user
         gpus = (spec.get("HostConfig") or {}).get("DeviceRequests") or []
         if cmd[0] == "nvidia-smi" and gpus:
             env["LABGRADER_SIM_STATE"] = state

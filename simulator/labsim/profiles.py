@@ -101,6 +101,15 @@ StorageKnob = Literal[  # data-persist-chi and data-platform-chi (storage.py)
     "volume_detached",
     "empty_object_container",
     "no_object_container",
+    "dummy_objects",
+    "never_recreated",
+    "postgres18",
+    "mlflow_data_lost",
+    "no_data_flowing",
+    "api_v1",
+    "ui_impostor",
+    "dag_rerun",
+    "training_failed",
     "compose_service_down",
     "health_garbage",
     "health_huge",
@@ -350,7 +359,9 @@ _STORAGE_UNREACHABLE = {
     "data-persist-chi": {
         "ssh_login": UNREACHABLE,
         "block_mounted": SKIPPED,
+        "object_mounted": SKIPPED,
         "mlflow_on_volume": SKIPPED,
+        "mlflow_runs_survived": UNREACHABLE,
     },
     "data-platform-chi": {
         "ssh_login": UNREACHABLE,
@@ -358,6 +369,11 @@ _STORAGE_UNREACHABLE = {
         "api_health": UNREACHABLE,
         "airflow_health": UNREACHABLE,
         "web_uis": UNREACHABLE,
+        "airflow_dag_runs": UNREACHABLE,
+        "images_uploaded": SKIPPED,
+        "event_topics": SKIPPED,
+        "moderation_rows": SKIPPED,
+        "lakehouse_tables": SKIPPED,
     },
 }
 
@@ -390,11 +406,17 @@ LEASE_CHECKS: dict[str, tuple[str, ...]] = {
     "serve-edge-chi": ("lease",),
 }
 
+# data-persist-chi's re-created instance (the manual's end) never mounts the object store again:
+# the rclone mount (0 points) is observed only on the first instance, and skipped here
+_PERSIST_RECREATED = {"object_mounted": SKIPPED}
+
 _ALL = [
     Profile(
         "healthy",
         "Everything done as the labs ask: hello.txt written and then edited; cloud-chi "
-        "cluster, app, registry all up.",
+        "cluster, app, registry all up; data-persist's instance re-created, the volume "
+        "re-attached, MLflow's earlier run still there.",
+        {"data-persist-chi": _PERSIST_RECREATED},
     ),
     Profile(
         "missing_file",
@@ -1228,8 +1250,16 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
     Profile(
         "block_not_mounted",
         "data-persist: the new instance never ran `mount /dev/vdb1 /mnt/block`: /mnt/block is "
-        "a plain directory on the root disk, where compose made minio_data and postgres_data.",
-        {"data-persist-chi": {"block_mounted": FAILED, "mlflow_on_volume": SKIPPED}},
+        "a plain directory on the root disk, where compose made minio_data and postgres_data; "
+        "MLflow started with an empty database (no experiment).",
+        {
+            "data-persist-chi": {
+                **_PERSIST_RECREATED,
+                "block_mounted": FAILED,
+                "mlflow_on_volume": SKIPPED,
+                "mlflow_runs_survived": FAILED,
+            }
+        },
         storage=frozenset({"block_not_mounted"}),
     ),
     Profile(
@@ -1238,9 +1268,12 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
         "re-attach cell never ran); /mnt/block is a plain directory.",
         {
             "data-persist-chi": {
+                **_PERSIST_RECREATED,
                 "volume_attached": FAILED,
+                "server_recreated": SKIPPED,
                 "block_mounted": SKIPPED,
                 "mlflow_on_volume": SKIPPED,
+                "mlflow_runs_survived": SKIPPED,
             }
         },
         storage=frozenset({"volume_detached"}),
@@ -1249,14 +1282,45 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
         "empty_object_container",
         "data-persist: object-persist-<netid> exists at CHI@TACC but holds nothing (the ETL "
         "load stage never ran).",
-        {"data-persist-chi": {"object_container": FAILED}},
+        {"data-persist-chi": {**_PERSIST_RECREATED, "object_container": FAILED}},
         storage=frozenset({"empty_object_container"}),
     ),
     Profile(
         "no_object_container",
         "data-persist: there is no container object-persist-<netid> at CHI@TACC.",
-        {"data-persist-chi": {"object_container": FAILED}},
+        {"data-persist-chi": {**_PERSIST_RECREATED, "object_container": FAILED}},
         storage=frozenset({"no_object_container"}),
+    ),
+    Profile(
+        "dummy_objects",
+        "data-persist: object-persist-<netid> holds three objects, training/, validation/ and "
+        "evaluation/class_00/0_0.jpg: every split present, but not Food-11 (10 classes "
+        "missing, 3 objects of 16,643).",
+        {"data-persist-chi": {**_PERSIST_RECREATED, "object_container": FAILED}},
+        storage=frozenset({"dummy_objects"}),
+    ),
+    Profile(
+        "never_recreated",
+        "data-persist: stopped before the lab's point: the first instance (created before the "
+        "volume) still runs, with the volume, MLflow and the rclone mount of the object store.",
+        {"data-persist-chi": {"server_recreated": FAILED, "mlflow_runs_survived": SKIPPED}},
+        storage=frozenset({"never_recreated"}),
+    ),
+    Profile(
+        "postgres18",
+        "data-persist, legitimately varied: postgres:latest is 18, so (as the course's own "
+        "mlflow-chi fix does) the compose file binds /mnt/block/postgres_data at "
+        "/var/lib/postgresql, and PGDATA is /var/lib/postgresql/18/docker below it.",
+        {"data-persist-chi": _PERSIST_RECREATED},
+        storage=frozenset({"postgres18"}),
+    ),
+    Profile(
+        "mlflow_data_lost",
+        "data-persist: re-created and re-attached, but MLflow's database on the new instance "
+        "holds only a run logged after the re-creation (the notebook run again): the first "
+        "instance's run did not survive.",
+        {"data-persist-chi": {**_PERSIST_RECREATED, "mlflow_runs_survived": FAILED}},
+        storage=frozenset({"mlflow_data_lost"}),
     ),
     Profile(
         "compose_service_down",
@@ -1278,6 +1342,49 @@ _ALL += [  # ---- data-persist-chi and data-platform-chi (storage.py) ----------
         "data-platform: port 8000 answers /health with a 20 MiB JSON document.",
         {"data-platform-chi": {"api_health": FAILED}},
         storage=frozenset({"health_huge"}),
+    ),
+    Profile(
+        "no_data_flowing",
+        "data-platform, the cheap pass: every service up and healthy, but the data generator "
+        "was never started and no DAG triggered: no uploads in gourmetgram-images, no "
+        "moderation rows, no DAG runs, no Iceberg tables. The topics exist all the same (the "
+        "consumers' subscriptions auto-create them in dev-container mode).",
+        {
+            "data-platform-chi": {
+                "images_uploaded": FAILED,
+                "moderation_rows": FAILED,
+                "airflow_dag_runs": FAILED,
+                "lakehouse_tables": FAILED,
+            }
+        },
+        storage=frozenset({"no_data_flowing"}),
+    ),
+    Profile(
+        "api_v1",
+        "data-platform: api_v1 still serves 8000 (api_v2 never started): /health says "
+        "{'status': 'healthy'} with no kafka_enabled.",
+        {"data-platform-chi": {"compose_services": FAILED, "api_health": FAILED}},
+        storage=frozenset({"api_v1"}),
+    ),
+    Profile(
+        "ui_impostor",
+        "data-platform: ports 9001 and 3000 answer 200 with nginx's welcome page, not the "
+        "MinIO console and Nimtable.",
+        {"data-platform-chi": {"web_uis": FAILED}},
+        storage=frozenset({"ui_impostor"}),
+    ),
+    Profile(
+        "dag_rerun",
+        "data-platform, legitimately varied: each DAG's first run failed and was triggered "
+        "again (green), and a later run failed too: each has a successful run.",
+        storage=frozenset({"dag_rerun"}),
+    ),
+    Profile(
+        "training_failed",
+        "data-platform: redpanda_event_aggregation ran green, moderation_training's only run "
+        "failed: no moderation.training_data in the warehouse.",
+        {"data-platform-chi": {"airflow_dag_runs": FAILED, "lakehouse_tables": FAILED}},
+        storage=frozenset({"training_failed"}),
     ),
 ]
 
