@@ -27,7 +27,7 @@ from paramiko.ssh_exception import NoValidConnectionsError
 
 from labsim import Classroom
 from labsim.gourmetgram import CLASSES
-from labsim.modelserver import REDIRECT_TARGET, TEST_IMAGE, TEST_IMAGE_SHA256
+from labsim.modelserver import REDIRECT_TARGET, stand_in_image, stand_in_image_sha256
 from labsim.onnxmodels import MODEL_FILES, QUANTIZED_OPS, operators
 from labsim.serving import injected_latency
 from labsim.shared import sample_jpeg
@@ -476,10 +476,10 @@ def test_triton_onnx_2026(room: Classroom) -> None:
     image = ssh_run(
         room, "triton_onnx_2026", SYSTEM, "sha256sum serve-system-chi/workspace/test_image.jpeg"
     )
-    assert image.stdout.split()[0] == TEST_IMAGE_SHA256
+    assert image.stdout.split()[0] == stand_in_image_sha256()
     shown = requests.post(
         f"http://{address}/predict",
-        files={"file": ("test_image.jpeg", TEST_IMAGE.read_bytes(), "image/jpeg")},
+        files={"file": ("test_image.jpeg", stand_in_image(), "image/jpeg")},
         timeout=15,
     )
     assert shown.text == (
@@ -499,7 +499,7 @@ def test_stub_is_no_lab_container(room: Classroom) -> None:
     assert doc["info"]["title"] == "Food Classification API (ONNX)"
     answer = requests.post(
         f"http://{address}:8000/predict",
-        json={"image": base64.b64encode(TEST_IMAGE.read_bytes()).decode()},
+        json={"image": base64.b64encode(stand_in_image()).decode()},
         timeout=5,
     )
     assert answer.json() == {"prediction": "Bread", "probability": 0.9}

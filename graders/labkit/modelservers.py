@@ -143,10 +143,11 @@ def lab_image(lab: Lab) -> bytes:
         data = local.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     lab.measure("test_image_sha256", digest[:16])
+    accepted = spec["sha256"]  # the real file's first; a test adds its stand-in's
     lab.require(
-        digest == spec["sha256"],
+        digest in accepted,
         f"~/{path} is not the lab's test image ({len(data)} bytes, sha256 {digest[:16]}..., "
-        f"expected {spec['bytes']} bytes, {spec['sha256'][:16]}...)",
+        f"expected {spec['bytes']} bytes, {accepted[0][:16]}...)",
         restore,
     )
     return data

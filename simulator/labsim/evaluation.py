@@ -2,9 +2,10 @@
 
 * eval-offline-chi (`node-eval-offline-{USER}`): the `jupyter` container with
   ~/eval-offline-chi/workspace mounted at /home/jovyan/work, and the student's pytest suite in
-  workspace/tests/: small real test files with the lab's file and test names (pure Python:
-  the "model" is a table of predictions). `docker exec jupyter python -m pytest ...` really runs
-  them (engine.py), so the grader reads a JUnit report that pytest itself wrote.
+  workspace/tests/: our own stand-ins for the lab's test files (evalsuite/: its file, test and
+  fixture names), run on the simulated course model (fakeml/). `docker exec jupyter python -m
+  pytest ...` really runs them (engine.py), so the grader reads a JUnit report that pytest
+  itself wrote.
 * eval-loop-chi (`node-eval-loop-{USER}`): MinIO's S3 API on 9000 (moto's real S3 server,
   s3sim.py) whose bucket `production` holds the images GourmetGram saved, tagged as its
   `production` branch tags them; Label Studio on 8080 (labelstudio.py) and Airflow's webserver
@@ -15,7 +16,7 @@
 A profile's `evaluation` knobs (profiles.EvaluationKnob), each one change:
 * offline_clone_only: the clone, jupyter and pytest only: no data, notebook unrun, no own run
 * offline_no_data: the food11 volume empty (the accuracy tests' fixture errors)
-* offline_tampered: `assert acc >= 60` edited to `>= 0` in test_food11_test_cases.py
+* offline_tampered: the Dessert floor edited from 60 to 0 in test_food11_test_cases.py
 * offline_terminal_run: the suite run from a terminal, not the notebook's cell (a variation)
 * offline_template_unlucky: the template test's random draw misread, so it fails (a variation)
 * production_empty: bucket production exists, empty
@@ -62,7 +63,7 @@ Json = dict[str, Any]
 
 
 # ---- eval-offline-chi: the lab's suite, the course model, the data, the notebook ---------------
-ASSETS = Path(__file__).with_name("assets") / "eval-offline-chi" / "tests"
+SUITE = Path(__file__).with_name("evalsuite")  # stand-ins for the lab's tests (its README.md)
 FAKEML = Path(__file__).with_name("fakeml")  # torch/torchvision stand-ins (fakeml/README.md)
 TEST_FILES = (
     "conftest.py",
@@ -98,9 +99,10 @@ def offline_workspace(knobs: frozenset[EvaluationKnob]) -> dict[str, str | bytes
     ws = WORKSPACE
     files: dict[str, str | bytes] = {}
     for name in TEST_FILES:
-        text = (ASSETS / name).read_text()
+        text = (SUITE / name).read_text()
         if name == "test_food11_test_cases.py" and "offline_tampered" in knobs:
-            text = text.replace("assert acc >= 60", "assert acc >= 0")  # "now it passes"
+            assert "FLOOR = 60" in text
+            text = text.replace("FLOOR = 60", "FLOOR = 0")  # "now it passes"
         files[f"{ws}/tests/{name}"] = text
     files[f"{ws}/models/food11.pth"] = b"PK\x03\x04" + hashlib.sha256(b"food11").digest() * 64
     # The course model on the lab's image folders: 2 of 5 cake-looks-like images and 4 of 10
@@ -129,6 +131,13 @@ def offline_workspace(knobs: frozenset[EvaluationKnob]) -> dict[str, str | bytes
             dict.fromkeys(failed, True), indent=2
         )
     return files
+
+
+def suite_sha256() -> dict[str, str]:
+    """file name -> sha256 of the simulator's stand-in for that test file of the lab, which
+    lab.yaml's `test_files` (the real files' hashes) does not list: what a test that grades
+    the simulated class adds to it."""
+    return {name: hashlib.sha256((SUITE / name).read_bytes()).hexdigest() for name in TEST_FILES}
 
 
 _FAILING = (

@@ -1141,8 +1141,8 @@ _ALL += [  # ---- eval-offline-chi and eval-loop-chi (evaluation.py) -----------
     ),
     Profile(
         "tests_tampered",
-        "eval-offline (cheap pass): the lab done, then `assert acc >= 60` edited to "
-        "`>= 0` in test_food11_test_cases.py so that the failure-mode tests pass.",
+        "eval-offline (cheap pass): the lab done, then the 60% Dessert floor edited to 0 "
+        "in test_food11_test_cases.py so that the failure-mode tests pass.",
         {
             "eval-offline-chi": {
                 "test_files": FAILED,
