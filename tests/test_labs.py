@@ -56,7 +56,7 @@ def test_every_lab_that_logs_in_checks_the_course_key() -> None:
         assert COURSE_KEY_CHECK in ids, f"{lab_id} logs in but does not check the course key"
         items = [i for i in rubric.items if i.check == COURSE_KEY_CHECK]
         assert len(items) == 1 and items[0].points == 0 and items[0].visibility == "visible"
-    assert logging_in == 11
+    assert logging_in == 12
 
 
 def test_the_guide_says_when_to_grade_each_lab_as_its_lab_file_does() -> None:

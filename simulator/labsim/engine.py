@@ -16,8 +16,10 @@ GPUs; a CLI of the image that the container's `_tools` names (psql, rpk, mc) -> 
 (standins/imagetools); anything else on the system PATH, as `cc`. Paths inside the container map
 to the host through the container's Mounts (`/home/jovyan/work/models/x.onnx` ->
 `~/serve-model-chi/workspace/models/x.onnx`) in the arguments and the working directory, so a
-script handed container paths opens the host's files. A child dies with its client (the SSH
-session ends) and with the engine; the engine reports every child's pid.
+script handed container paths opens the host's files; a container with a `_rootfs` (a host
+folder) has the paths no mount covers there (`docker exec grafana cat /var/lib/grafana/...`).
+A child dies with its client (the SSH session ends) and with the engine; the engine reports
+every child's pid.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def map_path(path: str, mounts: list[dict[str, Any]]) -> str | None:
     mount covers it."""
     best = None
     for m in mounts:
-        dest = m["Destination"].rstrip("/") or "/"
-        if path == dest or path.startswith(dest + "/"):
+        dest = m["Destination"].rstrip("/")  # "" for a mount on / (a `_rootfs`)
+        if path == (dest or "/") or path.startswith(dest + "/"):
             if best is None or len(dest) > len(best[0]):
                 best = (dest, m["Source"])
     if best is None:
@@ -169,6 +171,8 @@ class DockerEngine:
             )
         spec = c.get("_inspect", {})
         mounts = c.get("Mounts", [])
+        if c.get("_rootfs"):  # the container's own layer: paths no mount covers
+            mounts = [*mounts, {"Destination": "/", "Source": c["_rootfs"]}]
         scratch = Path(host["root"]) / "containers" / name
         (scratch / "home").mkdir(parents=True, exist_ok=True)
         cmd = [str(a) for a in req.get("cmd") or []]

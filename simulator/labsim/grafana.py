@@ -3,7 +3,8 @@ reads, with the documented JSON shapes, built from dashboards as Grafana exports
 (`dashboards/*.json`, the eval-online lab's three dashboards) and the lab's alert rules.
 
 * `GET /api/health` (no login): `{"commit", "database", "version"}`.
-* Everything else under `/api/` needs a login (the lab keeps admin/admin): none is 401
+* Everything else under `/api/` needs a login (admin/admin, unless the student changed the
+  password at the first sign-in): none is 401
   `{"message": "Unauthorized"}`, a wrong password 401 "Invalid username or password".
 * `GET /api/search` (`type`, `query`): a list of hits `{id, uid, orgId, title, uri, url, slug,
   type: "dash-db", tags, isStarred, sortMeta}`, folders as `dash-folder`.
@@ -13,6 +14,14 @@ reads, with the documented JSON shapes, built from dashboards as Grafana exports
 
 `Grafana.mode` plays a port 3000 that is not Grafana: "garbage" (200 text/html bytes that are
 no JSON) or "huge" (200 application/json, 20 MiB), whatever the path or login.
+
+The version: the lab's compose file pins `grafana/grafana:latest`, which from 12.4.0
+(2026-02-24) until 13.0.0 (2026-04-14) was a 12.4 release; the manual's last revision
+(2026-03-28) was made against one of them. `write_database` writes what that Grafana keeps in
+its SQLite file (`/var/lib/grafana/grafana.db` in the container: the compose file gives it no
+volume), for the grader's reading over SSH: the dashboards in unified storage's `resource`
+table (Kubernetes-style objects, `spec` the classic dashboard), where 12.4 reads them from,
+the legacy `dashboard` table left without them, and the alert rules in `alert_rule`.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import base64
 import copy
 import json
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -31,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 from .serve import TrackedHTTPServer
 
 DATA = Path(__file__).with_name("dashboards")
-VERSION = "11.5.2"
+VERSION = "12.4.2"
 HUGE_BYTES = 20 * 1024 * 1024
 RULES_FOLDER = {"uid": "ce2kuv3yq0dmoe", "id": 4, "title": "Food classifier prediction service"}
 
@@ -131,6 +141,88 @@ class Grafana:
             },
         }
         return {"meta": meta, "dashboard": copy.deepcopy(dash)}
+
+
+def write_database(path: Path, grafana: Grafana) -> None:
+    """Grafana's SQLite file as 12.4 leaves it after the lab: a subset of its tables and
+    columns, the ones holding the dashboards and alert rules, readable by cc (its folder
+    exists)."""
+    path.unlink(missing_ok=True)
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(SCHEMA)
+        for n, dash in enumerate(grafana.dashboards, start=1):
+            guid = f"{n:08x}-{dash['uid']}"
+            obj: dict[str, Any] = {
+                "kind": "Dashboard",
+                "apiVersion": "dashboard.grafana.app/v1beta1",
+                "metadata": {
+                    "name": dash["uid"],
+                    "namespace": "default",
+                    "uid": guid,
+                    "resourceVersion": str(1774373000000000 + n),
+                    "generation": dash.get("version", 1),
+                    "creationTimestamp": "2026-03-24T17:20:11Z",
+                    "annotations": {"grafana.app/createdBy": "user:admin"},
+                },
+                "spec": {k: v for k, v in dash.items() if k not in ("uid", "id")},
+            }
+            con.execute(
+                'INSERT INTO resource (guid, resource_version, "group", resource, namespace, '
+                "name, value, action, label_set, previous_resource_version, folder) "
+                "VALUES (?, ?, 'dashboard.grafana.app', 'dashboards', 'default', ?, ?, 1, "
+                "'', 0, '')",
+                (guid, 1774373000000000 + n, dash["uid"], json.dumps(obj)),
+            )
+        for n, rule in enumerate(grafana.alert_rules, start=1):
+            con.execute(
+                "INSERT INTO alert_rule (id, org_id, title, condition, data, updated, "
+                "interval_seconds, version, uid, namespace_uid, rule_group, no_data_state, "
+                'exec_err_state, "for", annotations, labels, is_paused) '
+                "VALUES (?, 1, ?, ?, ?, '2026-03-24 17:41:08', 30, 1, ?, ?, ?, ?, ?, ?, ?, "
+                "?, 0)",
+                (
+                    n,
+                    rule["title"],
+                    rule["condition"],
+                    json.dumps(rule["data"]),
+                    rule["uid"],
+                    rule["folderUID"],
+                    rule["ruleGroup"],
+                    rule["noDataState"],
+                    rule["execErrState"],
+                    60 * 10**9,  # 1m, in nanoseconds
+                    json.dumps(rule["annotations"]),
+                    json.dumps(rule["labels"]),
+                ),
+            )
+        con.commit()
+    finally:
+        con.close()
+    path.chmod(0o644)
+
+
+SCHEMA = """
+CREATE TABLE dashboard (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, version INTEGER NOT NULL,
+  slug TEXT NOT NULL, title TEXT NOT NULL, data TEXT NOT NULL, org_id INTEGER NOT NULL,
+  created DATETIME NOT NULL, updated DATETIME NOT NULL, updated_by INTEGER NULL,
+  created_by INTEGER NULL, gnet_id INTEGER NULL, plugin_id TEXT NULL,
+  folder_id INTEGER NOT NULL DEFAULT 0, is_folder INTEGER NOT NULL DEFAULT 0,
+  has_acl INTEGER NOT NULL DEFAULT 0, uid TEXT NULL, is_public INTEGER NOT NULL DEFAULT 0,
+  folder_uid TEXT NULL, deleted DATETIME NULL, api_version TEXT NULL);
+CREATE TABLE resource (guid TEXT PRIMARY KEY NOT NULL, resource_version INTEGER NULL,
+  "group" TEXT NOT NULL, resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+  value TEXT NULL, action INTEGER NOT NULL, label_set TEXT NULL,
+  previous_resource_version INTEGER NULL, folder TEXT NOT NULL DEFAULT '');
+CREATE TABLE alert_rule (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  org_id INTEGER NOT NULL, title TEXT NOT NULL, condition TEXT NOT NULL, data TEXT NOT NULL,
+  updated DATETIME NOT NULL, interval_seconds INTEGER NOT NULL DEFAULT 60,
+  version INTEGER NOT NULL DEFAULT 0, uid TEXT NOT NULL DEFAULT 0,
+  namespace_uid TEXT NOT NULL, rule_group TEXT NOT NULL,
+  no_data_state TEXT NOT NULL DEFAULT 'NoData', exec_err_state TEXT NOT NULL DEFAULT 'Alerting',
+  "for" INTEGER NOT NULL DEFAULT 0, annotations TEXT NULL, labels TEXT NULL,
+  is_paused INTEGER NOT NULL DEFAULT 0);
+"""
 
 
 class GrafanaHandler(BaseHTTPRequestHandler):

@@ -79,6 +79,12 @@ MonitoringKnob = Literal[  # eval-online-chi (monitoring.py)
     "no_alert_rule",
     "grafana_garbage",
     "grafana_huge",
+    "grafana_password_changed",
+    "query_comments",
+    "app_recreated",
+    "no_cadvisor",
+    "no_drift",
+    "no_confidence_rule",
 ]
 EvaluationKnob = Literal[  # eval-offline-chi and eval-loop-chi (evaluation.py)
     "offline_clone_only",
@@ -342,16 +348,24 @@ _HELLO_UNREACHABLE = {
 }
 # eval-online-chi (monitoring.py): the node's ports 8000, 9090 and 3000
 _EVAL_ONLINE_UNREACHABLE = {
+    "ssh_login": UNREACHABLE,
     "app_metrics": UNREACHABLE,
     "prometheus_target": UNREACHABLE,
-    "prometheus_metrics": SKIPPED,
+    "prediction_metrics": UNREACHABLE,
+    "drift_metrics": UNREACHABLE,
+    "cadvisor_target": UNREACHABLE,
     "grafana_dashboards": UNREACHABLE,
     "dashboard_queries": SKIPPED,
+    "cadvisor_dashboard": UNREACHABLE,
     "alert_rule": UNREACHABLE,
+    "confidence_alert_rule": UNREACHABLE,
 }
-_EVAL_ONLINE_SKIPPED = {  # the Prometheus target or the dashboards fail
-    "prometheus_metrics": SKIPPED,
+_EVAL_ONLINE_GRAFANA_BROKEN = {  # port 3000 answers, but not as Grafana
+    "grafana_dashboards": FAILED,
     "dashboard_queries": SKIPPED,
+    "cadvisor_dashboard": FAILED,
+    "alert_rule": FAILED,
+    "confidence_alert_rule": FAILED,
 }
 # data-persist-chi and data-platform-chi (storage.py): the Chameleon APIs still answer for a
 # dead host, so the object store and the volume are judged all the same
@@ -1009,12 +1023,15 @@ _ALL = [
     Profile(
         "prometheus_target_down",
         "eval-online: the fastapi_server container is gone (nothing on 8000); Prometheus and "
-        "Grafana still run, and Prometheus shows the food11 target down.",
+        "Grafana still run, and Prometheus shows the food11 target down (it never stored the "
+        "app's metrics).",
         {
             "eval-online-chi": {
                 "app_metrics": UNREACHABLE,
                 "prometheus_target": FAILED,
-                **_EVAL_ONLINE_SKIPPED,
+                "prediction_metrics": FAILED,
+                "drift_metrics": FAILED,
+                "dashboard_queries": SKIPPED,
             }
         },
         monitoring=frozenset({"target_down"}),
@@ -1025,16 +1042,37 @@ _ALL = [
         "prediction_confidence, predicted_class_total or drift metrics; dashboards imported.",
         {
             "eval-online-chi": {
-                "app_metrics": FAILED,
-                "prometheus_metrics": FAILED,
+                "prediction_metrics": FAILED,
+                "drift_metrics": FAILED,
                 "dashboard_queries": FAILED,
             }
         },
         monitoring=frozenset({"no_custom_metrics"}),
     ),
     Profile(
+        "no_drift",
+        "eval-online: did the lab up to its drift section and stopped: the prediction "
+        "metrics, cAdvisor and both alert rules are there; no drift metrics in app.py, no "
+        "Drift Monitoring dashboard.",
+        {
+            "eval-online-chi": {
+                "drift_metrics": FAILED,
+                "grafana_dashboards": FAILED,
+                "dashboard_queries": SKIPPED,
+            }
+        },
+        monitoring=frozenset({"no_drift"}),
+    ),
+    Profile(
+        "no_cadvisor",
+        "eval-online: skipped the infrastructure section: no cadvisor container, no job "
+        "cadvisor in prometheus.yml, no cAdvisor Docker Insights dashboard; all else done.",
+        {"eval-online-chi": {"cadvisor_target": FAILED, "cadvisor_dashboard": FAILED}},
+        monitoring=frozenset({"no_cadvisor"}),
+    ),
+    Profile(
         "missing_dashboard",
-        "eval-online: never imported the Drift Monitoring dashboard; the other two are there.",
+        "eval-online: never imported the Drift Monitoring dashboard; the other three are there.",
         {"eval-online-chi": {"grafana_dashboards": FAILED, "dashboard_queries": SKIPPED}},
         monitoring=frozenset({"missing_dashboard"}),
     ),
@@ -1052,28 +1090,41 @@ _ALL = [
         monitoring=frozenset({"no_alert_rule"}),
     ),
     Profile(
+        "no_confidence_rule",
+        "eval-online: Grafana has the Failed requests rule, but no Low prediction confidence rule.",
+        {"eval-online-chi": {"confidence_alert_rule": FAILED}},
+        monitoring=frozenset({"no_confidence_rule"}),
+    ),
+    Profile(
         "grafana_garbage",
         "eval-online: port 3000 answers every path with 200 text/html bytes that are not JSON.",
-        {
-            "eval-online-chi": {
-                "grafana_dashboards": FAILED,
-                "dashboard_queries": SKIPPED,
-                "alert_rule": FAILED,
-            }
-        },
+        {"eval-online-chi": _EVAL_ONLINE_GRAFANA_BROKEN},
         monitoring=frozenset({"grafana_garbage"}),
     ),
     Profile(
         "grafana_huge",
         "eval-online: port 3000 answers every path with a 20 MiB JSON body.",
-        {
-            "eval-online-chi": {
-                "grafana_dashboards": FAILED,
-                "dashboard_queries": SKIPPED,
-                "alert_rule": FAILED,
-            }
-        },
+        {"eval-online-chi": _EVAL_ONLINE_GRAFANA_BROKEN},
         monitoring=frozenset({"grafana_huge"}),
+    ),
+    # legitimate variations of eval-online-chi: full marks
+    Profile(
+        "grafana_password_changed",
+        "eval-online: the whole lab done, but at Grafana's first sign-in the student chose a "
+        "new password instead of 'Skip' (the manual offers both): admin/admin is refused.",
+        monitoring=frozenset({"grafana_password_changed"}),
+    ),
+    Profile(
+        "query_comments",
+        "eval-online: the whole lab done; the Failed requests panel's two queries were pasted "
+        "with the lab's '# set this up as the first query' comment lines (valid PromQL).",
+        monitoring=frozenset({"query_comments"}),
+    ),
+    Profile(
+        "app_recreated",
+        "eval-online: the whole lab done, then fastapi_server recreated (docker compose up -d) "
+        "with no prediction since: /metrics has no predicted_class_total yet, Prometheus has it.",
+        monitoring=frozenset({"app_recreated"}),
     ),
     # ---- every lab: leases and sites ----------------------------------------------------------
     Profile(

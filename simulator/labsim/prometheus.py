@@ -1,11 +1,11 @@
 """Real Prometheus servers (Debian's `prometheus` package), one per simulated student node, as
 the eval-online lab runs them: listening on the node's address port 9090, with job `food11`
-scraping the FastAPI server on port 8000 of the same node. No rule files: the lab's alerting
-lives in Grafana.
+scraping the FastAPI server on port 8000 of the same node and, where the student added
+cAdvisor, job `cadvisor` scraping port 8080. No rule files: the lab's alerting lives in Grafana.
 
 The processes run under reaper.py (started and stopped by its pid; it ends every process below
 it), each with its storage under the classroom's root. `wait_scraped` polls each server's
-`/api/v1/targets` until its food11 target has been scraped after a given moment: Prometheus
+`/api/v1/targets` until each of its targets has been scraped after a given moment: Prometheus
 applies new targets on a ~5 s tick, so no fixed sleep would be right.
 """
 
@@ -26,6 +26,7 @@ from .reaper import end_supervisor, tree
 BINARY = "prometheus"
 INSTALL = "apt-get install -y --no-install-recommends prometheus"
 JOB = "food11"
+CADVISOR_JOB = "cadvisor"
 
 
 def binary() -> str:
@@ -39,9 +40,10 @@ def binary() -> str:
     return path
 
 
-def config(target: str, scrape_interval: str) -> str:
-    """The lab's prometheus.yml (job food11), the instance label as the lab's compose names it."""
-    return (
+def config(target: str, scrape_interval: str, cadvisor: str = "") -> str:
+    """The lab's prometheus.yml (job food11; job cadvisor once the student added it), the
+    instance labels as the lab's compose names them."""
+    text = (
         f"global:\n  scrape_interval: {scrape_interval}\n"
         "scrape_configs:\n"
         f"  - job_name: '{JOB}'\n"
@@ -49,6 +51,14 @@ def config(target: str, scrape_interval: str) -> str:
         "    relabel_configs:\n"
         "      - {target_label: instance, replacement: 'fastapi_server:8000'}\n"
     )
+    if cadvisor:
+        text += (
+            f"  - job_name: '{CADVISOR_JOB}'\n"
+            f"    static_configs:\n      - targets: ['{cadvisor}']\n"
+            "    relabel_configs:\n"
+            "      - {target_label: instance, replacement: 'cadvisor:8080'}\n"
+        )
+    return text
 
 
 class PrometheusFleet:
@@ -58,8 +68,15 @@ class PrometheusFleet:
         self.addresses: list[str] = []
         self._supervisor: subprocess.Popen | None = None
 
-    def start(self, addresses: list[str], port: int = 9090, target_port: int = 8000) -> None:
-        """Start one Prometheus per address (returns at once; see wait_scraped)."""
+    def start(
+        self,
+        addresses: list[str],
+        port: int = 9090,
+        target_port: int = 8000,
+        cadvisor: frozenset[str] = frozenset(),
+    ) -> None:
+        """Start one Prometheus per address, those in `cadvisor` also scraping port 8080
+        (returns at once; see wait_scraped)."""
         if not addresses:
             return
         exe = binary()
@@ -70,7 +87,8 @@ class PrometheusFleet:
             shutil.rmtree(d, ignore_errors=True)
             d.mkdir(parents=True)
             cfg = d / "prometheus.yml"
-            cfg.write_text(config(f"{address}:{target_port}", self.scrape_interval))
+            extra = f"{address}:8080" if address in cadvisor else ""
+            cfg.write_text(config(f"{address}:{target_port}", self.scrape_interval, extra))
             argv = [
                 exe,
                 f"--config.file={cfg}",
@@ -90,8 +108,8 @@ class PrometheusFleet:
             raise RuntimeError("the Prometheus supervisor exited before starting Prometheus")
 
     def wait_scraped(self, after: datetime, timeout: float = 30.0, port: int = 9090) -> float:
-        """Poll every server until its food11 target was scraped after `after` (up or down);
-        the seconds it took."""
+        """Poll every server until each of its targets was scraped after `after` (up or
+        down); the seconds it took."""
         began = time.monotonic()
         pending = list(self.addresses)
         while pending:
@@ -113,11 +131,11 @@ class PrometheusFleet:
             doc = requests.get(f"http://{address}:{port}/api/v1/targets", timeout=2).json()
         except (requests.RequestException, ValueError):
             return False
-        for target in doc["data"]["activeTargets"]:
-            if target["labels"].get("job") == JOB and target["health"] != "unknown":
-                when = datetime.fromisoformat(target["lastScrape"])  # RFC 3339
-                return when > after
-        return False
+        targets = doc["data"]["activeTargets"]
+        return any(t["labels"].get("job") == JOB for t in targets) and all(
+            t["health"] != "unknown" and datetime.fromisoformat(t["lastScrape"]) > after
+            for t in targets
+        )
 
     def pids(self) -> list[int]:
         return tree(self._supervisor)
