@@ -70,3 +70,18 @@ def test_the_guide_says_when_to_grade_each_lab_as_its_lab_file_does() -> None:
         for line in table.splitlines()[1:]
     )
     assert rows == {lab_id: load_lab(lab_id).config["grade_before"] for lab_id in lab_ids()}
+
+
+def test_the_readme_says_when_to_grade_each_lab_as_its_lab_file_does() -> None:
+    """The README's lab table ends each row with the step of the manual to grade before."""
+    from graders.labs import lab_ids, load_lab
+    from graders.paths import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("<!-- labs -->") : readme.index("<!-- /labs -->")]
+    rows = {
+        cells[0]: cells[-1]
+        for line in table.splitlines()[3:]
+        if (cells := [c.strip() for c in line.strip().strip("|").split("|")])
+    }
+    assert rows == {lab_id: load_lab(lab_id).config["grade_before"] for lab_id in lab_ids()}
