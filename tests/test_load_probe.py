@@ -72,9 +72,11 @@ def test_measured_percentiles_match_injected(server, concurrency: int) -> None:
     for p in (50, 95):
         want = _pct(handled, p)
         got = m[f"p{p}_ms"]
-        # + slack: the server's window opens after http.server has parsed the headers, which
-        # with 8 server threads sharing this interpreter's GIL costs up to about 1 ms
-        slack = 0.0 if concurrency == 1 else 1.0
+        # + slack: the server's window opens after http.server has parsed the headers, and
+        # the worker's closes after it has read the answer: up to about 1 ms on a 2-core
+        # machine, one at a time (seen in CI: 1.8 ms at p50 against a 1.04 ms tolerance) or
+        # with 8 server threads sharing this interpreter's GIL
+        slack = 1.0
         assert abs(got - want) <= max(0.05 * want, 1.0) + slack, (p, got, want)
     assert m["requests"] == 120 and m["errors"] == 0 and m["error_rate"] == 0
     assert m["throughput_rps"] > 0 and m["grader_cpu_per_request_ms"] is not None
