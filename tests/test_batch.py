@@ -151,6 +151,7 @@ def test_killed_batch_resumes_without_loss_or_duplicates(room, roster, tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     store = out / "store.sqlite"
     deadline = time.monotonic() + 60
@@ -196,6 +197,7 @@ def test_ctrl_c_stops_a_batch_stuck_on_a_student_within_seconds(room, tmp_path) 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         time.sleep(3)  # the tarpit students are being graded: their SSH waits on a banner
@@ -312,3 +314,10 @@ def test_bad_stores_are_refused(room, batch, tmp_path) -> None:
     )
     assert proc.returncode == 2 and "not a usable labgrader store" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a test suite started in the background (`cmd &`)
+    has SIGINT ignored, which its children would inherit, and Python then installs no
+    KeyboardInterrupt for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
